@@ -1,0 +1,103 @@
+"""Where a layer spec's inputs come from.
+
+A spec describes its inputs once, against the small :class:`InputSource`
+interface; the Hypothesis tests draw them through a Hypothesis-backed source
+(``tests/hypothesis_source.py``) and the audit through :class:`RandomSource`,
+a seeded ``numpy.random.Generator``. Both honour the same contract:
+
+- ``dim(name)`` returns the same size every time it is asked for ``name`` in
+  one example, so a spec can ask for ``N`` in several places;
+- sizes of 1 are legal and generated;
+- floats are finite and lie in ``[low, high]``;
+- indices lie in ``[0, upper)`` and repeat often;
+- masks come in four patterns: random, padded suffix (with all-false rows),
+  all-true, and all-false.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+MASK_PATTERNS = ("random", "padded_suffix", "all_true", "all_false")
+
+
+class InputSource(Protocol):
+    """What a spec's ``make_inputs`` may ask for."""
+
+    def dim(self, name: str, low: int = 1, high: int = 4) -> int:
+        """A size in ``[low, high]``, memoised by ``name`` for this example."""
+        ...
+
+    def floats(self, shape: tuple[int, ...], dtype: np.dtype, low: float = -1.0, high: float = 1.0) -> np.ndarray:
+        """A finite array of ``dtype`` with entries in ``[low, high]``."""
+        ...
+
+    def indices(self, shape: tuple[int, ...], upper: int) -> np.ndarray:
+        """An ``int64`` array of indices in ``[0, upper)``, repeats likely."""
+        ...
+
+    def mask(self, shape: tuple[int, int]) -> np.ndarray:
+        """A boolean ``(N, T)`` mask in one of :data:`MASK_PATTERNS`."""
+        ...
+
+
+def mask_from_pattern(pattern: str, shape: tuple[int, int], lengths: np.ndarray, bits: np.ndarray) -> np.ndarray:
+    """Build an ``(N, T)`` boolean mask.
+
+    Parameters
+    ----------
+    pattern
+        One of :data:`MASK_PATTERNS`.
+    shape
+        ``(N, T)``.
+    lengths
+        ``(N,)`` integers in ``[0, T]``: unpadded length of each row, used by
+        ``"padded_suffix"`` (a length of 0 makes an all-false row).
+    bits
+        ``(N, T)`` booleans used by ``"random"``.
+    """
+    n, t = shape
+    if pattern == "random":
+        return np.asarray(bits, dtype=bool).reshape(shape)
+    if pattern == "padded_suffix":
+        return np.arange(t)[None, :] < np.asarray(lengths).reshape(n, 1)
+    if pattern == "all_true":
+        return np.ones(shape, dtype=bool)
+    if pattern == "all_false":
+        return np.zeros(shape, dtype=bool)
+    raise ValueError(f"unknown mask pattern {pattern!r}; expected one of {MASK_PATTERNS}")
+
+
+class RandomSource:
+    """An :class:`InputSource` drawing from a seeded ``numpy.random.Generator``.
+
+    Parameters
+    ----------
+    rng
+        The generator; the source never touches global random state.
+    """
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self._rng = rng
+        self._dims: dict[str, int] = {}
+
+    def dim(self, name: str, low: int = 1, high: int = 4) -> int:
+        if name not in self._dims:
+            self._dims[name] = int(self._rng.integers(low, high + 1))
+        return self._dims[name]
+
+    def floats(self, shape: tuple[int, ...], dtype: np.dtype, low: float = -1.0, high: float = 1.0) -> np.ndarray:
+        return self._rng.uniform(low, high, size=shape).astype(dtype)
+
+    def indices(self, shape: tuple[int, ...], upper: int) -> np.ndarray:
+        # Half the time draw from a pool of at most three words so repeats are certain.
+        pool = upper if self._rng.random() < 0.5 else min(upper, 3)
+        return self._rng.integers(0, pool, size=shape, dtype=np.int64)
+
+    def mask(self, shape: tuple[int, int]) -> np.ndarray:
+        pattern = MASK_PATTERNS[int(self._rng.integers(len(MASK_PATTERNS)))]
+        lengths = self._rng.integers(0, shape[1] + 1, size=shape[0])
+        bits = self._rng.random(shape) < 0.5
+        return mask_from_pattern(pattern, shape, lengths, bits)

@@ -1,0 +1,135 @@
+"""A layer spec: everything the generic tests and the audit need to know about one layer.
+
+Adding a layer variant is one :class:`LayerSpec` (see ``oracle/builtin_specs.py``
+for the seed's layers and ``examples/`` for a user-defined one); every generic
+test and ``rnn-oracle audit`` iterate over the registry and pick it up.
+
+Two calling conventions of the seed are supported:
+
+- forward/backward layers: ``forward(*inputs) -> (*outputs, cache)`` and
+  ``backward(*upstream, cache) -> grads`` (a tuple, or one array when there is
+  a single gradient), with one random upstream gradient per output;
+- loss layers (``backward=None``): ``forward(*inputs) -> (loss, *grads)``, the
+  gradients being those of the scalar loss itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from oracle.sources import InputSource
+from oracle.tolerances import Tolerance
+
+Arrays = dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Outputs (by output name) and gradients (by input name) of one run of a layer."""
+
+    outputs: Arrays
+    grads: Arrays
+
+
+#: A torch twin: ``twin(inputs, upstream, device) -> Evaluation``. It takes the
+#: same numpy arrays as impl, runs forward and autograd backward (with
+#: ``upstream``, or from the scalar loss when ``upstream`` is empty) in the
+#: inputs' dtype on ``device``, and returns numpy arrays in impl's layouts.
+Twin = Callable[[Arrays, Arrays, str], Evaluation]
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """One layer, its reference twin and how to generate its inputs.
+
+    Attributes
+    ----------
+    name
+        Unique registry key, used in test ids, audit rows and ``--layers``.
+    make_inputs
+        ``make_inputs(source, dtype) -> {name: array}``; the dict order is the
+        positional order of ``forward``. Float inputs must have ``dtype``.
+    forward
+        The numpy forward pass under test.
+    outputs
+        Names of the forward results before the cache (or of the loss).
+    grads
+        Names of the inputs whose gradients backward returns, in its order.
+    twin
+        The PyTorch autograd twin (see :data:`Twin`).
+    backward
+        The numpy backward pass, or ``None`` for a loss layer.
+    tolerances
+        Overrides of rows of :data:`oracle.tolerances.TOLERANCES`, by row name.
+    tolerance_reason
+        Why the overrides are needed; required when ``tolerances`` is given.
+    """
+
+    name: str
+    make_inputs: Callable[[InputSource, np.dtype], Arrays]
+    forward: Callable[..., Any]
+    outputs: tuple[str, ...]
+    grads: tuple[str, ...]
+    twin: Twin
+    backward: Callable[..., Any] | None = None
+    tolerances: Mapping[str, Tolerance] = field(default_factory=dict)
+    tolerance_reason: str = ""
+
+    def __post_init__(self) -> None:
+        if self.tolerances and not self.tolerance_reason:
+            raise ValueError(f"spec {self.name!r} overrides tolerances without giving a reason")
+        if self.backward is None and len(self.outputs) != 1:
+            raise ValueError(f"loss spec {self.name!r} must have exactly one output (the loss)")
+
+    @property
+    def is_loss(self) -> bool:
+        """Whether the layer is a scalar loss whose forward also returns its gradients."""
+        return self.backward is None
+
+
+def run_forward(spec: LayerSpec, inputs: Arrays) -> tuple[Arrays, Any]:
+    """Run the numpy forward pass; return ``(outputs, state for run_backward)``."""
+    results = spec.forward(*inputs.values())
+    if spec.is_loss:
+        loss, *grads = results
+        return {spec.outputs[0]: np.asarray(loss)}, tuple(grads)
+    *outputs, cache = results
+    if len(outputs) != len(spec.outputs):
+        raise TypeError(f"{spec.name}: forward returned {len(outputs)} outputs, spec names {len(spec.outputs)}")
+    return dict(zip(spec.outputs, outputs)), cache
+
+
+def run_backward(spec: LayerSpec, upstream: Arrays, state: Any) -> Arrays:
+    """Run the numpy backward pass; return gradients by input name."""
+    if spec.is_loss:
+        grads = state
+    else:
+        grads = spec.backward(*(upstream[name] for name in spec.outputs), state)
+        if not isinstance(grads, tuple):
+            grads = (grads,)
+    if len(grads) != len(spec.grads):
+        raise TypeError(f"{spec.name}: backward returned {len(grads)} gradients, spec names {len(spec.grads)}")
+    return dict(zip(spec.grads, grads))
+
+
+def make_upstream(spec: LayerSpec, outputs: Arrays, source: InputSource) -> Arrays:
+    """Random upstream gradients, one per output, shaped and typed like it (none for a loss)."""
+    if spec.is_loss:
+        return {}
+    return {name: source.floats(outputs[name].shape, outputs[name].dtype) for name in spec.outputs}
+
+
+def objective(spec: LayerSpec, inputs: Arrays, upstream: Arrays) -> float:
+    """The scalar whose gradient ``run_backward`` computes.
+
+    ``sum_k <upstream_k, output_k>`` for forward/backward layers, the loss
+    itself for a loss layer. Finite differences differentiate this.
+    """
+    outputs, _ = run_forward(spec, inputs)
+    if spec.is_loss:
+        return float(outputs[spec.outputs[0]])
+    return float(sum(np.vdot(upstream[name], outputs[name]) for name in spec.outputs))
