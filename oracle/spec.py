@@ -105,7 +105,7 @@ def run_forward(spec: LayerSpec, inputs: Arrays) -> tuple[Arrays, Any]:
 
 def run_backward(spec: LayerSpec, upstream: Arrays, state: Any) -> Arrays:
     """Run the numpy backward pass; return gradients by input name."""
-    if spec.is_loss:
+    if spec.backward is None:
         grads = state
     else:
         grads = spec.backward(*(upstream[name] for name in spec.outputs), state)

@@ -1,0 +1,77 @@
+"""One case of one layer: run impl, run its twin, compare. Shared by the tests and the audit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from oracle.compare import Comparison, compare_evaluations
+from oracle.sources import InputSource
+from oracle.spec import Arrays, Evaluation, LayerSpec, make_upstream, run_backward, run_forward
+from oracle.tolerances import TOLERANCES, Tolerance, finite_difference_tolerance
+
+
+def spec_tolerance(spec: LayerSpec, row: str) -> Tolerance:
+    """Row ``row`` of the tolerance table, or the spec's override of it."""
+    return spec.tolerances.get(row, TOLERANCES[row])
+
+
+def float_dtype(inputs: Arrays) -> np.dtype:
+    """The floating dtype of a case (the dtype of its float inputs)."""
+    dtypes = {array.dtype for array in inputs.values() if np.issubdtype(array.dtype, np.floating)}
+    if len(dtypes) != 1:
+        raise ValueError(f"a case must have exactly one float dtype, found {sorted(map(str, dtypes))}")
+    return dtypes.pop()
+
+
+@dataclass(frozen=True)
+class Case:
+    """Inputs, upstream gradients and impl's results for one generated example."""
+
+    spec: LayerSpec
+    inputs: Arrays
+    upstream: Arrays
+    result: Evaluation
+
+    @property
+    def dtype(self) -> np.dtype:
+        return float_dtype(self.inputs)
+
+    def describe(self) -> str:
+        """Layer, dtype and every input's shape, for failure messages and reproduction."""
+        shapes = ", ".join(f"{name}{tuple(array.shape)}" for name, array in self.inputs.items())
+        return f"layer {self.spec.name}, dtype {self.dtype}, inputs {shapes}"
+
+
+def run_case(spec: LayerSpec, source: InputSource, dtype: np.dtype) -> Case:
+    """Draw inputs and upstream gradients from ``source`` and run impl forward and backward."""
+    inputs = spec.make_inputs(source, np.dtype(dtype))
+    outputs, state = run_forward(spec, inputs)
+    upstream = make_upstream(spec, outputs, source)
+    grads = run_backward(spec, upstream, state)
+    return Case(spec, inputs, upstream, Evaluation(outputs, grads))
+
+
+def against_twin(case: Case, device: str = "cpu") -> list[Comparison]:
+    """Compare every output and gradient of ``case`` with the torch twin run in the same dtype."""
+    expected = case.spec.twin(case.inputs, case.upstream, device)
+    tolerance = spec_tolerance(case.spec, case.dtype.name)
+    return compare_evaluations(case.result, expected, tolerance, layer=case.spec.name, reference=f"torch[{device}]")
+
+
+def against_finite_differences(case: Case, numeric_grads: Arrays) -> list[Comparison]:
+    """Compare the gradients of ``case`` with float64 finite differences (values only, not dtype)."""
+    tolerance = finite_difference_tolerance(case.dtype)
+    if "finite_difference" in case.spec.tolerances:
+        tolerance = spec_tolerance(case.spec, "finite_difference").loosest(tolerance)
+    return compare_evaluations(Evaluation({}, case.result.grads), Evaluation({}, numeric_grads), tolerance,
+                               layer=case.spec.name, reference="finite_difference", check_dtype=False)
+
+
+def failures_report(case: Case, comparisons: list[Comparison]) -> str:
+    """A message listing the failed comparisons of ``case``, or ``""`` when all passed."""
+    failed = [comparison.describe() for comparison in comparisons if not comparison.passed]
+    if not failed:
+        return ""
+    return f"{case.describe()}\n  " + "\n  ".join(failed)

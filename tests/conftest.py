@@ -1,0 +1,19 @@
+"""Hypothesis profiles, chosen by the ``HYPOTHESIS_PROFILE`` environment variable.
+
+``dev`` (default): quick feedback while editing. ``ci``: no deadline and enough
+examples to find planted bugs; what tox runs. ``thorough``: for audits of a new
+variant, several times ``ci``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import HealthCheck, settings
+
+_COMMON = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+settings.register_profile("dev", max_examples=25, **_COMMON)
+settings.register_profile("ci", max_examples=100, print_blob=True, **_COMMON)
+settings.register_profile("thorough", max_examples=1000, print_blob=True, **_COMMON)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))

@@ -1,0 +1,52 @@
+"""An :class:`oracle.sources.InputSource` that draws through Hypothesis.
+
+Arrays come from ``hypothesis.extra.numpy.arrays``, so Hypothesis explores
+and shrinks sizes, values, index repeats and mask patterns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from oracle.sources import MASK_PATTERNS, mask_from_pattern
+
+Draw = Callable[[st.SearchStrategy[Any]], Any]
+
+
+class HypothesisSource:
+    """Draw a layer's inputs inside a ``@given(st.data())`` test (pass ``data.draw``)."""
+
+    def __init__(self, draw: Draw) -> None:
+        self._draw = draw
+        self._dims: dict[str, int] = {}
+
+    def dim(self, name: str, low: int = 1, high: int = 4) -> int:
+        if name not in self._dims:
+            self._dims[name] = self._draw(st.integers(low, high).map(int))
+        return self._dims[name]
+
+    def floats(self, shape: tuple[int, ...], dtype: np.dtype, low: float = -1.0, high: float = 1.0) -> np.ndarray:
+        width = np.dtype(dtype).itemsize * 8
+        elements = st.floats(low, high, width=width, allow_nan=False, allow_infinity=False, allow_subnormal=False)
+        return self._draw(hnp.arrays(dtype, shape, elements=elements))
+
+    def indices(self, shape: tuple[int, ...], upper: int) -> np.ndarray:
+        # A small pool makes repeated words certain; the full range reaches the last row.
+        pool = self._draw(st.sampled_from(sorted({upper, min(upper, 2)})))
+        return self._draw(hnp.arrays(np.int64, shape, elements=st.integers(0, pool - 1)))
+
+    def mask(self, shape: tuple[int, int]) -> np.ndarray:
+        pattern = self._draw(st.sampled_from(MASK_PATTERNS))
+        lengths = self._draw(hnp.arrays(np.int64, (shape[0],), elements=st.integers(0, shape[1])))
+        bits = self._draw(hnp.arrays(np.bool_, shape))
+        return mask_from_pattern(pattern, shape, lengths, bits)
+
+
+def draw_dtype(draw: Draw) -> np.dtype:
+    """float32 or float64."""
+    return np.dtype(draw(st.sampled_from(["float32", "float64"])))
