@@ -90,10 +90,13 @@ def promoted_to_float64(spec: LayerSpec) -> LayerSpec:
 
     def forward(*args):
         *outputs, cache = spec.forward(*args)
-        return (*(np.asarray(out, dtype=np.float64) for out in outputs), cache)
+        dtypes = [out.dtype for out in outputs]
+        return (*(np.asarray(out, dtype=np.float64) for out in outputs), (cache, dtypes))
 
     def backward(*args):
-        return tuple(np.asarray(grad, dtype=np.float64) for grad in spec.backward(*args))
+        *upstream, (cache, dtypes) = args
+        grads = spec.backward(*(u.astype(dtype) for u, dtype in zip(upstream, dtypes)), cache)
+        return tuple(np.asarray(grad, dtype=np.float64) for grad in grads)
 
     return dataclasses.replace(spec, forward=forward, backward=backward)
 
