@@ -1,0 +1,411 @@
+"""The gradient-correctness audit: every layer against two independent oracles, pairwise.
+
+For each layer spec, dtype and generated case the audit runs
+
+- impl (forward and backward, :func:`oracle.checks.run_case`),
+- the layer's torch twin on the same inputs in the same dtype,
+- float64 central finite differences (:mod:`oracle.finite_diff`) of the same
+  objective at the same point,
+
+and compares them pairwise: impl against torch (outputs and gradients, the
+dtype's tolerance row), impl against finite differences and torch against
+finite differences (gradients, :func:`oracle.tolerances.finite_difference_tolerance`).
+A bug in a twin therefore cannot hide a bug in impl: the two would have to
+agree with each other *and* with finite differences, which share no code
+with either. For the captioning models it also checks greedy sampling
+(``CaptioningRNN.sample`` against :meth:`oracle.twins.CaptioningTwin.sample`),
+where a different word counts as a disagreement only when it is not a
+near-tie (see :func:`sampling_comparison`).
+
+Every comparison of one case is an :class:`Observation`; the observations of
+all cases of one layer and dtype are folded into one :class:`CheckResult`
+per quantity (``"output h"``, ``"grad Wx"``, ``"sample captions"``) and pair
+(subject, reference). A check passes when it passed in every case.
+
+Reproducibility: case ``k`` of layer ``L`` in dtype ``d`` draws everything
+from ``numpy.random.default_rng([seed, crc32(L), index of d in DTYPES, k])``
+(:func:`case_rng`), so it does not depend on which other layers, dtypes or
+how many cases were selected.
+
+The functions here are pure apart from running the layers; rendering is in
+:mod:`oracle.report`, the command line in :mod:`oracle.cli`.
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+import time
+import traceback
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+
+from oracle import twins
+from oracle.checks import Case, against_finite_differences, run_case, spec_tolerance
+from oracle.compare import Comparison, compare_evaluations
+from oracle.finite_diff import numeric_gradients
+from oracle.sources import RandomSource
+from oracle.spec import Arrays, Evaluation, LayerSpec
+from oracle.tolerances import Tolerance
+
+T = TypeVar("T")
+
+#: The dtypes the audit knows, in the order that fixes their index in the case seed.
+DTYPES: tuple[str, ...] = ("float64", "float32")
+
+#: Reference name of finite differences (the ``reference`` of :func:`oracle.checks.against_finite_differences`).
+FINITE_DIFFERENCE = "finite_difference"
+
+#: Subject name of impl.
+IMPL = "impl"
+
+
+def torch_name(device: str) -> str:
+    """Subject/reference name of the torch twin on ``device``, as :func:`oracle.checks.against_twin` spells it."""
+    return f"torch[{device}]"
+
+
+def case_rng(seed: int, layer: str, dtype: str, case_index: int) -> np.random.Generator:
+    """The generator of case ``case_index`` of ``layer`` in ``dtype``: independent of every other selection.
+
+    ``zlib.crc32`` (not ``hash``) gives the layer a stable integer across
+    processes and Python versions.
+    """
+    return np.random.default_rng([seed, zlib.crc32(layer.encode()), DTYPES.index(np.dtype(dtype).name), case_index])
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    """What to audit and how; also everything needed to rerun one layer/dtype.
+
+    Attributes
+    ----------
+    layers
+        Names of the specs audited, in order.
+    dtypes
+        Names from :data:`DTYPES`.
+    cases
+        Generated cases per layer and dtype.
+    seed
+        Non-negative master seed.
+    device
+        Where the torch twins run (``"cpu"``, ``"cuda"``, ``"cuda:K"``).
+    spec_targets
+        The ``--spec`` targets the extra specs were loaded from.
+    """
+
+    layers: tuple[str, ...]
+    dtypes: tuple[str, ...]
+    cases: int
+    seed: int
+    device: str = "cpu"
+    spec_targets: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One comparison in one case, with who was compared and where the case came from."""
+
+    subject: str
+    comparison: Comparison
+    case_index: int
+    inputs: str
+
+
+@dataclass(frozen=True)
+class CaseFailure:
+    """A case in which a check failed: enough to reproduce and read it."""
+
+    case_index: int
+    inputs: str
+    message: str
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One quantity of one layer and dtype, one subject against one reference, over all cases.
+
+    Attributes
+    ----------
+    layer, dtype, quantity
+        E.g. ``"lstm"``, ``"float32"``, ``"grad Wx"``.
+    subject, reference
+        ``"impl"`` or ``"torch[cpu]"`` against ``"torch[cpu]"`` or ``"finite_difference"``.
+    tolerance
+        The tolerance applied (the same in every case).
+    cases
+        Number of cases in which it was compared.
+    max_abs, max_rel, ratio
+        Worst over the cases of :class:`oracle.compare.Comparison`'s fields.
+    failures
+        The cases where it failed, in case order.
+    """
+
+    layer: str
+    dtype: str
+    quantity: str
+    subject: str
+    reference: str
+    tolerance: Tolerance
+    cases: int
+    max_abs: float
+    max_rel: float
+    ratio: float
+    failures: tuple[CaseFailure, ...] = ()
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+
+@dataclass(frozen=True)
+class LayerRun:
+    """The checks of one layer in one dtype."""
+
+    layer: str
+    dtype: str
+    cases: int
+    seconds: float
+    checks: tuple[CheckResult, ...]
+
+    @property
+    def passed(self) -> bool:
+        return all(check.passed for check in self.checks)
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    """Everything one audit found, with the configuration and environment that produced it."""
+
+    config: AuditConfig
+    runs: tuple[LayerRun, ...]
+    environment: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def checks(self) -> list[CheckResult]:
+        return [check for run in self.runs for check in run.checks]
+
+    @property
+    def passed(self) -> bool:
+        return all(run.passed for run in self.runs)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A progress event: layer/dtype ``index`` of ``total`` is starting (``run`` None) or done."""
+
+    index: int
+    total: int
+    layer: str
+    dtype: str
+    cases: int
+    run: LayerRun | None = None
+
+
+def error_comparison(spec: LayerSpec, dtype: np.dtype, stage: str, reference: str,
+                     error: BaseException) -> Comparison:
+    """A failed comparison standing for an exception raised while running ``stage``.
+
+    It is filed against ``reference`` (the comparison the crash prevented), so
+    it appears in that column of the report.
+    """
+    where = traceback.extract_tb(error.__traceback__)[-1] if error.__traceback__ else None
+    location = f" at {where.filename}:{where.lineno}" if where else ""
+    return Comparison(spec.name, f"error in {stage}", dtype.name, reference, (), np.inf, np.inf, np.inf,
+                      spec_tolerance(spec, dtype.name), f"raised {type(error).__name__}: {error}{location}")
+
+
+def captioning_cell(spec: LayerSpec) -> str | None:
+    """The cell type when ``spec`` is one of the built-in captioning models (whose sampling is audited)."""
+    # A built-in spec exists only once oracle.builtin_specs was imported; not importing it here keeps
+    # auditing a user's spec independent of the built-in layers.
+    builtin_specs = sys.modules.get("oracle.builtin_specs")
+    captioning = getattr(builtin_specs, "CAPTIONING", {})
+    return next((cell for cell, model in captioning.items() if model is spec), None)
+
+
+def sample_both(cell: str, inputs: Arrays, device: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Greedy captions of impl's model and of the twin, and the twin's scores, from a captioning case's inputs.
+
+    Both decode ``T`` words, ``T + 1`` being the length of the case's captions.
+    """
+    from oracle import builtin_specs
+
+    params = {name: inputs[name] for name in builtin_specs.captioning_param_names(cell)}
+    null, max_length = int(inputs["null"]), inputs["captions"].shape[1] - 1
+    start = builtin_specs.vocabulary(params["W_embed"].shape[0], null)["<START>"]
+    model = builtin_specs.build_captioning_model(cell, null, params)
+    impl_words = np.asarray(model.sample(inputs["features"], max_length=max_length))
+    twin = twins.CaptioningTwin(cell, params, null=null, device=device)
+    twin_words, scores = twin.sample(inputs["features"], max_length, start)
+    return impl_words, twin_words, scores
+
+
+def sampling_comparison(spec: LayerSpec, case: Case, cell: str, device: str) -> Comparison:
+    """Greedy sampling of impl's ``CaptioningRNN`` against :class:`oracle.twins.CaptioningTwin`.
+
+    Where a row first differs, the twin chose word ``a`` and impl word ``b``;
+    the row disagrees only if the twin's score gap ``|s[a] - s[b]|`` exceeds
+    ``atol + rtol * |s[a]|`` of the dtype's tolerance. A smaller gap is a
+    near-tie that rounding may break either way, and every later word
+    legitimately differs, so only the first difference of a row is judged.
+    ``max_abs`` is the largest such gap, ``ratio`` the largest gap over its
+    allowance.
+    """
+    impl_words, twin_words, scores = sample_both(cell, case.inputs, device)
+    tolerance = spec_tolerance(spec, case.dtype.name)
+    header: dict[str, Any] = dict(layer=spec.name, quantity="sample captions", dtype=case.dtype.name,
+                                  reference=torch_name(device), shape=impl_words.shape, tolerance=tolerance)
+    if impl_words.shape != twin_words.shape:
+        return Comparison(**header, max_abs=np.inf, max_rel=np.inf, ratio=np.inf,
+                          problem=f"shape {impl_words.shape} where the twin sampled {twin_words.shape}")
+    judged = [_judge_step(impl_words, twin_words, scores, row, step, tolerance)
+              for row, step in _first_differences(impl_words, twin_words)]
+    gap, rel, ratio, detail = max(judged, key=lambda judgement: judgement[2], default=(0.0, 0.0, 0.0, ""))
+    return Comparison(**header, max_abs=gap, max_rel=rel, ratio=ratio, problem=detail if ratio > 1.0 else "")
+
+
+def _judge_step(impl_words: np.ndarray, twin_words: np.ndarray, scores: np.ndarray, row: int, step: int,
+                tolerance: Tolerance) -> tuple[float, float, float, str]:
+    """``(gap, gap / |s[a]|, gap / allowance, description)`` of the first difference of one row."""
+    chosen, other = int(twin_words[row, step]), int(impl_words[row, step])
+    # abs: a twin whose "argmax" scored below impl's word would be just as real a disagreement.
+    gap = abs(float(scores[row, step, chosen]) - float(scores[row, step, other]))
+    top = abs(float(scores[row, step, chosen]))
+    ratio = gap / (tolerance.atol + tolerance.rtol * top)
+    detail = f"row {row} step {step}: impl chose word {other}, the twin word {chosen} with a score gap of {gap:.3e}"
+    return gap, gap / top if top else np.inf, ratio, detail
+
+
+def _first_differences(a: np.ndarray, b: np.ndarray) -> list[tuple[int, int]]:
+    """``(row, first differing column)`` for every row of two equal-shaped 2-D arrays that differ."""
+    differ = a != b
+    return [(int(row), int(np.argmax(differ[row]))) for row in np.flatnonzero(differ.any(axis=1))]
+
+
+def audit_case(spec: LayerSpec, dtype_name: str, seed: int, case_index: int,
+               device: str = "cpu") -> list[Observation]:
+    """Run case ``case_index`` of ``spec`` in ``dtype_name`` and compare impl, torch and finite differences pairwise.
+
+    Returns
+    -------
+    list of Observation
+        impl vs torch for every output and gradient, impl vs finite
+        differences and torch vs finite differences for every gradient, the
+        sampling check of a captioning model, and a failed observation for
+        each stage that raised (a crash fails the audit; it never stops it).
+    """
+    dtype = np.dtype(dtype_name)
+    twin_label = torch_name(device)
+    try:
+        case = run_case(spec, RandomSource(case_rng(seed, spec.name, dtype.name, case_index)), dtype)
+    except Exception as error:  # a crashing layer is a finding, not a reason to stop the audit
+        failed = error_comparison(spec, dtype, IMPL, twin_label, error)
+        return [Observation(IMPL, failed, case_index, f"layer {spec.name}, dtype {dtype.name}")]
+    observations: list[Observation] = []
+
+    def record(subject: str, comparisons: Sequence[Comparison]) -> None:
+        observations.extend(Observation(subject, comparison, case_index, case.describe()) for comparison in comparisons)
+
+    def attempt(stage: str, reference: str, action: Callable[[], T]) -> T | None:
+        try:
+            return action()
+        except Exception as error:  # recorded as a failed check of impl against ``reference``
+            record(IMPL, [error_comparison(spec, dtype, stage, reference, error)])
+            return None
+
+    twin_result = attempt(twin_label, twin_label, lambda: spec.twin(case.inputs, case.upstream, device))
+    if twin_result is not None:
+        record(IMPL, compare_evaluations(case.result, twin_result, spec_tolerance(spec, dtype.name),
+                                         layer=spec.name, reference=twin_label))
+    numeric: Arrays | None = None
+    if spec.grads:
+        numeric = attempt(FINITE_DIFFERENCE, FINITE_DIFFERENCE,
+                          lambda: numeric_gradients(spec, case.inputs, case.upstream))
+    if numeric is not None:
+        record(IMPL, against_finite_differences(case, numeric))
+        if twin_result is not None:
+            twin_case = replace(case, result=Evaluation({}, twin_result.grads))
+            record(twin_label, against_finite_differences(twin_case, numeric))
+    cell = captioning_cell(spec)
+    if cell is not None:
+        sampled = attempt("sample", twin_label, lambda: sampling_comparison(spec, case, cell, device))
+        if sampled is not None:
+            record(IMPL, [sampled])
+    return observations
+
+
+def aggregate(observations: Sequence[Observation]) -> tuple[CheckResult, ...]:
+    """Fold observations into one :class:`CheckResult` per (quantity, subject, reference), in first-seen order."""
+    groups: dict[tuple[str, str, str], list[Observation]] = {}
+    for observation in observations:
+        key = (observation.comparison.quantity, observation.subject, observation.comparison.reference)
+        groups.setdefault(key, []).append(observation)
+    return tuple(_fold(group) for group in groups.values())
+
+
+def _fold(group: Sequence[Observation]) -> CheckResult:
+    first = group[0].comparison
+    comparisons = [observation.comparison for observation in group]
+    failures = tuple(CaseFailure(observation.case_index, observation.inputs, observation.comparison.describe())
+                     for observation in group if not observation.comparison.passed)
+    return CheckResult(
+        layer=first.layer, dtype=first.dtype, quantity=first.quantity, subject=group[0].subject,
+        reference=first.reference, tolerance=first.tolerance, cases=len(group),
+        max_abs=max(c.max_abs for c in comparisons), max_rel=max(c.max_rel for c in comparisons),
+        ratio=max(c.ratio for c in comparisons), failures=failures,
+    )
+
+
+def audit_layer(spec: LayerSpec, dtype: str, config: AuditConfig) -> LayerRun:
+    """Every case of ``spec`` in ``dtype``, folded into checks."""
+    started = time.perf_counter()
+    observations = [observation for case_index in range(config.cases)
+                    for observation in audit_case(spec, dtype, config.seed, case_index, config.device)]
+    # The dtype of a check is the case's dtype even where a comparison recorded another (an error row).
+    checks = tuple(replace(check, dtype=np.dtype(dtype).name) for check in aggregate(observations))
+    return LayerRun(spec.name, np.dtype(dtype).name, config.cases, time.perf_counter() - started, checks)
+
+
+def environment(device: str = "cpu") -> dict:
+    """Versions and precision settings in force: what a reader needs to trust or reproduce the numbers."""
+    return {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "torch": torch.__version__,
+        "platform": platform.platform(),
+        "torch_threads": torch.get_num_threads(),
+        "precision": twins.precision_settings(device),
+    }
+
+
+def run_audit(specs: Sequence[LayerSpec], config: AuditConfig,
+              progress: Callable[[Progress], None] | None = None) -> AuditResult:
+    """Audit ``specs`` (in the order given) in every dtype of ``config``; report progress to ``progress``.
+
+    Parameters
+    ----------
+    specs
+        The specs to audit; their names should be ``config.layers``.
+    config
+        Dtypes, cases, seed and device.
+    progress
+        Called with a :class:`Progress` before and after each layer/dtype.
+    """
+    started = time.perf_counter()
+    units = [(spec, dtype) for spec in specs for dtype in config.dtypes]
+    runs = []
+    for index, (spec, dtype) in enumerate(units, start=1):
+        if progress:
+            progress(Progress(index, len(units), spec.name, dtype, config.cases))
+        run = audit_layer(spec, dtype, config)
+        runs.append(run)
+        if progress:
+            progress(Progress(index, len(units), spec.name, dtype, config.cases, run))
+    return AuditResult(config, tuple(runs), environment(config.device), time.perf_counter() - started)

@@ -1,0 +1,279 @@
+"""The ``rnn-oracle`` command (also ``python -m oracle``).
+
+Subcommands are entries of :func:`subcommands`: a name mapped to
+``(help, add_arguments(parser), run(args) -> int)``. ``audit`` is built in;
+an optional one (``bench``, from :mod:`oracle.bench` exposing
+``add_arguments`` and ``run``) is registered only when its module exists, so
+adding it needs no change here.
+
+Exit status: 0 when every check passed, 1 when any failed, 2 on bad usage
+(argparse errors, unknown layer names, a ``--spec`` that cannot be loaded,
+``--device cuda`` without CUDA, an unwritable ``--json`` path).
+
+Which layers ``audit`` checks
+-----------------------------
+Without ``--spec``: ``--layers`` names built-in layers (default: all of them).
+With ``--spec``: the specs loaded from the targets are audited *instead of*
+the built-ins, unless ``--layers`` is given, in which case exactly the layers
+it names are audited, looked up among the built-ins and the loaded specs
+alike (so ``--spec m:SPECS --layers mine,lstm`` audits a loaded spec next to a
+built-in one, and a failure's rerun command names just its own layer). A
+loaded spec may not reuse a built-in name: results are reported by name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import importlib.util
+import json
+import os
+import re
+import secrets
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from typing import NamedTuple
+
+import torch
+
+from oracle.audit import DTYPES, AuditConfig, Progress, run_audit
+from oracle.registry import all_specs, load_specs
+from oracle.report import count, render, selection, to_json
+from oracle.spec import LayerSpec
+
+#: Optional subcommands: name -> module exposing ``add_arguments(parser)`` and ``run(args) -> int``.
+OPTIONAL_SUBCOMMANDS = {"bench": "oracle.bench"}
+
+#: Generated cases per layer and dtype by default: the full audit then needs about 13 s of CPU time (one core).
+DEFAULT_CASES = 16
+
+#: The master seed by default: a fixed one, so two default runs report the same numbers.
+DEFAULT_SEED = 0
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad usage found after parsing (unknown layer, bad --spec, no CUDA): exit status 2."""
+
+
+class Subcommand(NamedTuple):
+    """One subcommand: its one-line help, how to add its arguments, and how to run it."""
+
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+def _names(values: Sequence[str] | None) -> list[str]:
+    """``["a,b", "c"]`` -> ``["a", "b", "c"]``, so ``--layers a,b`` and ``--layers a b`` both work."""
+    return [name for value in values or () for name in value.split(",") if name]
+
+
+def _cases(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"--cases must be at least 1, got {value}")
+    return value
+
+
+def _seed(text: str) -> int:
+    if text == "random":
+        return secrets.randbelow(2**32)
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"--seed must be a non-negative integer or 'random', got {value}")
+    return value
+
+
+def _device(text: str) -> str:
+    if not re.fullmatch(r"cpu|cuda(:\d+)?", text):
+        raise argparse.ArgumentTypeError(f"--device must be 'cpu', 'cuda' or 'cuda:K', got {text!r}")
+    return text
+
+
+def add_audit_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``audit``."""
+    parser.add_argument("--layers", action="extend", nargs="+", metavar="NAME",
+                        help="layers to audit, comma- or space-separated (default: every built-in layer, "
+                             "or every --spec layer when --spec is given)")
+    parser.add_argument("--dtypes", action="extend", nargs="+", metavar="DTYPE",
+                        help=f"dtypes to audit, from {', '.join(DTYPES)} (default: both)")
+    parser.add_argument("--cases", type=_cases, default=DEFAULT_CASES, metavar="N",
+                        help=f"generated cases per layer and dtype (default: {DEFAULT_CASES})")
+    parser.add_argument("--seed", type=_seed, default=DEFAULT_SEED, metavar="N",
+                        help=f"master seed, a non-negative integer or 'random' (default: {DEFAULT_SEED}); "
+                             "every case is seeded from it, the layer, the dtype and the case index")
+    parser.add_argument("--device", type=_device, default="cpu",
+                        help="where the torch twins run: cpu (default), cuda or cuda:K")
+    parser.add_argument("--spec", action="append", default=[], metavar="MODULE:ATTRIBUTE",
+                        help="load extra layer specs (one LayerSpec or an iterable of them); repeatable. "
+                             "Only these are audited unless --layers names the layers to audit")
+    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON (schema: oracle/report.py)")
+
+
+def subcommands() -> dict[str, Subcommand]:
+    """Every available subcommand; optional ones only when their module is installed."""
+    commands = {"audit": Subcommand("check every layer against its torch twin and finite differences",
+                                    add_audit_arguments, run_audit_command)}
+    for name, module_name in OPTIONAL_SUBCOMMANDS.items():
+        if importlib.util.find_spec(module_name) is not None:
+            module = importlib.import_module(module_name)
+            commands[name] = Subcommand(_summary(module.__doc__, name), module.add_arguments, module.run)
+    return commands
+
+
+def _summary(docstring: str | None, name: str) -> str:
+    """A module docstring's first line without a leading ````rnn-oracle NAME``: ````, for ``--help``."""
+    first = (docstring or name).strip().splitlines()[0]
+    return re.sub(r"^``[^`]*``:\s*", "", first)
+
+
+AUDIT_EPILOG = """\
+exit status: 0 when every check passed, 1 when any failed, 2 on bad usage
+(unknown layer or dtype, a --spec that cannot be loaded, --device cuda
+without CUDA, an unwritable --json path).
+
+With --spec and no --layers only the loaded specs are audited; with --layers
+exactly the named layers are, from the built-in and the loaded specs alike.
+Case K of a layer and dtype depends only on (seed, layer, dtype, K), so
+--layers L --dtypes D --seed S --cases K+1 reproduces it; every failure
+prints that command."""
+
+
+def build_parser(prog: str) -> argparse.ArgumentParser:
+    """The top-level parser with one subparser per :func:`subcommands` entry."""
+    parser = argparse.ArgumentParser(prog=prog, description="Reference-verified test oracles for recurrent layers.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, command in subcommands().items():
+        epilog = AUDIT_EPILOG if name == "audit" else None
+        subparser = commands.add_parser(name, help=command.help, description=command.help, epilog=epilog,
+                                        formatter_class=argparse.RawDescriptionHelpFormatter)
+        command.add_arguments(subparser)
+        subparser.set_defaults(run=command.run, prog=prog)
+    return parser
+
+
+def select_specs(layers: Sequence[str] | None, spec_targets: Sequence[str]) -> list[LayerSpec]:
+    """The specs to audit (see the module docstring for the rules); :class:`UsageError` on bad names or targets."""
+    builtin = {spec.name: spec for spec in all_specs()}
+    loaded: dict[str, LayerSpec] = {}
+    for target in dict.fromkeys(spec_targets):  # naming a target twice loads it once
+        try:
+            specs = load_specs(target)
+        except (ImportError, AttributeError, ValueError, TypeError) as error:
+            raise UsageError(f"cannot load --spec {target}: {type(error).__name__}: {error}") from error
+        for spec in specs:
+            if spec.name in builtin or spec.name in loaded:
+                raise UsageError(f"--spec {target} defines a layer named {spec.name!r}, which is already taken")
+            loaded[spec.name] = spec
+    if not layers:
+        return list((loaded or builtin).values())
+    known = {**builtin, **loaded}
+    unknown = [name for name in layers if name not in known]
+    if unknown:
+        raise UsageError(f"unknown layer {', '.join(map(repr, unknown))}; known layers: {', '.join(known)}")
+    return [known[name] for name in dict.fromkeys(layers)]
+
+
+def check_dtypes(dtypes: Sequence[str] | None) -> tuple[str, ...]:
+    """The dtypes to audit, in :data:`oracle.audit.DTYPES` order; :class:`UsageError` on an unknown one."""
+    chosen = set(dtypes or DTYPES)
+    unknown = sorted(chosen - set(DTYPES))
+    if unknown:
+        raise UsageError(f"unknown dtype {', '.join(unknown)}; expected {', '.join(DTYPES)}")
+    return tuple(dtype for dtype in DTYPES if dtype in chosen)
+
+
+def check_device(device: str) -> None:
+    """:class:`UsageError` when ``device`` is a GPU this machine does not have."""
+    if not device.startswith("cuda"):
+        return
+    if not torch.cuda.is_available():
+        raise UsageError(f"--device {device} requested, but no CUDA device is available "
+                         f"(torch.cuda.is_available() is False; torch {torch.__version__}, "
+                         f"built for CUDA {torch.version.cuda}); run with --device cpu")
+    index = int(device.partition(":")[2] or 0)
+    if index >= torch.cuda.device_count():
+        raise UsageError(f"--device {device} requested, but only {torch.cuda.device_count()} CUDA device(s) exist")
+
+
+@contextlib.contextmanager
+def single_threaded_torch() -> Iterator[None]:
+    """Run torch on one intra-op thread, then restore the previous count.
+
+    The audit's tensors have a few dozen elements: extra threads only add
+    synchronisation (measured: the default audit needs about 40% less CPU
+    time with one thread on a two-core machine). Restoring keeps in-process
+    callers, such as the tests, unaffected.
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def check_json_path(path: str | None) -> None:
+    """:class:`UsageError` before the audit runs when ``--json PATH`` could not be written after it."""
+    if path is None:
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path) or not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+        raise UsageError(f"cannot write --json {path}: not a writable file path")
+
+
+def print_progress(event: Progress) -> None:
+    """One stderr line per layer/dtype: ``[3/28] lstm float32 ... 6 cases, 0.41 s, ok``."""
+    if event.run is None:
+        print(f"[{event.index}/{event.total}] {event.layer} {event.dtype} ...", end=" ", file=sys.stderr, flush=True)
+        return
+    failed = sum(not check.passed for check in event.run.checks)
+    verdict = "ok" if not failed else f"FAIL ({failed} checks)"
+    print(f"{count(event.cases, 'case')}, {event.run.seconds:.2f} s, {verdict}", file=sys.stderr, flush=True)
+
+
+def run_audit_command(args: argparse.Namespace) -> int:
+    """Run ``audit`` with parsed ``args``: table and summary on stdout, progress on stderr."""
+    specs = select_specs(_names(args.layers), args.spec)
+    config = AuditConfig(layers=tuple(spec.name for spec in specs), dtypes=check_dtypes(_names(args.dtypes)),
+                         cases=args.cases, seed=args.seed, device=args.device, spec_targets=tuple(args.spec))
+    check_device(config.device)
+    check_json_path(args.json)
+    print(f"{args.prog} audit: {selection(config)}", file=sys.stderr, flush=True)
+    with single_threaded_torch():
+        result = run_audit(specs, config, progress=print_progress)
+    print(render(result, args.prog))
+    if args.json:
+        document = to_json(result, args.command_line, args.prog)
+        try:
+            with open(args.json, "w", encoding="utf-8") as handle:
+                json.dump(document, handle, indent=2, allow_nan=False, default=str)
+                handle.write("\n")
+        except OSError as error:
+            raise UsageError(f"cannot write --json {args.json}: {error}") from error
+    return EXIT_OK if result.passed else EXIT_FAILED
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "rnn-oracle") -> int:
+    """Parse ``argv`` (default ``sys.argv[1:]``), run the subcommand, return the exit status.
+
+    Never raises ``SystemExit``: argparse's exits (``--help``, errors) become
+    return values, so tests and callers get the status as an int.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(prog)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        if exit_.code is None:
+            return EXIT_OK
+        return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
+    args.command_line = argv
+    try:
+        return args.run(args)
+    except UsageError as error:
+        print(f"{prog} {args.command}: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
