@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import sys
 from collections.abc import Iterable
+from pathlib import Path
+from types import ModuleType
 
 from oracle.spec import LayerSpec
 
@@ -33,18 +37,38 @@ def get_spec(name: str) -> LayerSpec:
 
 
 def load_specs(target: str) -> list[LayerSpec]:
-    """Load specs from ``"package.module:ATTRIBUTE"``.
+    """Load specs from ``"package.module:ATTRIBUTE"`` or ``"path/to/file.py:ATTRIBUTE"``.
 
     ``ATTRIBUTE`` may be one :class:`LayerSpec` or an iterable of them. The
     specs are returned, not registered, so user specs never shadow built-ins.
+    A file path is imported as a module named after the file; a dotted name
+    is imported normally (the current directory is searched too, as with
+    ``python -m``).
     """
-    module_name, _, attribute = target.partition(":")
+    module_name, _, attribute = target.rpartition(":")
     if not module_name or not attribute:
-        raise ValueError(f"expected 'module:ATTRIBUTE', got {target!r}")
-    value = getattr(importlib.import_module(module_name), attribute)
+        raise ValueError(f"expected 'module:ATTRIBUTE' or 'file.py:ATTRIBUTE', got {target!r}")
+    value = getattr(_import(module_name), attribute)
     specs: Iterable[object] = [value] if isinstance(value, LayerSpec) else value
     loaded = list(specs)
     for spec in loaded:
         if not isinstance(spec, LayerSpec):
             raise TypeError(f"{target} holds {type(spec).__name__}, not LayerSpec")
     return loaded
+
+
+def _import(module_name: str) -> ModuleType:
+    """Import a dotted module name, or a ``.py`` file by path."""
+    if module_name.endswith(".py"):
+        path = Path(module_name)
+        if not path.is_file():
+            raise ModuleNotFoundError(f"no such spec file: {module_name}")
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot import {module_name}")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    if "" not in sys.path and str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))
+    return importlib.import_module(module_name)

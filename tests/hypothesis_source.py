@@ -31,8 +31,9 @@ class HypothesisSource:
         return self._dims[name]
 
     def floats(self, shape: tuple[int, ...], dtype: np.dtype, low: float = -1.0, high: float = 1.0) -> np.ndarray:
-        width = np.dtype(dtype).itemsize * 8
-        elements = st.floats(low, high, width=width, allow_nan=False, allow_infinity=False, allow_subnormal=False)
+        dtype = np.dtype(dtype)
+        low, high = representable_bounds(low, high, dtype)
+        elements = st.floats(low, high, width=dtype.itemsize * 8, allow_nan=False, allow_infinity=False, allow_subnormal=False)
         return self._draw(hnp.arrays(dtype, shape, elements=elements))
 
     def indices(self, shape: tuple[int, ...], upper: int) -> np.ndarray:
@@ -45,6 +46,16 @@ class HypothesisSource:
         lengths = self._draw(hnp.arrays(np.int64, (shape[0],), elements=st.integers(0, shape[1])))
         bits = self._draw(hnp.arrays(np.bool_, shape))
         return mask_from_pattern(pattern, shape, lengths, bits)
+
+
+def representable_bounds(low: float, high: float, dtype: np.dtype) -> tuple[float, float]:
+    """``[low, high]`` shrunk to the nearest bounds exactly representable in ``dtype`` (Hypothesis requires it)."""
+    lo, hi = dtype.type(low), dtype.type(high)
+    if lo < low:
+        lo = np.nextafter(lo, dtype.type(np.inf))
+    if hi > high:
+        hi = np.nextafter(hi, dtype.type(-np.inf))
+    return float(lo), float(hi)
 
 
 def draw_dtype(draw: Draw) -> np.dtype:
