@@ -130,4 +130,6 @@ def check_same_keys(name: str, given: Mapping[str, object], expected: Sequence[s
     missing = sorted(set(expected) - set(given))
     extra = sorted(set(given) - set(expected))
     if missing or extra:
-        raise ValueError(f"argument '{name}' keys differ from {sorted(expected)}: missing {missing}, unexpected {extra}")
+        raise ValueError(
+            f"argument '{name}' keys differ from {sorted(expected)}: missing {missing}, unexpected {extra}"
+        )

@@ -25,7 +25,9 @@ GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 RECURRENT_GRADS = ("x", "h0", "Wx", "Wh", "b")
 
 
-def recurrent_inputs(source: InputSource, dtype: np.dtype, cell: str, *, sequence: bool, state: tuple[str, ...]) -> Arrays:
+def recurrent_inputs(
+    source: InputSource, dtype: np.dtype, cell: str, *, sequence: bool, state: tuple[str, ...]
+) -> Arrays:
     """Inputs of a recurrent layer: ``x``, the initial states, ``Wx``, ``Wh``, ``b`` (and ``bh`` for a GRU).
 
     ``x`` is ``(N, T, D)`` when ``sequence`` else ``(N, D)``; each name in
@@ -111,7 +113,7 @@ def captioning_loss(cell: str):
     names = captioning_param_names(cell)
 
     def forward(features: np.ndarray, captions: np.ndarray, null: np.ndarray, *params: np.ndarray):
-        model = build_captioning_model(cell, int(null), dict(zip(names, params)))
+        model = build_captioning_model(cell, int(null), dict(zip(names, params, strict=True)))
         loss, grads = model.loss(features, captions)
         return (loss, *(grads[name] for name in names))
 

@@ -76,7 +76,8 @@ def compare_arrays(
     actual = np.asarray(actual)
     expected = np.asarray(expected)
     dtype = actual.dtype.name
-    header = dict(layer=layer, quantity=quantity, dtype=dtype, reference=reference, shape=actual.shape, tolerance=tolerance)
+    header = dict(layer=layer, quantity=quantity, dtype=dtype, reference=reference, shape=actual.shape,
+                  tolerance=tolerance)
     if check_dtype and actual.dtype != expected.dtype:
         return Comparison(**header, max_abs=np.inf, max_rel=np.inf, ratio=np.inf,
                           problem=f"dtype {actual.dtype} where the reference has {expected.dtype}")

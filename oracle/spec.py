@@ -100,7 +100,7 @@ def run_forward(spec: LayerSpec, inputs: Arrays) -> tuple[Arrays, Any]:
     *outputs, cache = results
     if len(outputs) != len(spec.outputs):
         raise TypeError(f"{spec.name}: forward returned {len(outputs)} outputs, spec names {len(spec.outputs)}")
-    return dict(zip(spec.outputs, outputs)), cache
+    return dict(zip(spec.outputs, outputs, strict=True)), cache
 
 
 def run_backward(spec: LayerSpec, upstream: Arrays, state: Any) -> Arrays:
@@ -113,7 +113,7 @@ def run_backward(spec: LayerSpec, upstream: Arrays, state: Any) -> Arrays:
             grads = (grads,)
     if len(grads) != len(spec.grads):
         raise TypeError(f"{spec.name}: backward returned {len(grads)} gradients, spec names {len(spec.grads)}")
-    return dict(zip(spec.grads, grads))
+    return dict(zip(spec.grads, grads, strict=True))
 
 
 def make_upstream(spec: LayerSpec, outputs: Arrays, source: InputSource) -> Arrays:

@@ -33,7 +33,8 @@ class HypothesisSource:
     def floats(self, shape: tuple[int, ...], dtype: np.dtype, low: float = -1.0, high: float = 1.0) -> np.ndarray:
         dtype = np.dtype(dtype)
         low, high = representable_bounds(low, high, dtype)
-        elements = st.floats(low, high, width=dtype.itemsize * 8, allow_nan=False, allow_infinity=False, allow_subnormal=False)
+        elements = st.floats(low, high, width=dtype.itemsize * 8, allow_nan=False, allow_infinity=False,
+                             allow_subnormal=False)
         return self._draw(hnp.arrays(dtype, shape, elements=elements))
 
     def indices(self, shape: tuple[int, ...], upper: int) -> np.ndarray:

@@ -45,7 +45,8 @@ def gate_order_swapped(first: int, second: int, blocks: int, weight_names: tuple
 
     def plant(spec: LayerSpec) -> LayerSpec:
         def swap_inputs(args: tuple[np.ndarray, ...], order: tuple[str, ...]) -> list[np.ndarray]:
-            return [swap_blocks(a, first, second, blocks) if n in weight_names else a for n, a in zip(order, args)]
+            return [swap_blocks(array, first, second, blocks) if name in weight_names else array
+                    for name, array in zip(order, args, strict=True)]
 
         def forward(*args):
             return spec.forward(*swap_inputs(args, spec.grads))
@@ -95,7 +96,7 @@ def promoted_to_float64(spec: LayerSpec) -> LayerSpec:
 
     def backward(*args):
         *upstream, (cache, dtypes) = args
-        grads = spec.backward(*(u.astype(dtype) for u, dtype in zip(upstream, dtypes)), cache)
+        grads = spec.backward(*(u.astype(dtype) for u, dtype in zip(upstream, dtypes, strict=True)), cache)
         return tuple(np.asarray(grad, dtype=np.float64) for grad in grads)
 
     return dataclasses.replace(spec, forward=forward, backward=backward)
