@@ -8,6 +8,7 @@ Sizes default to ``[1, 4]`` so every dimension is sometimes 1.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -210,7 +211,7 @@ TEMPORAL_SOFTMAX_LOSS = register(LayerSpec(
 CAPTIONING = {
     cell: register(LayerSpec(
         name=f"captioning_{cell}",
-        make_inputs=lambda source, dtype, cell=cell: captioning_inputs(source, dtype, cell),
+        make_inputs=functools.partial(captioning_inputs, cell=cell),
         forward=captioning_loss(cell),
         outputs=("loss",), grads=captioning_param_names(cell), twin=twins.captioning_twin(cell),
     ))

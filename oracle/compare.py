@@ -75,15 +75,15 @@ def compare_arrays(
     """
     actual = np.asarray(actual)
     expected = np.asarray(expected)
-    dtype = actual.dtype.name
-    header = dict(layer=layer, quantity=quantity, dtype=dtype, reference=reference, shape=actual.shape,
-                  tolerance=tolerance)
+
+    def outcome(max_abs: float, max_rel: float, ratio: float, problem: str) -> Comparison:
+        return Comparison(layer, quantity, actual.dtype.name, reference, actual.shape, max_abs, max_rel, ratio,
+                          tolerance, problem)
+
     if check_dtype and actual.dtype != expected.dtype:
-        return Comparison(**header, max_abs=np.inf, max_rel=np.inf, ratio=np.inf,
-                          problem=f"dtype {actual.dtype} where the reference has {expected.dtype}")
+        return outcome(np.inf, np.inf, np.inf, f"dtype {actual.dtype} where the reference has {expected.dtype}")
     if actual.shape != expected.shape:
-        return Comparison(**header, max_abs=np.inf, max_rel=np.inf, ratio=np.inf,
-                          problem=f"shape {actual.shape} where the reference has {expected.shape}")
+        return outcome(np.inf, np.inf, np.inf, f"shape {actual.shape} where the reference has {expected.shape}")
     a = actual.astype(np.float64)
     e = expected.astype(np.float64)
     same = (a == e) | (np.isnan(a) & np.isnan(e))
@@ -96,7 +96,7 @@ def compare_arrays(
         max_rel = float(np.max(diff[nonzero] / np.abs(e[nonzero]), initial=0.0))
     max_abs = float(np.max(diff, initial=0.0))
     problem = "" if ratio <= 1.0 else f"{int(np.count_nonzero(diff > allowed))} of {a.size} elements outside tolerance"
-    return Comparison(**header, max_abs=max_abs, max_rel=max_rel, ratio=ratio, problem=problem)
+    return outcome(max_abs, max_rel, ratio, problem)
 
 
 def compare_evaluations(

@@ -50,10 +50,11 @@ def load_specs(target: str) -> list[LayerSpec]:
         raise ValueError(f"expected 'module:ATTRIBUTE' or 'file.py:ATTRIBUTE', got {target!r}")
     value = getattr(_import(module_name), attribute)
     specs: Iterable[object] = [value] if isinstance(value, LayerSpec) else value
-    loaded = list(specs)
-    for spec in loaded:
+    loaded: list[LayerSpec] = []
+    for spec in specs:
         if not isinstance(spec, LayerSpec):
             raise TypeError(f"{target} holds {type(spec).__name__}, not LayerSpec")
+        loaded.append(spec)
     return loaded
 
 

@@ -147,7 +147,7 @@ class CaptioningTwin(nn.Module):
     @property
     def vocab_size(self) -> int:
         """``V``, the number of words."""
-        return self.W_embed.shape[0]
+        return int(self.get_parameter("W_embed").shape[0])
 
     def impl_params(self) -> dict[str, torch.Tensor]:
         """The parameters by impl's name (read through ``getattr`` so ``functional_call`` substitutes them)."""

@@ -16,6 +16,7 @@ Autograd therefore returns the gradients of ``Wx``, ``Wh``, ``b`` (and
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import cast
 
 import torch
 from torch import nn
@@ -92,8 +93,8 @@ def cell_step(cell_type: str, params: Tensors, x: torch.Tensor, h: torch.Tensor,
     _check_cell_type(cell_type)
     cell = meta_module(_STEP_MODULES[cell_type], params["weight_ih"].dtype, **_sizes(params))
     if cell_type == "lstm":
-        return call_module(cell, params, x, (h, c))
-    return call_module(cell, params, x, h), None
+        return cast(tuple[torch.Tensor, torch.Tensor], call_module(cell, params, x, (h, c)))
+    return cast(torch.Tensor, call_module(cell, params, x, h)), None
 
 
 def run_sequence(cell_type: str, params: Tensors, x: torch.Tensor, h0: torch.Tensor,
@@ -120,10 +121,11 @@ def run_sequence(cell_type: str, params: Tensors, x: torch.Tensor, h0: torch.Ten
     _check_cell_type(cell_type)
     module = meta_module(_SEQUENCE_MODULES[cell_type], params["weight_ih"].dtype, batch_first=True, **_sizes(params))
     layer_params = {f"{name}_l0": value for name, value in params.items()}
-    state = h0.unsqueeze(0)  # (num_layers=1, N, H)
+    first = h0.unsqueeze(0)  # (num_layers=1, N, H)
+    state: torch.Tensor | tuple[torch.Tensor, torch.Tensor] = first
     if cell_type == "lstm":
-        state = (state, torch.zeros_like(state) if c0 is None else c0.unsqueeze(0))
-    h, _ = call_module(module, layer_params, x, state)
+        state = (first, torch.zeros_like(first) if c0 is None else c0.unsqueeze(0))
+    h, _ = cast(tuple[torch.Tensor, object], call_module(module, layer_params, x, state))
     return h
 
 
@@ -146,6 +148,7 @@ def lstm_step_function(tensors: Tensors) -> dict[str, torch.Tensor]:
     """
     next_h, next_c = cell_step("lstm", torch_cell_params("lstm", tensors), tensors["x"], tensors["prev_h"],
                                tensors["prev_c"])
+    assert next_c is not None  # an LSTM step always returns its cell state
     return {"next_h": next_h, "next_c": next_c}
 
 
