@@ -43,6 +43,9 @@ product each.
 
 Every buffer has the caller's float dtype; no float64 temporary is used for
 float32 work.
+NaN and Inf are not checked for: they propagate as IEEE 754 says, and the
+public functions run with numpy's floating-point warnings off (the
+package's NaN/Inf policy).
 """
 
 from __future__ import annotations
@@ -53,7 +56,15 @@ import numpy as np
 
 from impl._checks import common_float_dtype
 from impl.lstm import _sigmoid_inplace
-from impl.rnn import _CHUNK_ROWS, _check_cache, _check_cell_params, _check_upstream, _read_only
+from impl.rnn import (
+    _CHUNK_ROWS,
+    _check_cache,
+    _check_cell_params,
+    _check_upstream,
+    _ieee_quiet,
+    _MatmulSum,
+    _read_only,
+)
 
 __all__ = ["gru_step_forward", "gru_step_backward", "gru_forward", "gru_backward"]
 
@@ -85,6 +96,7 @@ class _GRUStepCache:
         return f"<gru_step cache N={n} D={d} H={self.ah_n.shape[1]} {self.x.dtype}>"
 
 
+@_ieee_quiet
 def gru_step_forward(
     x: np.ndarray, prev_h: np.ndarray, Wx: np.ndarray, Wh: np.ndarray, b: np.ndarray, bh: np.ndarray
 ) -> tuple[np.ndarray, _GRUStepCache]:
@@ -144,6 +156,7 @@ def gru_step_forward(
     return next_h, _GRUStepCache(x, prev_h, Wx, Wh, gates, ah_n)
 
 
+@_ieee_quiet
 def gru_step_backward(
     dnext_h: np.ndarray, cache: _GRUStepCache
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -271,6 +284,7 @@ def _unstack(dstack_t: np.ndarray, blocks: tuple[tuple[int, int], ...], h: int) 
     return dW, dbias
 
 
+@_ieee_quiet
 def gru_forward(
     x: np.ndarray, h0: np.ndarray, Wx: np.ndarray, Wh: np.ndarray, b: np.ndarray, bh: np.ndarray
 ) -> tuple[np.ndarray, _GRUCache]:
@@ -332,34 +346,35 @@ def gru_forward(
     scratch = np.empty((h, n), dtype)
     if t:
         states[0, h_prev] = h0.T
-    with np.errstate(over="ignore"):  # exp(z) -> inf is the correct sigmoid limit 0
-        for step in range(t):
-            slab, ax_t = states[step], ax[step]
-            np.matmul(wh_stack_t, h_rows[step].T, out=ah)
-            np.copyto(slab[ahn_rows], ah[2 * h :])
-            zr = slab[zr_rows]
-            np.add(ax_t[h:], ah[: 2 * h], out=zr)
-            np.exp(zr, out=zr)
-            zr += 1
-            np.reciprocal(zr, out=zr)
-            n_gate = slab[n_rows]
-            np.multiply(slab[r_rows], slab[ahn_rows], out=n_gate)
-            n_gate += ax_t[:h]
-            np.tanh(n_gate, out=n_gate)
-            # h_t = n + z * (h_{t-1} - n)
-            np.subtract(slab[h_prev], n_gate, out=scratch)
-            scratch *= slab[z_rows]
-            h_next = states[step + 1, h_prev] if step + 1 < t else out[:, step].T
-            np.add(n_gate, scratch, out=h_next)
-            if step + 1 < t:
-                np.copyto(out[:, step].T, h_next)
-                h_rows[step + 1, :, :h] = out[:, step]
+    # exp(z) overflowing to inf gives the exact sigmoid limit 0 (warnings are off).
+    for step in range(t):
+        slab, ax_t = states[step], ax[step]
+        np.matmul(wh_stack_t, h_rows[step].T, out=ah)
+        np.copyto(slab[ahn_rows], ah[2 * h :])
+        zr = slab[zr_rows]
+        np.add(ax_t[h:], ah[: 2 * h], out=zr)
+        np.exp(zr, out=zr)
+        zr += 1
+        np.reciprocal(zr, out=zr)
+        n_gate = slab[n_rows]
+        np.multiply(slab[r_rows], slab[ahn_rows], out=n_gate)
+        n_gate += ax_t[:h]
+        np.tanh(n_gate, out=n_gate)
+        # h_t = n + z * (h_{t-1} - n)
+        np.subtract(slab[h_prev], n_gate, out=scratch)
+        scratch *= slab[z_rows]
+        h_next = states[step + 1, h_prev] if step + 1 < t else out[:, step].T
+        np.add(n_gate, scratch, out=h_next)
+        if step + 1 < t:
+            np.copyto(out[:, step].T, h_next)
+            h_rows[step + 1, :, :h] = out[:, step]
 
     cache = _GRUCache(x_rows, h_rows, states, wx_stack_t, wh_stack_t, np.ascontiguousarray(wh_stack_t[:, :h].T))
     _read_only(cache.x_rows, cache.h_rows, cache.states, cache.wx_stack_t, cache.wh_stack_t, cache.wh_internal)
     return out, cache
 
 
+@_ieee_quiet
 def gru_backward(
     dh: np.ndarray, cache: _GRUCache
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -403,10 +418,8 @@ def gru_backward(
     chunk = max(1, min(t, _CHUNK_ROWS // max(n, 1)))
     dz_buffer = np.empty(4 * h * chunk * n, dtype)
     dx = np.empty((n, t, d), dtype)
-    dwx_stack_t = np.zeros((3 * h, d1), dtype)
-    dwh_stack_t = np.zeros((3 * h, h + 1), dtype)
-    dwx_part = np.empty((3 * h, d1), dtype)
-    dwh_part = np.empty((3 * h, h + 1), dtype)
+    dwx_stack_t = _MatmulSum((3 * h, d1), dtype)
+    dwh_stack_t = _MatmulSum((3 * h, h + 1), dtype)
     carry = np.empty((h, n), dtype)  # total gradient reaching h_t
     sig_grad = np.empty((2 * h, n), dtype)
     scratch = np.empty((h, n), dtype)
@@ -451,14 +464,12 @@ def gru_backward(
             np.matmul(cache.wh_internal, dz[h:, local], out=carry)
             carry += scratch
         dz2 = dz.reshape(4 * h, steps * n)
-        np.matmul(dz2[: 3 * h], cache.x_rows[start:stop].reshape(steps * n, d1), out=dwx_part)
-        dwx_stack_t += dwx_part
-        np.matmul(dz2[h:], cache.h_rows[start:stop].reshape(steps * n, h + 1), out=dwh_part)
-        dwh_stack_t += dwh_part
+        dwx_stack_t.add(dz2[: 3 * h], cache.x_rows[start:stop].reshape(steps * n, d1))
+        dwh_stack_t.add(dz2[h:], cache.h_rows[start:stop].reshape(steps * n, h + 1))
         dx_part = dz2[: 3 * h].T @ cache.wx_stack_t[:, :d]
         dx[:, start:stop] = dx_part.reshape(steps, n, d).transpose(1, 0, 2)
 
     dh0 = carry.T.copy() if t else np.zeros((n, h), dtype)
-    dWx, db = _unstack(dwx_stack_t, _X_GATES, h)
-    dWh, dbh = _unstack(dwh_stack_t, _H_GATES, h)
+    dWx, db = _unstack(dwx_stack_t.total, _X_GATES, h)
+    dWh, dbh = _unstack(dwh_stack_t.total, _H_GATES, h)
     return dx, dh0, dWx, dWh, db, dbh

@@ -53,10 +53,14 @@ non-contiguous row, while BLAS is fast only on large products:
   of ``dWx``, ``dWh`` and ``db`` with a single product against the
   ``(steps * N, H + D + 1)`` rows of the cache, and fills its slice of ``dx``
   with one more. Chunks rather than the whole sequence keep that buffer,
-  and hence the peak memory, small at no measurable cost in speed.
+  and hence the peak memory, small (below ``torch.nn.LSTM``'s in both
+  dtypes).
 
 Every buffer has the caller's float dtype; no float64 temporary is used for
 float32 work.
+NaN and Inf are not checked for: they propagate as IEEE 754 says, and the
+public functions run with numpy's floating-point warnings off (the
+package's NaN/Inf policy).
 """
 
 from __future__ import annotations
@@ -66,7 +70,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from impl._checks import check_ndim, check_shape, common_float_dtype
-from impl.rnn import _CHUNK_ROWS, _check_cache, _check_cell_params, _check_upstream, _read_only
+from impl.rnn import (
+    _CHUNK_ROWS,
+    _check_cache,
+    _check_cell_params,
+    _check_upstream,
+    _ieee_quiet,
+    _MatmulSum,
+    _read_only,
+)
 
 __all__ = [
     "lstm_step_forward",
@@ -117,6 +129,7 @@ class _LSTMStepCache:
         return f"<lstm_step cache N={n} D={d} H={self.tanh_c.shape[1]} {self.x.dtype}>"
 
 
+@_ieee_quiet
 def lstm_step_forward(
     x: np.ndarray,
     prev_h: np.ndarray,
@@ -180,6 +193,7 @@ def lstm_step_forward(
     return next_h, next_c, _LSTMStepCache(x, prev_h, prev_c, Wx, Wh, gates, tanh_c)
 
 
+@_ieee_quiet
 def lstm_step_backward(
     dnext_h: np.ndarray, dnext_c: np.ndarray, cache: _LSTMStepCache
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -275,33 +289,38 @@ class _LSTMCache:
         step's product and of the weight-gradient product.
     states : (T, 6H, N)
         Feature-major, per step: ``c_{t-1}, g, f, i, o, tanh(c_t)``.
-    w_stack_t : (4H, H + D + 1)
-        ``[Wh; Wx; b]^T`` in the internal gate order g, f, i, o, with the
-        sigmoid gates negated.
-    wh_internal : (H, 4H)
-        Contiguous copy of its first H columns, transposed, for ``da_t Wh^T``.
+    w_stack : (H + D + 1, 4H)
+        ``[Wh; Wx; b]`` with the gate columns in the internal order g, f, i,
+        o and the sigmoid gates negated (a private copy).
     """
 
     rows: np.ndarray
     states: np.ndarray
-    w_stack_t: np.ndarray
-    wh_internal: np.ndarray
+    w_stack: np.ndarray
+
+    @property
+    def hidden_size(self) -> int:
+        return self.w_stack.shape[1] // 4
 
     def __repr__(self) -> str:
         t, n, k = self.rows.shape
-        h = self.wh_internal.shape[0]
+        h = self.hidden_size
         return f"<lstm cache N={n} T={t} D={k - h - 1} H={h} {self.rows.dtype}>"
 
 
 def _stack_weights(Wx: np.ndarray, Wh: np.ndarray, b: np.ndarray, h: int, d: int) -> np.ndarray:
-    """``[Wh; Wx; b]^T`` reordered to the internal gates g, f, i, o, sigmoid gates negated."""
-    w = np.empty((4 * h, h + d + 1), Wx.dtype)
+    """``[Wh; Wx; b]`` (H + D + 1, 4H), gate columns reordered to g, f, i, o, sigmoid gates negated.
+
+    Built from contiguous row segments (no transposing copies, which numpy
+    does slowly); the forward product uses its transpose as a view.
+    """
+    w = np.empty((h + d + 1, 4 * h), Wx.dtype)
     for k, (gate, sign) in enumerate(zip(_USER_GATE, _GATE_SIGN, strict=True)):
-        rows, cols = slice(k * h, (k + 1) * h), slice(gate * h, (gate + 1) * h)
+        cols, src = slice(k * h, (k + 1) * h), slice(gate * h, (gate + 1) * h)
         scale = Wx.dtype.type(sign)  # multiplying by +-1 is exact
-        np.multiply(Wh[:, cols].T, scale, out=w[rows, :h])
-        np.multiply(Wx[:, cols].T, scale, out=w[rows, h : h + d])
-        np.multiply(b[cols], scale, out=w[rows, h + d])
+        np.multiply(Wh[:, src], scale, out=w[:h, cols])
+        np.multiply(Wx[:, src], scale, out=w[h : h + d, cols])
+        np.multiply(b[src], scale, out=w[h + d, cols])
     return w
 
 
@@ -329,7 +348,8 @@ def _lstm_kernel_forward(
     h = h0.shape[1]
     k = h + d + 1
 
-    w_stack_t = _stack_weights(Wx, Wh, b, h, d)
+    w_stack = _stack_weights(Wx, Wh, b, h, d)
+    w_stack_t = w_stack.T  # a view; BLAS reads it as a transposed operand
     rows = np.empty((t, n, k), dtype)
     rows[:, :, h : h + d] = x.transpose(1, 0, 2)
     rows[:, :, h + d] = 1
@@ -345,32 +365,36 @@ def _lstm_kernel_forward(
     pre_rows, sig_rows, o_rows, tc_rows = slice(h, 5 * h), slice(2 * h, 5 * h), slice(4 * h, 5 * h), slice(5 * h, 6 * h)
     products = np.empty((2 * h, n), dtype)  # [f * c_{t-1}; i * g]
     c_last = np.empty((h, n), dtype)  # c_{T-1}: needed only to get tanh(c_{T-1})
+    h_next = np.empty((h, n), dtype)
 
     if t:
         if c0 is None:
             states[0, c_prev] = 0
         else:
             states[0, c_prev] = c0.T
-    with np.errstate(over="ignore"):  # exp(z) -> inf is the correct sigmoid limit 0
-        for step in range(t):
-            slab = states[step]
-            np.matmul(w_stack_t, rows[step].T, out=slab[pre_rows])
-            sig = slab[sig_rows]
-            np.exp(sig, out=sig)
-            sig += 1
-            np.reciprocal(sig, out=sig)
-            np.tanh(slab[g_rows], out=slab[g_rows])
-            np.multiply(slab[cg_rows], slab[fi_rows], out=products)
-            c_next = states[step + 1, c_prev] if step + 1 < t else c_last
-            np.add(products[:h], products[h:], out=c_next)
-            np.tanh(c_next, out=slab[tc_rows])
-            h_next = out[:, step].T
-            np.multiply(slab[o_rows], slab[tc_rows], out=h_next)
-            if step + 1 < t:
-                rows[step + 1, :, :h] = out[:, step]
+    # exp(z) overflowing to inf gives the exact sigmoid limit 0 (warnings are off).
+    for step in range(t):
+        slab = states[step]
+        np.matmul(w_stack_t, rows[step].T, out=slab[pre_rows])
+        sig = slab[sig_rows]
+        np.exp(sig, out=sig)
+        sig += 1
+        np.reciprocal(sig, out=sig)
+        np.tanh(slab[g_rows], out=slab[g_rows])
+        np.multiply(slab[cg_rows], slab[fi_rows], out=products)
+        c_next = states[step + 1, c_prev] if step + 1 < t else c_last
+        np.add(products[:h], products[h:], out=c_next)
+        np.tanh(c_next, out=slab[tc_rows])
+        # h_t is computed feature-major, then transposed by a plain copy:
+        # numpy copies a transposed view several times faster than it
+        # runs a ufunc with a transposed output.
+        np.multiply(slab[o_rows], slab[tc_rows], out=h_next)
+        np.copyto(out[:, step], h_next.T)
+        if step + 1 < t:
+            rows[step + 1, :, :h] = out[:, step]
 
-    cache = _LSTMCache(rows, states, w_stack_t, np.ascontiguousarray(w_stack_t[:, :h].T))
-    _read_only(cache.rows, cache.states, cache.w_stack_t, cache.wh_internal)
+    cache = _LSTMCache(rows, states, w_stack)
+    _read_only(cache.rows, cache.states, cache.w_stack)
     return out, cache
 
 
@@ -379,29 +403,33 @@ def _lstm_kernel_backward(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The sequence backward pass; ``dh`` validated. Returns ``dx, dh0, dc0, dWx, dWh, db``.
 
-    Steps are processed backwards in chunks of a few steps. A chunk's
-    ``dL/dz`` blocks are stored gate-major in one ``(4H, steps, N)`` buffer
-    and turned into its contribution to the weight gradients and into its
-    slice of ``dx`` by two products once the chunk is done; only
-    ``Wh dL/dz_t`` is computed per step.
+    Steps are processed backwards in chunks of a few steps. Each step's
+    ``dL/dz`` block is assembled in a contiguous ``(4H, N)`` scratch (fast
+    elementwise operations), feeds ``Wh dL/dz_t`` and is then copied into the
+    chunk's gate-major ``(4H, steps, N)`` buffer, which two products turn
+    into the chunk's contribution to the weight gradients and its slice of
+    ``dx`` once the chunk is done.
     """
-    rows, states, w_stack_t, wh_internal = cache.rows, cache.states, cache.w_stack_t, cache.wh_internal
+    rows, states, w_stack = cache.rows, cache.states, cache.w_stack
     t, n, k = rows.shape
-    h = wh_internal.shape[0]
+    h = cache.hidden_size
     d = k - h - 1
+    wh_internal = w_stack[:h]  # (H, 4H), contiguous
+    wx_internal_t = w_stack[h : h + d].T  # (4H, D) view
     dtype = rows.dtype
 
     chunk = max(1, min(t, _CHUNK_ROWS // max(n, 1)))
     dz_buffer = np.empty(4 * h * chunk * n, dtype)
     dx = np.empty((n, t, d), dtype)
-    dw_stack_t = np.zeros((4 * h, k), dtype)
-    dw_part = np.empty((4 * h, k), dtype)
+    dw_stack_t = _MatmulSum((4 * h, k), dtype)
     carry_h = np.empty((h, n), dtype)  # total gradient reaching h_t
     dc = np.empty((h, n), dtype)  # total gradient reaching c_t
     carry_c = np.zeros((h, n), dtype)  # dc_t * f: what c_{t-1} receives
     factors = np.empty((4 * h, n), dtype)  # dz / dc for g, f, i; dz / dh for o
     factors_gfi = factors[: 3 * h].reshape(3, h, n)
     scratch = np.empty((h, n), dtype)
+    dz_step = np.empty((4 * h, n), dtype)
+    dz_step_gfi = dz_step[: 3 * h].reshape(3, h, n)
 
     # Rows of one step's slab of `states`: c_{t-1}, g, f, i, o, tanh(c_t).
     cg_rows, g_rows, f_rows, i_rows = slice(0, 2 * h), slice(h, 2 * h), slice(2 * h, 3 * h), slice(3 * h, 4 * h)
@@ -410,20 +438,19 @@ def _lstm_kernel_backward(
         start = max(0, stop - chunk)
         steps = stop - start
         dz = dz_buffer[: 4 * h * steps * n].reshape(4 * h, steps, n)  # a contiguous view
-        dz_gfi = dz[: 3 * h].reshape(3, h, steps, n)
         for step in range(stop - 1, start - 1, -1):
             slab, local = states[step], step - start
             if step == t - 1:
                 np.copyto(carry_h, dh[:, step].T)
             else:
-                carry_h += dh[:, step].T  # carry_h already holds Wh dL/dz_{t+1}
+                carry_h += dh[:, step].T  # carry_h already held Wh dL/dz_{t+1}
             # dz/da for the negated sigmoid gates is -s(1 - s) = s(s - 1).
             sig = slab[sig_rows]
             np.subtract(sig, 1, out=factors[h:])
             factors[h:] *= sig
             factors[h : 3 * h] *= slab[cg_rows]  # f-gate times c_{t-1}, i-gate times g
             factors[3 * h :] *= slab[tc_rows]
-            np.multiply(factors[3 * h :], carry_h, out=dz[3 * h :, local])
+            np.multiply(factors[3 * h :], carry_h, out=dz_step[3 * h :])
             # dc_t = carry_c + dh_t * o * (1 - tanh(c_t)^2)
             np.multiply(slab[tc_rows], slab[tc_rows], out=scratch)
             np.subtract(1, scratch, out=scratch)
@@ -435,19 +462,19 @@ def _lstm_kernel_backward(
             np.multiply(slab[g_rows], slab[g_rows], out=g_factor)
             np.subtract(1, g_factor, out=g_factor)
             g_factor *= slab[i_rows]
-            np.multiply(factors_gfi, dc, out=dz_gfi[:, :, local])
+            np.multiply(factors_gfi, dc, out=dz_step_gfi)
             np.multiply(dc, slab[f_rows], out=carry_c)
             # What h_{t-1} receives from this step (for step 0: dL/dh0).
-            np.matmul(wh_internal, dz[:, local], out=carry_h)
+            np.matmul(wh_internal, dz_step, out=carry_h)
+            np.copyto(dz[:, local], dz_step)
         dz2 = dz.reshape(4 * h, steps * n)
-        np.matmul(dz2, rows[start:stop].reshape(steps * n, k), out=dw_part)
-        dw_stack_t += dw_part
-        dx_part = dz2.T @ w_stack_t[:, h : h + d]
+        dw_stack_t.add(dz2, rows[start:stop].reshape(steps * n, k))
+        dx_part = dz2.T @ wx_internal_t
         dx[:, start:stop] = dx_part.reshape(steps, n, d).transpose(1, 0, 2)
 
     dh0 = carry_h.T.copy() if t else np.zeros((n, h), dtype)
     dc0 = carry_c.T.copy()
-    dWx, dWh, db = _unstack_gradient(dw_stack_t, h, d)
+    dWx, dWh, db = _unstack_gradient(dw_stack_t.total, h, d)
     return dx, dh0, dc0, dWx, dWh, db
 
 
@@ -467,9 +494,10 @@ def _check_sequence_args(
 def _check_sequence_upstream(dh: np.ndarray, cache: _LSTMCache, backward: str, forward: str) -> None:
     _check_cache(cache, _LSTMCache, backward, forward)
     t, n, _ = cache.rows.shape
-    _check_upstream("dh", dh, cache.rows.dtype, (n, t, cache.wh_internal.shape[0]), "(N, T, H)")
+    _check_upstream("dh", dh, cache.rows.dtype, (n, t, cache.hidden_size), "(N, T, H)")
 
 
+@_ieee_quiet
 def lstm_forward(
     x: np.ndarray, h0: np.ndarray, Wx: np.ndarray, Wh: np.ndarray, b: np.ndarray
 ) -> tuple[np.ndarray, _LSTMCache]:
@@ -510,6 +538,7 @@ def lstm_forward(
     return _lstm_kernel_forward(x, h0, None, Wx, Wh, b)
 
 
+@_ieee_quiet
 def lstm_backward(
     dh: np.ndarray, cache: _LSTMCache
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -549,6 +578,7 @@ def lstm_backward(
     return dx, dh0, dWx, dWh, db
 
 
+@_ieee_quiet
 def lstm_forward_with_c0(
     x: np.ndarray, h0: np.ndarray, c0: np.ndarray, Wx: np.ndarray, Wh: np.ndarray, b: np.ndarray
 ) -> tuple[np.ndarray, _LSTMCache]:
@@ -590,6 +620,7 @@ def lstm_forward_with_c0(
     return _lstm_kernel_forward(x, h0, c0, Wx, Wh, b)
 
 
+@_ieee_quiet
 def lstm_backward_with_c0(
     dh: np.ndarray, cache: _LSTMCache
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

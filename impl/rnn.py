@@ -30,6 +30,9 @@ whole sequence keep that buffer, and the peak memory, small.) Time-major
 
 Every array stays in the caller's float dtype (float32 or float64); no
 float64 temporary is ever created for float32 work.
+NaN and Inf are not checked for: they propagate as IEEE 754 says, and the
+public functions run with numpy's floating-point warnings off (the
+package's NaN/Inf policy).
 
 This module also holds the small argument checks shared by the LSTM and GRU
 modules.
@@ -37,7 +40,10 @@ modules.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar, cast
 
 import numpy as np
 
@@ -113,6 +119,52 @@ def _check_cell_params(
     return d, h
 
 
+class _MatmulSum:
+    """The sum of the products ``a @ b`` of the chunks of a backward pass.
+
+    The first product is written straight into :attr:`total`; later ones go
+    through one scratch buffer, allocated only when a second chunk exists, so
+    a single-chunk pass needs no extra memory. With no chunk at all (``T == 0``
+    or ``N == 0``) the total stays zero.
+    """
+
+    def __init__(self, shape: tuple[int, ...], dtype: np.dtype) -> None:
+        self.total = np.zeros(shape, dtype)
+        self._scratch: np.ndarray | None = None
+        self._empty = True
+
+    def add(self, a: np.ndarray, b: np.ndarray) -> None:
+        if self._empty:
+            np.matmul(a, b, out=self.total)
+            self._empty = False
+            return
+        if self._scratch is None:
+            self._scratch = np.empty_like(self.total)
+        np.matmul(a, b, out=self._scratch)
+        self.total += self._scratch
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _ieee_quiet(func: _F) -> _F:
+    """Run ``func`` with numpy's floating-point warnings off.
+
+    The package's NaN/Inf policy: non-finite inputs are not checked for and
+    propagate as IEEE 754 says, without RuntimeWarnings (``inf * 0`` in a
+    product is NaN, ``exp`` overflowing to ``inf`` gives a sigmoid of exactly
+    0, as intended). Argument errors still raise: they are exceptions, not
+    floating-point flags. A fresh ``errstate`` per call keeps this thread-safe.
+    """
+
+    @functools.wraps(func)
+    def quiet(*args: Any, **kwargs: Any) -> Any:
+        with np.errstate(all="ignore"):
+            return func(*args, **kwargs)
+
+    return cast(_F, quiet)
+
+
 def _read_only(*arrays: np.ndarray) -> None:
     """Freeze arrays owned by a cache, so that nothing can modify them by accident."""
     for array in arrays:
@@ -136,6 +188,7 @@ class _RNNStepCache:
         return f"<rnn_step cache N={self.x.shape[0]} D={self.x.shape[1]} H={self.Wh.shape[0]} {self.x.dtype}>"
 
 
+@_ieee_quiet
 def rnn_step_forward(
     x: np.ndarray, prev_h: np.ndarray, Wx: np.ndarray, Wh: np.ndarray, b: np.ndarray
 ) -> tuple[np.ndarray, _RNNStepCache]:
@@ -182,6 +235,7 @@ def rnn_step_forward(
     return next_h, _RNNStepCache(x, prev_h, Wx, Wh, kept)
 
 
+@_ieee_quiet
 def rnn_step_backward(
     dnext_h: np.ndarray, cache: _RNNStepCache
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -251,6 +305,7 @@ class _RNNCache:
         return f"<rnn cache N={n} T={t} D={d1 - 1} H={self.WhT.shape[0]} {self.x1.dtype}>"
 
 
+@_ieee_quiet
 def rnn_forward(
     x: np.ndarray, h0: np.ndarray, Wx: np.ndarray, Wh: np.ndarray, b: np.ndarray
 ) -> tuple[np.ndarray, _RNNCache]:
@@ -310,11 +365,13 @@ def rnn_forward(
         np.tanh(state, out=state)
 
     out = hs[1:].transpose(1, 0, 2).copy()
-    cache = _RNNCache(x1, hs, np.ascontiguousarray(Wx.T), np.ascontiguousarray(Wh.T))
+    # Private copies (np.array always copies): the caller may modify Wx and Wh.
+    cache = _RNNCache(x1, hs, np.array(Wx.T, order="C"), np.array(Wh.T, order="C"))
     _read_only(cache.x1, cache.hs, cache.WxT, cache.WhT)
     return out, cache
 
 
+@_ieee_quiet
 def rnn_backward(
     dh: np.ndarray, cache: _RNNCache
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -358,10 +415,8 @@ def rnn_backward(
     chunk = max(1, min(t, _CHUNK_ROWS // max(n, 1)))
     da_buffer = np.empty(chunk * n * h, dtype)
     dx = np.empty((n, t, d), dtype)
-    dwx1 = np.zeros((d1, h), dtype)
-    dWh = np.zeros((h, h), dtype)
-    dwx1_part = np.empty((d1, h), dtype)
-    dWh_part = np.empty((h, h), dtype)
+    dwx1 = _MatmulSum((d1, h), dtype)
+    dwh = _MatmulSum((h, h), dtype)
     carry = np.empty((n, h), dtype)  # gradient reaching h_t: upstream + from step t+1
     for stop in range(t, 0, -chunk):
         start = max(0, stop - chunk)
@@ -380,13 +435,12 @@ def rnn_backward(
             np.matmul(da_t, cache.WhT, out=carry)
         da2 = da.reshape(steps * n, h)
         # One product gives this chunk's share of dWx and, through the ones column, of db.
-        np.matmul(cache.x1[start:stop].reshape(steps * n, d1).T, da2, out=dwx1_part)
-        dwx1 += dwx1_part
-        np.matmul(hs[start:stop].reshape(steps * n, h).T, da2, out=dWh_part)
-        dWh += dWh_part
+        dwx1.add(cache.x1[start:stop].reshape(steps * n, d1).T, da2)
+        dwh.add(hs[start:stop].reshape(steps * n, h).T, da2)
         dx[:, start:stop] = (da2 @ cache.WxT).reshape(steps, n, d).transpose(1, 0, 2)
 
     dh0 = carry.copy() if t else np.zeros((n, h), dtype)
-    dWx = dwx1[:d]
-    db = dwx1[d].copy()
+    dWx = dwx1.total[:d]
+    db = dwx1.total[d].copy()
+    dWh = dwh.total
     return dx, dh0, dWx, dWh, db
