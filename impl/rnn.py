@@ -422,14 +422,16 @@ def rnn_backward(
         start = max(0, stop - chunk)
         steps = stop - start
         da = da_buffer[: steps * n * h].reshape(steps, n, h)  # a contiguous view
+        # tanh'(a_t) = 1 - h_t^2 for the whole chunk at once (it does not depend
+        # on the incoming gradient), then scaled by it step by step.
+        np.multiply(hs[start + 1 : stop + 1], hs[start + 1 : stop + 1], out=da)
+        np.subtract(1, da, out=da)
         for step in range(stop - 1, start - 1, -1):
             if step == t - 1:
                 np.copyto(carry, dh[:, step])
             else:
                 carry += dh[:, step]  # carry already holds da_{t+1} Wh^T
             da_t = da[step - start]
-            np.multiply(hs[step + 1], hs[step + 1], out=da_t)
-            np.subtract(1, da_t, out=da_t)
             da_t *= carry
             # What h_{t-1} receives from this step (for step 0: dL/dh0).
             np.matmul(da_t, cache.WhT, out=carry)
