@@ -22,6 +22,11 @@ with its known defects fixed. Conventions shared by every public function:
   out-of-range indices (negative indices are rejected, never wrapped). The
   messages name the offending argument.
 - No argument is ever modified in place.
+- NaN and Inf are neither checked for nor rejected: they propagate as IEEE
+  754 says (a NaN input gives NaN exactly where the arithmetic reaches it),
+  and no public function emits a floating-point RuntimeWarning for them. The
+  softmax loss's masked steps never enter the arithmetic, so non-finite
+  scores there change nothing.
 """
 
 from impl.activations import sigmoid

@@ -12,7 +12,9 @@ argument, what was expected and what was received:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar, cast
 
 import numpy as np
 
@@ -133,3 +135,24 @@ def check_same_keys(name: str, given: Mapping[str, object], expected: Sequence[s
         raise ValueError(
             f"argument '{name}' keys differ from {sorted(expected)}: missing {missing}, unexpected {extra}"
         )
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def ieee_quiet(func: _F) -> _F:
+    """Run ``func`` with numpy's floating-point warnings off: the package's NaN/Inf policy.
+
+    Non-finite inputs are not checked for; they propagate as IEEE 754 says,
+    without RuntimeWarnings (``inf * 0`` in a product is NaN; ``exp``
+    overflowing to ``inf`` gives a sigmoid of exactly 0, as intended).
+    Argument errors still raise: they are exceptions, not floating-point
+    flags. A fresh ``errstate`` per call keeps this thread-safe.
+    """
+
+    @functools.wraps(func)
+    def quiet(*args: Any, **kwargs: Any) -> Any:
+        with np.errstate(all="ignore"):
+            return func(*args, **kwargs)
+
+    return cast(_F, quiet)

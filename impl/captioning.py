@@ -15,6 +15,7 @@ from impl._checks import (
     check_same_keys,
     check_shape,
     common_float_dtype,
+    ieee_quiet,
 )
 from impl.affine import affine_backward, affine_forward, temporal_affine_backward, temporal_affine_forward
 from impl.embedding import word_embedding_backward, word_embedding_forward
@@ -220,6 +221,7 @@ class CaptioningRNN:
         check_shape("features", features, (features.shape[0], input_dim), "(N, D)")
         return params, dtype
 
+    @ieee_quiet
     def loss(self, features: np.ndarray, captions: np.ndarray) -> tuple[np.floating, dict[str, np.ndarray]]:
         """Training loss and parameter gradients for a minibatch of captioned images.
 
@@ -301,6 +303,7 @@ class CaptioningRNN:
         dwords, dh0, dWx, dWh, db, dbh = gru_backward(dhidden, cache)
         return dwords, dh0, {"Wx": dWx, "Wh": dWh, "b": db, "bh": dbh}
 
+    @ieee_quiet
     def sample(self, features: np.ndarray, max_length: int = 30) -> np.ndarray:
         """Greedy test-time captions for a minibatch of image features.
 

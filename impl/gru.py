@@ -54,14 +54,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from impl._checks import common_float_dtype
+from impl._checks import common_float_dtype, ieee_quiet
 from impl.lstm import _sigmoid_inplace
 from impl.rnn import (
     _CHUNK_ROWS,
     _check_cache,
     _check_cell_params,
     _check_upstream,
-    _ieee_quiet,
     _MatmulSum,
     _read_only,
 )
@@ -96,7 +95,7 @@ class _GRUStepCache:
         return f"<gru_step cache N={n} D={d} H={self.ah_n.shape[1]} {self.x.dtype}>"
 
 
-@_ieee_quiet
+@ieee_quiet
 def gru_step_forward(
     x: np.ndarray, prev_h: np.ndarray, Wx: np.ndarray, Wh: np.ndarray, b: np.ndarray, bh: np.ndarray
 ) -> tuple[np.ndarray, _GRUStepCache]:
@@ -156,7 +155,7 @@ def gru_step_forward(
     return next_h, _GRUStepCache(x, prev_h, Wx, Wh, gates, ah_n)
 
 
-@_ieee_quiet
+@ieee_quiet
 def gru_step_backward(
     dnext_h: np.ndarray, cache: _GRUStepCache
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -284,7 +283,7 @@ def _unstack(dstack_t: np.ndarray, blocks: tuple[tuple[int, int], ...], h: int) 
     return dW, dbias
 
 
-@_ieee_quiet
+@ieee_quiet
 def gru_forward(
     x: np.ndarray, h0: np.ndarray, Wx: np.ndarray, Wh: np.ndarray, b: np.ndarray, bh: np.ndarray
 ) -> tuple[np.ndarray, _GRUCache]:
@@ -374,7 +373,7 @@ def gru_forward(
     return out, cache
 
 
-@_ieee_quiet
+@ieee_quiet
 def gru_backward(
     dh: np.ndarray, cache: _GRUCache
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -40,14 +40,11 @@ modules.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
 
 import numpy as np
 
-from impl._checks import check_ndim, check_shape, common_float_dtype
+from impl._checks import check_ndim, check_shape, common_float_dtype, ieee_quiet
 
 __all__ = ["rnn_step_forward", "rnn_step_backward", "rnn_forward", "rnn_backward"]
 
@@ -144,27 +141,6 @@ class _MatmulSum:
         self.total += self._scratch
 
 
-_F = TypeVar("_F", bound=Callable[..., Any])
-
-
-def _ieee_quiet(func: _F) -> _F:
-    """Run ``func`` with numpy's floating-point warnings off.
-
-    The package's NaN/Inf policy: non-finite inputs are not checked for and
-    propagate as IEEE 754 says, without RuntimeWarnings (``inf * 0`` in a
-    product is NaN, ``exp`` overflowing to ``inf`` gives a sigmoid of exactly
-    0, as intended). Argument errors still raise: they are exceptions, not
-    floating-point flags. A fresh ``errstate`` per call keeps this thread-safe.
-    """
-
-    @functools.wraps(func)
-    def quiet(*args: Any, **kwargs: Any) -> Any:
-        with np.errstate(all="ignore"):
-            return func(*args, **kwargs)
-
-    return cast(_F, quiet)
-
-
 def _read_only(*arrays: np.ndarray) -> None:
     """Freeze arrays owned by a cache, so that nothing can modify them by accident."""
     for array in arrays:
@@ -188,7 +164,7 @@ class _RNNStepCache:
         return f"<rnn_step cache N={self.x.shape[0]} D={self.x.shape[1]} H={self.Wh.shape[0]} {self.x.dtype}>"
 
 
-@_ieee_quiet
+@ieee_quiet
 def rnn_step_forward(
     x: np.ndarray, prev_h: np.ndarray, Wx: np.ndarray, Wh: np.ndarray, b: np.ndarray
 ) -> tuple[np.ndarray, _RNNStepCache]:
@@ -235,7 +211,7 @@ def rnn_step_forward(
     return next_h, _RNNStepCache(x, prev_h, Wx, Wh, kept)
 
 
-@_ieee_quiet
+@ieee_quiet
 def rnn_step_backward(
     dnext_h: np.ndarray, cache: _RNNStepCache
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -305,7 +281,7 @@ class _RNNCache:
         return f"<rnn cache N={n} T={t} D={d1 - 1} H={self.WhT.shape[0]} {self.x1.dtype}>"
 
 
-@_ieee_quiet
+@ieee_quiet
 def rnn_forward(
     x: np.ndarray, h0: np.ndarray, Wx: np.ndarray, Wh: np.ndarray, b: np.ndarray
 ) -> tuple[np.ndarray, _RNNCache]:
@@ -371,7 +347,7 @@ def rnn_forward(
     return out, cache
 
 
-@_ieee_quiet
+@ieee_quiet
 def rnn_backward(
     dh: np.ndarray, cache: _RNNCache
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

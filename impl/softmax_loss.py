@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from impl._checks import check_indices, check_mask, check_ndim, check_shape, common_float_dtype
+from impl._checks import check_indices, check_mask, check_ndim, check_shape, common_float_dtype, ieee_quiet
 
 __all__ = ["temporal_softmax_loss"]
 
 
+@ieee_quiet
 def temporal_softmax_loss(
     x: np.ndarray, y: np.ndarray, mask: np.ndarray, verbose: bool = False
 ) -> tuple[np.floating, np.ndarray]:
