@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from impl._checks import check_ndim, check_shape, common_float_dtype, ieee_quiet
+from impl._checks import check_ndim, check_shape, common_float_dtype
 
 __all__ = ["affine_forward", "affine_backward", "temporal_affine_forward", "temporal_affine_backward"]
 
@@ -30,7 +30,6 @@ def _check_upstream(dout: np.ndarray, dtype: np.dtype, expected: tuple[int, ...]
     check_shape("dout", dout, expected, layout)
 
 
-@ieee_quiet
 def affine_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, tuple]:
     """Forward pass of a fully connected layer, ``out = x.reshape(N, D) @ w + b``.
 
@@ -80,7 +79,6 @@ def affine_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> tuple[np.ndar
     return out, cache
 
 
-@ieee_quiet
 def affine_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Backward pass of a fully connected layer.
 
@@ -116,7 +114,6 @@ def affine_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndar
     return dx, dw, db
 
 
-@ieee_quiet
 def temporal_affine_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, tuple]:
     """Affine layer applied at every time step, ``out[n, t] = x[n, t] @ w + b``.
 
@@ -161,7 +158,6 @@ def temporal_affine_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> tupl
     return out.reshape(n, t, m), cache
 
 
-@ieee_quiet
 def temporal_affine_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Backward pass of :func:`temporal_affine_forward`.
 

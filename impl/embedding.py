@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from impl._checks import check_indices, check_ndim, check_shape, common_float_dtype, ieee_quiet
+from impl._checks import check_indices, check_ndim, check_shape, common_float_dtype
 
 __all__ = ["word_embedding_forward", "word_embedding_backward"]
 
@@ -36,7 +36,6 @@ _CHUNK_BYTES = 256 * 1024
 _RADIX_KEY_LIMIT = 1 << 16
 
 
-@ieee_quiet
 def word_embedding_forward(x: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, tuple]:
     """Look up the word vectors of a minibatch of index sequences.
 
@@ -79,7 +78,6 @@ def word_embedding_forward(x: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, tu
     return out, cache
 
 
-@ieee_quiet
 def word_embedding_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
     """Gradient of the loss with respect to the word vectors.
 

@@ -54,7 +54,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from impl._checks import common_float_dtype, ieee_quiet
+from impl._checks import common_float_dtype
 from impl.lstm import _sigmoid_inplace
 from impl.rnn import (
     _CHUNK_ROWS,
@@ -95,7 +95,6 @@ class _GRUStepCache:
         return f"<gru_step cache N={n} D={d} H={self.ah_n.shape[1]} {self.x.dtype}>"
 
 
-@ieee_quiet
 def gru_step_forward(
     x: np.ndarray, prev_h: np.ndarray, Wx: np.ndarray, Wh: np.ndarray, b: np.ndarray, bh: np.ndarray
 ) -> tuple[np.ndarray, _GRUStepCache]:
@@ -155,7 +154,6 @@ def gru_step_forward(
     return next_h, _GRUStepCache(x, prev_h, Wx, Wh, gates, ah_n)
 
 
-@ieee_quiet
 def gru_step_backward(
     dnext_h: np.ndarray, cache: _GRUStepCache
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -283,7 +281,6 @@ def _unstack(dstack_t: np.ndarray, blocks: tuple[tuple[int, int], ...], h: int) 
     return dW, dbias
 
 
-@ieee_quiet
 def gru_forward(
     x: np.ndarray, h0: np.ndarray, Wx: np.ndarray, Wh: np.ndarray, b: np.ndarray, bh: np.ndarray
 ) -> tuple[np.ndarray, _GRUCache]:
@@ -373,7 +370,6 @@ def gru_forward(
     return out, cache
 
 
-@ieee_quiet
 def gru_backward(
     dh: np.ndarray, cache: _GRUCache
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

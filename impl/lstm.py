@@ -69,7 +69,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from impl._checks import check_ndim, check_shape, common_float_dtype, ieee_quiet
+from impl._checks import check_ndim, check_shape, common_float_dtype
 from impl.rnn import (
     _CHUNK_ROWS,
     _check_cache,
@@ -128,7 +128,6 @@ class _LSTMStepCache:
         return f"<lstm_step cache N={n} D={d} H={self.tanh_c.shape[1]} {self.x.dtype}>"
 
 
-@ieee_quiet
 def lstm_step_forward(
     x: np.ndarray,
     prev_h: np.ndarray,
@@ -192,7 +191,6 @@ def lstm_step_forward(
     return next_h, next_c, _LSTMStepCache(x, prev_h, prev_c, Wx, Wh, gates, tanh_c)
 
 
-@ieee_quiet
 def lstm_step_backward(
     dnext_h: np.ndarray, dnext_c: np.ndarray, cache: _LSTMStepCache
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -496,7 +494,6 @@ def _check_sequence_upstream(dh: np.ndarray, cache: _LSTMCache, backward: str, f
     _check_upstream("dh", dh, cache.rows.dtype, (n, t, cache.hidden_size), "(N, T, H)")
 
 
-@ieee_quiet
 def lstm_forward(
     x: np.ndarray, h0: np.ndarray, Wx: np.ndarray, Wh: np.ndarray, b: np.ndarray
 ) -> tuple[np.ndarray, _LSTMCache]:
@@ -537,7 +534,6 @@ def lstm_forward(
     return _lstm_kernel_forward(x, h0, None, Wx, Wh, b)
 
 
-@ieee_quiet
 def lstm_backward(
     dh: np.ndarray, cache: _LSTMCache
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -577,7 +573,6 @@ def lstm_backward(
     return dx, dh0, dWx, dWh, db
 
 
-@ieee_quiet
 def lstm_forward_with_c0(
     x: np.ndarray, h0: np.ndarray, c0: np.ndarray, Wx: np.ndarray, Wh: np.ndarray, b: np.ndarray
 ) -> tuple[np.ndarray, _LSTMCache]:
@@ -619,7 +614,6 @@ def lstm_forward_with_c0(
     return _lstm_kernel_forward(x, h0, c0, Wx, Wh, b)
 
 
-@ieee_quiet
 def lstm_backward_with_c0(
     dh: np.ndarray, cache: _LSTMCache
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from impl._checks import check_ndim, check_shape, common_float_dtype, ieee_quiet
+from impl._checks import check_ndim, check_shape, common_float_dtype
 
 __all__ = ["rnn_step_forward", "rnn_step_backward", "rnn_forward", "rnn_backward"]
 
@@ -164,7 +164,6 @@ class _RNNStepCache:
         return f"<rnn_step cache N={self.x.shape[0]} D={self.x.shape[1]} H={self.Wh.shape[0]} {self.x.dtype}>"
 
 
-@ieee_quiet
 def rnn_step_forward(
     x: np.ndarray, prev_h: np.ndarray, Wx: np.ndarray, Wh: np.ndarray, b: np.ndarray
 ) -> tuple[np.ndarray, _RNNStepCache]:
@@ -211,7 +210,6 @@ def rnn_step_forward(
     return next_h, _RNNStepCache(x, prev_h, Wx, Wh, kept)
 
 
-@ieee_quiet
 def rnn_step_backward(
     dnext_h: np.ndarray, cache: _RNNStepCache
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -281,7 +279,6 @@ class _RNNCache:
         return f"<rnn cache N={n} T={t} D={d1 - 1} H={self.WhT.shape[0]} {self.x1.dtype}>"
 
 
-@ieee_quiet
 def rnn_forward(
     x: np.ndarray, h0: np.ndarray, Wx: np.ndarray, Wh: np.ndarray, b: np.ndarray
 ) -> tuple[np.ndarray, _RNNCache]:
@@ -347,7 +344,6 @@ def rnn_forward(
     return out, cache
 
 
-@ieee_quiet
 def rnn_backward(
     dh: np.ndarray, cache: _RNNCache
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from impl._checks import check_indices, check_mask, check_ndim, check_shape, common_float_dtype, ieee_quiet
+from impl._checks import check_indices, check_mask, check_ndim, check_shape, common_float_dtype
 
 __all__ = ["temporal_softmax_loss"]
 
 
-@ieee_quiet
 def temporal_softmax_loss(
     x: np.ndarray, y: np.ndarray, mask: np.ndarray, verbose: bool = False
 ) -> tuple[np.floating, np.ndarray]:
