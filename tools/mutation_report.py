@@ -5,6 +5,7 @@ Usage (from the repository root; ``tox -e mutation`` runs the first form)::
     python tools/mutation_report.py                 # fresh run: delete mutants/, run mutmut, report
     python tools/mutation_report.py --no-run        # report on the results already in mutants/
     python tools/mutation_report.py --recheck       # rerun only the mutants that survived last time
+    python tools/mutation_report.py --resume        # continue an interrupted run
     python tools/mutation_report.py --list          # also print every undocumented survivor's diff
 
 The score is ``killed / total`` over every mutant mutmut generated, where
@@ -183,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--no-run", action="store_true", help="report on the existing mutants/ results")
     mode.add_argument("--recheck", action="store_true", help="rerun only the mutants not killed last time")
+    mode.add_argument("--resume", action="store_true",
+                      help="continue an interrupted run: keep mutants/ and test only the unchecked mutants")
     parser.add_argument("--threshold", type=float, default=95.0, help="minimum score in percent (default 95)")
     parser.add_argument("--strict", action="store_true", help="fail on any undocumented survivor")
     parser.add_argument("--list", action="store_true", help="print every undocumented survivor's diff")
@@ -193,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.recheck:
         names = [m.key for m in load_mutants() if m.status not in DETECTED]
         elapsed = run_mutmut(names) if names else 0.0
+    elif args.resume:
+        elapsed = run_mutmut([])
     elif not args.no_run:
         shutil.rmtree(MUTANTS, ignore_errors=True)
         elapsed = run_mutmut([])
@@ -208,7 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = documented_rows()
     survivors = [m for m in mutants if m.status not in DETECTED]
     undocumented = [m for m in survivors if not is_documented(m, rows)]
-    stale = [row for row in rows if not any(m.function == row[0] and m.added == row[1] for m in survivors)]
+    stale = [row for row in rows if row[1] != "not mutated"
+             and not any(m.function == row[0] and m.added == row[1] for m in survivors)]
 
     print(f"mutation score: {killed} / {total} = {score:.2f}% killed (threshold {args.threshold:g}%)")
     print("  " + ", ".join(f"{status}: {count}" for status, count in sorted(counts.items())))
