@@ -15,7 +15,6 @@ from impl._checks import (
     check_same_keys,
     check_shape,
     common_float_dtype,
-    ieee_quiet,
 )
 from impl.affine import affine_backward, affine_forward, temporal_affine_backward, temporal_affine_forward
 from impl.embedding import word_embedding_backward, word_embedding_forward
@@ -221,7 +220,6 @@ class CaptioningRNN:
         check_shape("features", features, (features.shape[0], input_dim), "(N, D)")
         return params, dtype
 
-    @ieee_quiet
     def loss(self, features: np.ndarray, captions: np.ndarray) -> tuple[np.floating, dict[str, np.ndarray]]:
         """Training loss and parameter gradients for a minibatch of captioned images.
 
@@ -254,6 +252,12 @@ class CaptioningRNN:
             If the shapes disagree, N is 0, T + 1 < 2, or a caption index is
             outside ``[0, V)``.
         """
+        # The package's NaN/Inf policy, applied here rather than by decorating this method, so that
+        # mutation testing (which skips decorated functions) reaches the model's code.
+        with np.errstate(all="ignore"):
+            return self._loss(features, captions)
+
+    def _loss(self, features: np.ndarray, captions: np.ndarray) -> tuple[np.floating, dict[str, np.ndarray]]:
         params, _ = self._checked_params(features)
         n = features.shape[0]
         check_indices("captions", captions, len(self.word_to_idx))
@@ -303,7 +307,6 @@ class CaptioningRNN:
         dwords, dh0, dWx, dWh, db, dbh = gru_backward(dhidden, cache)
         return dwords, dh0, {"Wx": dWx, "Wh": dWh, "b": db, "bh": dbh}
 
-    @ieee_quiet
     def sample(self, features: np.ndarray, max_length: int = 30) -> np.ndarray:
         """Greedy test-time captions for a minibatch of image features.
 
@@ -336,6 +339,10 @@ class CaptioningRNN:
             If ``features`` has the wrong shape, ``max_length < 1``, or the
             vocabulary has no ``<START>``.
         """
+        with np.errstate(all="ignore"):  # the NaN/Inf policy, as in loss()
+            return self._sample(features, max_length)
+
+    def _sample(self, features: np.ndarray, max_length: int) -> np.ndarray:
         params, _ = self._checked_params(features)
         max_length = _as_size("max_length", max_length, 1)
         if self._start is None:

@@ -345,3 +345,22 @@ def test_inf_emits_no_runtime_warning(spec):
         inputs, upstream = _inf_case(spec)
     outputs, state = run_forward(spec, inputs)
     run_backward(spec, upstream, state)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_model_applies_the_nan_policy(cell):
+    """CaptioningRNN.loss and .sample follow the same policy: an Inf weight that meets an opposite Inf
+    (in the vocabulary scores and the softmax shift) gives NaN silently, without a RuntimeWarning."""
+    vocab = {"<NULL>": 0, "<START>": 1, "a": 2, "b": 3}
+    model = impl.CaptioningRNN(vocab, input_dim=3, wordvec_dim=2, hidden_dim=4, cell_type=cell, dtype=np.float64,
+                               seed=0)
+    model.params["W_vocab"][:, 2] = np.inf
+    model.params["W_vocab"][0, 2] = -np.inf
+    features = np.random.default_rng(0).standard_normal((2, 3))
+    captions = np.array([[1, 2, 3], [1, 3, 0]])
+    loss, grads = model.loss(features, captions)
+    assert np.isnan(loss)
+    assert np.isnan(grads["W_vocab"]).any()
+    sampled = model.sample(features, max_length=3)
+    assert sampled.shape == (2, 3)
+    assert ((sampled >= 0) & (sampled < len(vocab))).all()
