@@ -58,6 +58,8 @@ STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 2: "check was 
           37: "caught by type check", -24: "timeout", 24: "timeout", 152: "timeout", 255: "timeout",
           -11: "segfault", -9: "segfault"}
 DETECTED = {"killed", "timeout", "segfault", "caught by type check"}
+#: Seconds between two progress lines while mutmut runs.
+PROGRESS_EVERY = 60
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,8 @@ def mutant_diffs(path: Path) -> dict[str, tuple[str, str]]:
         before = lines[original.lineno - 1:original.end_lineno]
         after = lines[node.lineno - 1:node.end_lineno]
         before[0], after[0] = before[0].replace(original.name, plain, 1), after[0].replace(name, plain, 1)
-        removed, added = [], []
+        removed: list[str] = []
+        added: list[str] = []
         for line in difflib.unified_diff(before, after, lineterm="", n=0):
             if line.startswith(("---", "+++", "@@")):
                 continue
@@ -126,7 +129,7 @@ def load_mutants() -> list[Mutant]:
 
 def documented_rows() -> list[tuple[str, str, str]]:
     """(function, mutated code, reason) of every table row of docs/surviving_mutants.md."""
-    rows = []
+    rows: list[tuple[str, str, str]] = []
     if not DOC.exists():
         return rows
     for line in DOC.read_text().splitlines():
@@ -171,12 +174,34 @@ def run_mutmut(names: list[str]) -> float:
     command = [mutmut, "run", "--max-children", str(os.cpu_count() or 1), *names]
     print("$", " ".join(command[:5]), f"... ({len(names)} mutants)" if names else "", flush=True)
     start = time.monotonic()
-    completed = subprocess.run(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+    # mutmut's own progress display is a spinner redrawn in place; print a plain line instead.
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+    while True:
+        try:
+            returncode = process.wait(timeout=PROGRESS_EVERY)
+            break
+        except subprocess.TimeoutExpired:
+            print(progress_line(time.monotonic() - start), flush=True)
     elapsed = time.monotonic() - start
-    if completed.returncode != 0:
-        print(f"mutmut run failed with exit status {completed.returncode}", file=sys.stderr)
+    if returncode != 0:
+        print(f"mutmut run failed with exit status {returncode}", file=sys.stderr)
         raise SystemExit(2)
     return elapsed
+
+
+def progress_line(elapsed: float) -> str:
+    """How far a running mutmut is, read from the result files it updates as mutants finish."""
+    codes = []
+    for meta in (MUTANTS / SOURCE).rglob("*.py.meta"):
+        try:
+            codes += json.loads(meta.read_text()).get("exit_code_by_key", {}).values()
+        except (OSError, ValueError):  # mutmut is rewriting it; the next line will count it
+            continue
+    checked = [STATUS.get(code, "suspicious") for code in codes if code is not None]
+    if not checked:
+        return f"  {elapsed / 60:4.1f} min: generating mutants and mapping tests to functions"
+    missed = sum(status not in DETECTED for status in checked)
+    return f"  {elapsed / 60:4.1f} min: {len(checked)} of {len(codes)} mutants checked, {missed} not killed so far"
 
 
 def main(argv: list[str] | None = None) -> int:
