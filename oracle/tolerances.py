@@ -17,6 +17,21 @@ Rows
     :mod:`oracle.finite_diff` bound agreement near 1e-7 relative. A float32
     gradient against finite differences uses the looser of this row and the
     float32 row.
+
+The accuracy rule
+-----------------
+Inside a recurrence, a gradient can be a small difference of terms tens of
+times larger (weights near 1 in magnitude amplify it at every step), and two
+correct float32 computations of it, impl's and torch's, then differ by more
+than the float32 row allows. Where that happens, both are also computed in
+float64 (the twin on float64 inputs), and impl's float32 value is accepted
+when its total absolute error against that is at most ``ACCURACY_FACTOR``
+times the float32 twin's: "no less accurate than torch, up to the spread of
+two independent float32 roundings". This is the rule of PyTorch's reference
+tests (``test_ops.py``, factor 1), with headroom for that spread: the flakiness
+check found impl 3.3 times farther than torch on one case and torch farther on
+another. A wrong formula is orders of magnitude farther and still fails. The
+rule applies to float32 only; float64 results must meet their row.
 """
 
 from __future__ import annotations
@@ -43,6 +58,10 @@ TOLERANCES: dict[str, Tolerance] = {
     "float32": Tolerance(rtol=1e-5, atol=1e-6),
     "finite_difference": Tolerance(rtol=1e-6, atol=1e-8),
 }
+
+
+#: How much farther from the float64 result than the float32 twin a float32 result may be (see above).
+ACCURACY_FACTOR = 4.0
 
 
 def tolerance_for(dtype: np.dtype | type | str) -> Tolerance:

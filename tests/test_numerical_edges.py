@@ -23,7 +23,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import impl
-from oracle.checks import spec_tolerance
+from oracle.checks import spec_tolerance, twin_comparisons
 from oracle.compare import compare_evaluations
 from oracle.registry import all_specs, get_spec
 from oracle.sources import RandomSource
@@ -42,10 +42,7 @@ def impl_evaluation(spec: LayerSpec, inputs: Arrays, upstream: Arrays) -> Evalua
 
 
 def assert_matches_twin(spec: LayerSpec, inputs: Arrays, upstream: Arrays, result: Evaluation) -> None:
-    dtype = next(array.dtype for array in inputs.values() if array.dtype.kind == "f")
-    expected = spec.twin(inputs, upstream, "cpu")
-    comparisons = compare_evaluations(result, expected, spec_tolerance(spec, dtype.name), layer=spec.name,
-                                      reference="torch[cpu]")
+    comparisons = twin_comparisons(spec, inputs, upstream, result)
     failed = [comparison.describe() for comparison in comparisons if not comparison.passed]
     assert not failed, "\n".join(failed)
 
@@ -364,3 +361,48 @@ def test_model_applies_the_nan_policy(cell):
     sampled = model.sample(features, max_length=3)
     assert sampled.shape == (2, 3)
     assert ((sampled >= 0) & (sampled < len(vocab))).all()
+
+
+# --------------------------------------------------------------------------- ill-conditioned float32
+
+
+#: Found by the flakiness check (seed 15): dh0 is a small difference of terms tens of times larger, so
+#: two correct float32 computations (impl's and torch's) differ by up to 5e-4 relative, far outside the
+#: float32 row; in the first case torch is farther from float64, in the second impl (3.3 times).
+CANCELLING_RNN_CASES = {
+    "torch-farther": (3, np.zeros(4), np.full((4, 4), -0.96875), np.array([0.6875, 0, 0, 0])),
+    "impl-farther": (4, np.array([0.4375, 2.0**-9, 2.0**-9, 2.0**-9]),
+                     np.array([[-0.9375, 1, -0.9375, -0.9375]] + [[-0.9375] * 4] * 3), np.zeros(4)),
+}
+
+
+def _cancelling_rnn_case(name: str) -> tuple[LayerSpec, Arrays, Arrays, Evaluation]:
+    spec = get_spec("rnn")
+    steps, h0, wh, b = CANCELLING_RNN_CASES[name]
+    f32 = np.float32
+    inputs = {"x": np.zeros((1, steps, 1), f32), "h0": h0[None].astype(f32), "Wx": np.zeros((1, 4), f32),
+              "Wh": wh.astype(f32), "b": b.astype(f32)}
+    upstream = {"h": np.ones((1, steps, 4), f32)}
+    return spec, inputs, upstream, impl_evaluation(spec, inputs, upstream)
+
+
+@pytest.mark.parametrize("case", CANCELLING_RNN_CASES)
+def test_float32_ill_conditioning_is_judged_by_accuracy_not_by_agreement(case):
+    spec, inputs, upstream, result = _cancelling_rnn_case(case)
+    plain = compare_evaluations(result, spec.twin(inputs, upstream, "cpu"), spec_tolerance(spec, "float32"),
+                                layer="rnn", reference="torch[cpu]")
+    assert [c.quantity for c in plain if not c.passed] == ["grad h0"]  # the case still needs the rule
+    judged = {c.quantity: c for c in twin_comparisons(spec, inputs, upstream, result)}
+    assert all(c.passed for c in judged.values()), [c.describe() for c in judged.values()]
+    assert judged["grad h0"].note.startswith("accepted: as close to the float64 result")
+    assert not judged["grad Wh"].note  # values inside the tolerance need no rule
+
+
+@pytest.mark.parametrize("case", CANCELLING_RNN_CASES)
+@pytest.mark.parametrize("scale", [1.005, 0.995, -1.0])
+def test_accuracy_rule_still_rejects_a_wrong_gradient(case, scale):
+    spec, inputs, upstream, result = _cancelling_rnn_case(case)
+    grads = dict(result.grads, h0=result.grads["h0"] * np.float32(scale))
+    failed = [c for c in twin_comparisons(spec, inputs, upstream, Evaluation(result.outputs, grads)) if not c.passed]
+    assert [c.quantity for c in failed] == ["grad h0"]
+    assert "farther from the float64 result" in failed[0].problem
