@@ -13,7 +13,7 @@ import os
 import subprocess
 import sys
 import tracemalloc
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from oracle.bench.cases import CASES_BY_NAME, Case, make_data
@@ -83,21 +83,24 @@ def torch_peak_bytes(step: Step) -> int:
     return peak
 
 
-def memory_alloc(impl_step: Step, torch_step: Step) -> dict[str, Any]:
+def _memory_row(measure: Callable[[str], int]) -> dict[str, Any]:
+    """The memory part of a report row: ``measure(side)`` for ``"impl"`` and ``"torch"``, their ratio, and
+    the errors of a side that could not be measured (reported, never raised: benchmarking goes on)."""
     row: dict[str, Any] = {"impl_bytes": None, "torch_bytes": None, "ratio": None, "error": None}
     errors = []
-    try:
-        row["impl_bytes"] = numpy_peak_bytes(impl_step)
-    except Exception as exc:  # noqa: BLE001 - report, keep benchmarking
-        errors.append(f"impl: {type(exc).__name__}: {exc}")
-    try:
-        row["torch_bytes"] = torch_peak_bytes(torch_step)
-    except Exception as exc:  # noqa: BLE001
-        errors.append(f"torch: {type(exc).__name__}: {exc}")
+    for side in ("impl", "torch"):
+        try:
+            row[f"{side}_bytes"] = measure(side)
+        except Exception as exc:  # noqa: BLE001 - report, keep benchmarking
+            errors.append(f"{side}: {type(exc).__name__}: {exc}")
     if row["impl_bytes"] is not None and row["torch_bytes"]:
         row["ratio"] = row["impl_bytes"] / row["torch_bytes"]
     row["error"] = "; ".join(errors) or None
     return row
+
+
+def memory_alloc(impl_step: Step, torch_step: Step) -> dict[str, Any]:
+    return _memory_row(lambda side: numpy_peak_bytes(impl_step) if side == "impl" else torch_peak_bytes(torch_step))
 
 
 def _proc_status_kib(*keys: str) -> dict[str, int]:
@@ -136,28 +139,21 @@ def _rss_child_main(argv: Sequence[str]) -> int:
 
 
 def memory_rss(case: Case, *, quick: bool, threads: int, seed: int) -> dict[str, Any]:
-    row: dict[str, Any] = {"impl_bytes": None, "torch_bytes": None, "ratio": None, "error": None}
     if not sys.platform.startswith("linux"):
-        row["error"] = "rss method needs Linux /proc"
-        return row
+        return {"impl_bytes": None, "torch_bytes": None, "ratio": None, "error": "rss method needs Linux /proc"}
     env = dict(os.environ)
     # The child imports the same impl and oracle as this process: give it this process's module path.
     env["PYTHONPATH"] = os.pathsep.join(os.path.abspath(entry or os.curdir) for entry in sys.path)
     env["MALLOC_MMAP_THRESHOLD_"] = "65536"
     code = "import sys; from oracle.bench.memory import _rss_child_main; sys.exit(_rss_child_main(sys.argv[1:]))"
-    errors = []
-    for side in ("impl", "torch"):
+
+    def measure(side: str) -> int:
         spec = json.dumps({"case": case.name, "side": side, "quick": quick, "threads": threads, "seed": seed})
-        try:
-            done = subprocess.run([sys.executable, "-c", code, spec], capture_output=True, text=True, env=env,
-                                  timeout=600, check=False)
-            if done.returncode != 0:
-                tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
-                raise RuntimeError(f"child exited {done.returncode}: {tail}")
-            row[f"{side}_bytes"] = int(json.loads(done.stdout.strip().splitlines()[-1])["bytes"])
-        except Exception as exc:  # noqa: BLE001
-            errors.append(f"{side}: {type(exc).__name__}: {exc}")
-    if row["impl_bytes"] is not None and row["torch_bytes"]:
-        row["ratio"] = row["impl_bytes"] / row["torch_bytes"]
-    row["error"] = "; ".join(errors) or None
-    return row
+        done = subprocess.run([sys.executable, "-c", code, spec], capture_output=True, text=True, env=env,
+                              timeout=600, check=False)
+        if done.returncode != 0:
+            tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            raise RuntimeError(f"child exited {done.returncode}: {tail}")
+        return int(json.loads(done.stdout.strip().splitlines()[-1])["bytes"])
+
+    return _memory_row(measure)
