@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from oracle.compare import Comparison, compare_evaluations
+from oracle.finite_diff import as_float64
 from oracle.sources import InputSource
 from oracle.spec import Arrays, Evaluation, LayerSpec, make_upstream, run_backward, run_forward
 from oracle.tolerances import TOLERANCES, Tolerance, finite_difference_tolerance
@@ -57,11 +58,6 @@ def run_case(spec: LayerSpec, source: InputSource, dtype: np.dtype) -> Case:
 def against_twin(case: Case, device: str = "cpu") -> list[Comparison]:
     """Compare every output and gradient of ``case`` with the torch twin run in the same dtype."""
     return twin_comparisons(case.spec, case.inputs, case.upstream, case.result, device)
-
-
-def as_float64(arrays: Arrays) -> Arrays:
-    """``arrays`` with every floating array converted to float64 (indices and masks unchanged)."""
-    return {name: array.astype(np.float64) if array.dtype.kind == "f" else array for name, array in arrays.items()}
 
 
 def twin_comparisons(spec: LayerSpec, inputs: Arrays, upstream: Arrays, result: Evaluation, device: str = "cpu",
