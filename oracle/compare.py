@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from oracle.spec import Evaluation
-from oracle.tolerances import ACCURACY_FACTOR, Tolerance
+from oracle.tolerances import ROUNDING_FACTOR, Tolerance
 
 
 @dataclass(frozen=True)
@@ -32,8 +32,9 @@ class Comparison:
     problem
         Empty when the comparison passed, else why it failed.
     note
-        Set when values outside the tolerance were accepted by the accuracy
-        rule (see :func:`compare_arrays`), with the two error sums.
+        Set when values outside the tolerance were accepted by the float32
+        rounding rule (see :func:`compare_arrays`), with the worst error
+        against what the rule allows.
     """
 
     layer: str
@@ -74,19 +75,21 @@ def compare_arrays(
     reference: str,
     check_dtype: bool = True,
     precise: np.ndarray | None = None,
+    spread: np.ndarray | None = None,
 ) -> Comparison:
     """Compare ``actual`` with ``expected``: dtype, shape, then values under ``tolerance``.
 
     NaNs agree with NaNs in the same places, infinities with equal infinities.
 
-    The accuracy rule (with ``precise``): two float32 computations of an
-    ill-conditioned quantity (a gradient that is a small difference of large
-    terms) can both be right and still differ by more than any float32
-    tolerance. ``precise`` is the same reference computed in float64; values
-    outside the tolerance are then accepted when ``actual``'s total absolute
-    error against ``precise`` is at most :data:`oracle.tolerances.ACCURACY_FACTOR`
-    times ``expected``'s (see :mod:`oracle.tolerances`). A wrong formula is far
-    from both and still fails.
+    The float32 rounding rule (with ``precise`` and ``spread``): two correct
+    float32 computations of an ill-conditioned quantity (a gradient that is
+    a small difference of large terms) can differ by more than any float32
+    tolerance. ``precise`` is the reference computed in float64 and
+    ``spread`` each element's rounding spread (:func:`oracle.rounding.rounding_spread`);
+    an element outside ``tolerance`` is then accepted when
+    ``|actual - precise| <= atol + rtol * |precise| + ROUNDING_FACTOR * spread``
+    (see :mod:`oracle.tolerances`). A wrong formula is many spreads away and
+    still fails.
     """
     actual = np.asarray(actual)
     expected = np.asarray(expected)
@@ -101,36 +104,39 @@ def compare_arrays(
         return outcome(np.inf, np.inf, np.inf, f"shape {actual.shape} where the reference has {expected.shape}")
     a = actual.astype(np.float64)
     e = expected.astype(np.float64)
-    same = (a == e) | (np.isnan(a) & np.isnan(e))
+    diff = abs_difference(a, e)
+    allowed = tolerance.atol + tolerance.rtol * np.abs(e)
     with np.errstate(invalid="ignore", divide="ignore"):
-        diff = np.where(same, 0.0, np.abs(a - e))
-        diff = np.where(np.isnan(diff), np.inf, diff)
-        allowed = tolerance.atol + tolerance.rtol * np.abs(e)
         ratio = float(np.max(diff / allowed, initial=0.0))
         nonzero = e != 0
         max_rel = float(np.max(diff[nonzero] / np.abs(e[nonzero]), initial=0.0))
     max_abs = float(np.max(diff, initial=0.0))
     if ratio <= 1.0:
         return outcome(max_abs, max_rel, ratio, "")
-    problem = f"{int(np.count_nonzero(diff > allowed))} of {a.size} elements outside tolerance"
-    if precise is None or np.shape(precise) != a.shape:
+    outside = diff > allowed
+    problem = f"{int(np.count_nonzero(outside))} of {a.size} elements outside tolerance"
+    if precise is None or spread is None or np.shape(precise) != a.shape or np.shape(spread) != a.shape:
         return outcome(max_abs, max_rel, ratio, problem)
-    actual_error, expected_error = total_error(a, precise), total_error(e, precise)
-    errors = (f"total abs error vs float64 {actual_error:.3e}, {reference}'s {expected_error:.3e}, "
-              f"allowed factor {ACCURACY_FACTOR:g}")
-    if actual_error <= ACCURACY_FACTOR * expected_error:
-        return outcome(max_abs, max_rel, ratio, "", f"accepted: as close to the float64 result ({errors})")
-    return outcome(max_abs, max_rel, ratio, f"{problem}, and farther from the float64 result ({errors})")
-
-
-def total_error(values: np.ndarray, precise: np.ndarray) -> float:
-    """Sum of ``|values - precise|``, where equal values and NaNs in the same places count 0 (other NaNs inf)."""
-    v = np.asarray(values, dtype=np.float64)
     p = np.asarray(precise, dtype=np.float64)
-    same = (v == p) | (np.isnan(v) & np.isnan(p))
+    rule_allows = tolerance.atol + tolerance.rtol * np.abs(p) + ROUNDING_FACTOR * np.asarray(spread, np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rule_ratio = np.where(outside, abs_difference(a, p) / rule_allows, 0.0)
+    worst = float(np.max(rule_ratio, initial=0.0))
+    where = np.unravel_index(int(np.argmax(rule_ratio)), a.shape) if a.size else ()
+    errors = (f"worst error against the float64 result / what float32 rounding allows {worst:.3g} at index "
+              f"{tuple(int(i) for i in where)} (allowed: row + {ROUNDING_FACTOR:g} rounding spreads)")
+    if worst <= 1.0:
+        return outcome(max_abs, max_rel, ratio, "", f"accepted by the float32 rounding rule: {errors}")
+    return outcome(max_abs, max_rel, ratio, f"{problem}, and farther from the float64 result than float32 rounding "
+                                            f"explains: {errors}")
+
+
+def abs_difference(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """``|values - reference|``, 0 where they are equal or both NaN, inf where only one is NaN."""
+    same = (values == reference) | (np.isnan(values) & np.isnan(reference))
     with np.errstate(invalid="ignore"):
-        diff = np.where(same, 0.0, np.abs(v - p))
-    return float(np.sum(np.where(np.isnan(diff), np.inf, diff)))
+        diff = np.where(same, 0.0, np.abs(values - reference))
+    return np.where(np.isnan(diff), np.inf, diff)
 
 
 def compare_evaluations(
@@ -142,10 +148,12 @@ def compare_evaluations(
     reference: str,
     check_dtype: bool = True,
     precise: Evaluation | None = None,
+    spread: Evaluation | None = None,
 ) -> list[Comparison]:
     """Compare every output and gradient that ``expected`` has; a missing one fails.
 
-    ``precise``: the reference computed in float64, for the accuracy rule of :func:`compare_arrays`.
+    ``precise``, ``spread``: the reference computed in float64 and its rounding spread, for the float32
+    rounding rule of :func:`compare_arrays`.
     """
     comparisons = []
     for kind, actual_part, expected_part in (
@@ -158,8 +166,15 @@ def compare_evaluations(
                 comparisons.append(Comparison(layer, quantity, np.asarray(reference_value).dtype.name, reference,
                                               (), np.inf, np.inf, np.inf, tolerance, "missing from the result"))
                 continue
-            precise_part = {} if precise is None else (precise.outputs if kind == "output" else precise.grads)
             comparisons.append(compare_arrays(actual_part[name], reference_value, tolerance, layer=layer,
                                               quantity=quantity, reference=reference, check_dtype=check_dtype,
-                                              precise=precise_part.get(name)))
+                                              precise=_part(precise, kind).get(name),
+                                              spread=_part(spread, kind).get(name)))
     return comparisons
+
+
+def _part(evaluation: Evaluation | None, kind: str) -> dict[str, np.ndarray]:
+    """The outputs (``kind == "output"``) or gradients of ``evaluation``; nothing for ``None``."""
+    if evaluation is None:
+        return {}
+    return dict(evaluation.outputs if kind == "output" else evaluation.grads)
