@@ -49,6 +49,9 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
         If the dtype is neither float32/float64 nor integer/bool (float16,
         complex, object, strings...).
     """
+    # No ``with ieee_quiet():`` (the layers' NaN/Inf guard) here: no step below can overflow,
+    # divide by zero or be invalid, for any input (the tests check it under an errstate that
+    # raises on those); exp's underflow to 0 is the right value, and numpy ignores it by default.
     arr = np.asarray(x)
     out_dtype = arr.dtype
     if out_dtype not in SUPPORTED_FLOAT_DTYPES:

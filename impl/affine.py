@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from impl._checks import check_ndim, check_shape, common_float_dtype
+from impl._checks import check_ndim, check_shape, common_float_dtype, ieee_quiet
 
 __all__ = ["affine_forward", "affine_backward", "temporal_affine_forward", "temporal_affine_backward"]
 
@@ -58,25 +58,26 @@ def affine_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> tuple[np.ndar
     ValueError
         If ``x`` has fewer than 2 dimensions or the shapes disagree.
     """
-    dtype = common_float_dtype(x=x, w=w, b=b)
-    if x.ndim < 2:
-        raise ValueError(
-            f"argument 'x' must have at least 2 dimensions (N, d_1, ..., d_k), got shape {x.shape}"
-        )
-    check_ndim("w", w, 2, "(D, M)")
-    n = x.shape[0]
-    # math.prod rather than reshape(N, -1): -1 cannot be inferred when N == 0.
-    d = math.prod(x.shape[1:])
-    m = w.shape[1]
-    check_shape("w", w, (d, m), "(D, M)")
-    check_shape("b", b, (m,), "(M,)")
+    with ieee_quiet():
+        dtype = common_float_dtype(x=x, w=w, b=b)
+        if x.ndim < 2:
+            raise ValueError(
+                f"argument 'x' must have at least 2 dimensions (N, d_1, ..., d_k), got shape {x.shape}"
+            )
+        check_ndim("w", w, 2, "(D, M)")
+        n = x.shape[0]
+        # math.prod rather than reshape(N, -1): -1 cannot be inferred when N == 0.
+        d = math.prod(x.shape[1:])
+        m = w.shape[1]
+        check_shape("w", w, (d, m), "(D, M)")
+        check_shape("b", b, (m,), "(M,)")
 
-    x2d = x.reshape(n, d)
-    out = x2d @ w
-    # The product is a fresh array, so adding the bias in place saves a temporary.
-    out += b
-    cache = (x2d, w, x.shape, dtype)
-    return out, cache
+        x2d = x.reshape(n, d)
+        out = x2d @ w
+        # The product is a fresh array, so adding the bias in place saves a temporary.
+        out += b
+        cache = (x2d, w, x.shape, dtype)
+        return out, cache
 
 
 def affine_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -105,13 +106,14 @@ def affine_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndar
     ValueError
         If ``dout`` is not shaped (N, M).
     """
-    x2d, w, x_shape, dtype = cache
-    _check_upstream(dout, dtype, (x2d.shape[0], w.shape[1]), "(N, M)")
+    with ieee_quiet():
+        x2d, w, x_shape, dtype = cache
+        _check_upstream(dout, dtype, (x2d.shape[0], w.shape[1]), "(N, M)")
 
-    dx = (dout @ w.T).reshape(x_shape)
-    dw = x2d.T @ dout
-    db = dout.sum(axis=0)
-    return dx, dw, db
+        dx = (dout @ w.T).reshape(x_shape)
+        dw = x2d.T @ dout
+        db = dout.sum(axis=0)
+        return dx, dw, db
 
 
 def temporal_affine_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, tuple]:
@@ -141,21 +143,22 @@ def temporal_affine_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> tupl
     ValueError
         If the numbers of dimensions or the shapes disagree.
     """
-    dtype = common_float_dtype(x=x, w=w, b=b)
-    check_ndim("x", x, 3, "(N, T, D)")
-    check_ndim("w", w, 2, "(D, M)")
-    n, t, d = x.shape
-    m = w.shape[1]
-    check_shape("w", w, (d, m), "(D, M)")
-    check_shape("b", b, (m,), "(M,)")
+    with ieee_quiet():
+        dtype = common_float_dtype(x=x, w=w, b=b)
+        check_ndim("x", x, 3, "(N, T, D)")
+        check_ndim("w", w, 2, "(D, M)")
+        n, t, d = x.shape
+        m = w.shape[1]
+        check_shape("w", w, (d, m), "(D, M)")
+        check_shape("b", b, (m,), "(M,)")
 
-    # One (N*T, D) @ (D, M) product: a 3-D @ 2-D matmul would loop over N
-    # small products instead.
-    x2d = x.reshape(n * t, d)
-    out = x2d @ w
-    out += b
-    cache = (x2d, w, (n, t), dtype)
-    return out.reshape(n, t, m), cache
+        # One (N*T, D) @ (D, M) product: a 3-D @ 2-D matmul would loop over N
+        # small products instead.
+        x2d = x.reshape(n * t, d)
+        out = x2d @ w
+        out += b
+        cache = (x2d, w, (n, t), dtype)
+        return out.reshape(n, t, m), cache
 
 
 def temporal_affine_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -184,12 +187,13 @@ def temporal_affine_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray
     ValueError
         If ``dout`` is not shaped (N, T, M).
     """
-    x2d, w, (n, t), dtype = cache
-    d, m = w.shape
-    _check_upstream(dout, dtype, (n, t, m), "(N, T, M)")
+    with ieee_quiet():
+        x2d, w, (n, t), dtype = cache
+        d, m = w.shape
+        _check_upstream(dout, dtype, (n, t, m), "(N, T, M)")
 
-    dout2d = dout.reshape(n * t, m)
-    dx = (dout2d @ w.T).reshape(n, t, d)
-    dw = x2d.T @ dout2d
-    db = dout2d.sum(axis=0)
-    return dx, dw, db
+        dout2d = dout.reshape(n * t, m)
+        dx = (dout2d @ w.T).reshape(n, t, d)
+        dw = x2d.T @ dout2d
+        db = dout2d.sum(axis=0)
+        return dx, dw, db

@@ -15,6 +15,7 @@ from impl._checks import (
     check_same_keys,
     check_shape,
     common_float_dtype,
+    ieee_quiet,
 )
 from impl.affine import affine_backward, affine_forward, temporal_affine_backward, temporal_affine_forward
 from impl.embedding import word_embedding_backward, word_embedding_forward
@@ -252,9 +253,9 @@ class CaptioningRNN:
             If the shapes disagree, N is 0, T + 1 < 2, or a caption index is
             outside ``[0, V)``.
         """
-        # The package's NaN/Inf policy, applied here rather than by decorating this method, so that
+        # The package's NaN/Inf policy, applied in the body rather than by decorating this method, so that
         # mutation testing (which skips decorated functions) reaches the model's code.
-        with np.errstate(all="ignore"):
+        with ieee_quiet():
             return self._loss(features, captions)
 
     def _loss(self, features: np.ndarray, captions: np.ndarray) -> tuple[np.floating, dict[str, np.ndarray]]:
@@ -339,7 +340,7 @@ class CaptioningRNN:
             If ``features`` has the wrong shape, ``max_length < 1``, or the
             vocabulary has no ``<START>``.
         """
-        with np.errstate(all="ignore"):  # the NaN/Inf policy, as in loss()
+        with ieee_quiet():  # the NaN/Inf policy, as in loss()
             return self._sample(features, max_length)
 
     def _sample(self, features: np.ndarray, max_length: int) -> np.ndarray:

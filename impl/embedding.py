@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from impl._checks import check_indices, check_ndim, check_shape, common_float_dtype
+from impl._checks import check_indices, check_ndim, check_shape, common_float_dtype, ieee_quiet
 
 __all__ = ["word_embedding_forward", "word_embedding_backward"]
 
@@ -63,19 +63,20 @@ def word_embedding_forward(x: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, tu
         If the numbers of dimensions are wrong, or an index is negative or
         ``>= V`` (negative indices are not wrapped around).
     """
-    common_float_dtype(W=W)
-    check_ndim("W", W, 2, "(V, D)")
-    vocab_size = W.shape[0]
-    indices = check_indices("x", x, vocab_size)
-    check_ndim("x", x, 2, "(N, T)")
+    with ieee_quiet():
+        common_float_dtype(W=W)
+        check_ndim("W", W, 2, "(V, D)")
+        vocab_size = W.shape[0]
+        indices = check_indices("x", x, vocab_size)
+        check_ndim("x", x, 2, "(N, T)")
 
-    # The indices are validated, so "clip" never clips; it only skips the
-    # bounds check that "raise" would repeat.
-    out = np.take(W, indices, axis=0, mode="clip")
-    # A private copy: the indices are tiny next to the vectors, and the
-    # backward pass must not depend on the caller leaving x untouched.
-    cache = (np.array(indices, dtype=np.intp, copy=True), W.shape, W.dtype)
-    return out, cache
+        # The indices are validated, so "clip" never clips; it only skips the
+        # bounds check that "raise" would repeat.
+        out = np.take(W, indices, axis=0, mode="clip")
+        # A private copy: the indices are tiny next to the vectors, and the
+        # backward pass must not depend on the caller leaving x untouched.
+        cache = (np.array(indices, dtype=np.intp, copy=True), W.shape, W.dtype)
+        return out, cache
 
 
 def word_embedding_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
@@ -103,69 +104,70 @@ def word_embedding_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
     ValueError
         If ``dout`` is not shaped (N, T, D).
     """
-    indices, (vocab_size, dim), dtype = cache
-    got = common_float_dtype(dout=dout)
-    if got != dtype:
-        raise TypeError(
-            f"argument 'dout' has dtype {got}, but the forward pass ran in {dtype}; pass dout as {dtype}"
-        )
-    check_shape("dout", dout, (*indices.shape, dim), "(N, T, D)")
+    with ieee_quiet():
+        indices, (vocab_size, dim), dtype = cache
+        got = common_float_dtype(dout=dout)
+        if got != dtype:
+            raise TypeError(
+                f"argument 'dout' has dtype {got}, but the forward pass ran in {dtype}; pass dout as {dtype}"
+            )
+        check_shape("dout", dout, (*indices.shape, dim), "(N, T, D)")
 
-    dW = np.zeros((vocab_size, dim), dtype=dtype)
-    if indices.size == 0 or dim == 0:
+        dW = np.zeros((vocab_size, dim), dtype=dtype)
+        if indices.size == 0 or dim == 0:
+            return dW
+        flat = indices.reshape(-1)
+        rows = dout.reshape(flat.size, dim)
+
+        key = flat.astype(np.uint16) if vocab_size <= _RADIX_KEY_LIMIT else flat
+        # Stable, so each word's occurrences stay in their original order and the
+        # sums below add them in that order.
+        order = np.argsort(key, kind="stable")
+        sorted_words = flat[order]
+        run_start = np.empty(flat.size, dtype=bool)
+        run_start[0] = True
+        np.not_equal(sorted_words[1:], sorted_words[:-1], out=run_start[1:])
+        starts = np.flatnonzero(run_start)
+        counts = np.diff(starts, append=flat.size)
+        words = sorted_words[starts]
+
+        # Words seen once are a straight copy, in increasing row order of dW. It
+        # goes through a small reused buffer that stays in cache, rather than a
+        # temporary as large as the copied rows.
+        once = counts == 1
+        sources = order[starts[once]]
+        targets = words[once]
+        chunk = max(1, _CHUNK_BYTES // (dim * dW.itemsize))
+        buffer = np.empty((min(chunk, sources.size), dim), dtype=dtype)
+        for begin in range(0, sources.size, chunk):
+            part = buffer[: min(chunk, sources.size - begin)]
+            np.take(rows, sources[begin:begin + chunk], axis=0, out=part, mode="clip")
+            dW[targets[begin:begin + chunk]] = part
+
+        repeated = np.flatnonzero(~once)
+        if repeated.size == 0:
+            return dW
+        heavy = repeated[counts[repeated] > _ROUNDS_LIMIT]
+        light = repeated[counts[repeated] <= _ROUNDS_LIMIT]
+
+        if light.size:
+            # Most repeats first, so the words still active in round k are a
+            # prefix and each round updates a contiguous slice in place.
+            light = light[np.argsort(-counts[light], kind="stable")]
+            light_counts = counts[light]
+            first = starts[light]
+            sums = np.take(rows, order[first], axis=0, mode="clip")
+            # active[k - 1] = how many words occur more than k times.
+            active = np.searchsorted(-light_counts, -np.arange(1, int(light_counts[0])), side="left")
+            for k, n_active in enumerate(active, start=1):
+                block = sums[:n_active]
+                block += np.take(rows, order[first[:n_active] + k], axis=0, mode="clip")
+            dW[words[light]] = sums
+
+        for group in heavy:
+            start = starts[group]
+            # numpy reduces axis 0 of a C-ordered block row after row, the same
+            # order as the rounds.
+            run = np.take(rows, order[start:start + counts[group]], axis=0, mode="clip")
+            dW[words[group]] = run.sum(axis=0)
         return dW
-    flat = indices.reshape(-1)
-    rows = dout.reshape(flat.size, dim)
-
-    key = flat.astype(np.uint16) if vocab_size <= _RADIX_KEY_LIMIT else flat
-    # Stable, so each word's occurrences stay in their original order and the
-    # sums below add them in that order.
-    order = np.argsort(key, kind="stable")
-    sorted_words = flat[order]
-    run_start = np.empty(flat.size, dtype=bool)
-    run_start[0] = True
-    np.not_equal(sorted_words[1:], sorted_words[:-1], out=run_start[1:])
-    starts = np.flatnonzero(run_start)
-    counts = np.diff(starts, append=flat.size)
-    words = sorted_words[starts]
-
-    # Words seen once are a straight copy, in increasing row order of dW. It
-    # goes through a small reused buffer that stays in cache, rather than a
-    # temporary as large as the copied rows.
-    once = counts == 1
-    sources = order[starts[once]]
-    targets = words[once]
-    chunk = max(1, _CHUNK_BYTES // (dim * dW.itemsize))
-    buffer = np.empty((min(chunk, sources.size), dim), dtype=dtype)
-    for begin in range(0, sources.size, chunk):
-        part = buffer[: min(chunk, sources.size - begin)]
-        np.take(rows, sources[begin:begin + chunk], axis=0, out=part, mode="clip")
-        dW[targets[begin:begin + chunk]] = part
-
-    repeated = np.flatnonzero(~once)
-    if repeated.size == 0:
-        return dW
-    heavy = repeated[counts[repeated] > _ROUNDS_LIMIT]
-    light = repeated[counts[repeated] <= _ROUNDS_LIMIT]
-
-    if light.size:
-        # Most repeats first, so the words still active in round k are a
-        # prefix and each round updates a contiguous slice in place.
-        light = light[np.argsort(-counts[light], kind="stable")]
-        light_counts = counts[light]
-        first = starts[light]
-        sums = np.take(rows, order[first], axis=0, mode="clip")
-        # active[k - 1] = how many words occur more than k times.
-        active = np.searchsorted(-light_counts, -np.arange(1, int(light_counts[0])), side="left")
-        for k, n_active in enumerate(active, start=1):
-            block = sums[:n_active]
-            block += np.take(rows, order[first[:n_active] + k], axis=0, mode="clip")
-        dW[words[light]] = sums
-
-    for group in heavy:
-        start = starts[group]
-        # numpy reduces axis 0 of a C-ordered block row after row, the same
-        # order as the rounds.
-        run = np.take(rows, order[start:start + counts[group]], axis=0, mode="clip")
-        dW[words[group]] = run.sum(axis=0)
-    return dW

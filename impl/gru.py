@@ -43,9 +43,9 @@ product each.
 
 Every buffer has the caller's float dtype; no float64 temporary is used for
 float32 work.
-NaN and Inf are not checked for: they propagate as IEEE 754 says, and the
-public functions run with numpy's floating-point warnings off (the
-package's NaN/Inf policy).
+NaN and Inf are not checked for: they propagate as IEEE 754 says, and each
+public function runs its body under ``with ieee_quiet():``, numpy's
+floating-point warnings off (the package's NaN/Inf policy).
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from impl._checks import common_float_dtype
+from impl._checks import common_float_dtype, ieee_quiet
 from impl.lstm import _sigmoid_inplace
 from impl.rnn import (
     _CHUNK_ROWS,
@@ -132,26 +132,27 @@ def gru_step_forward(
     ValueError
         If a number of dimensions is wrong or the shapes disagree.
     """
-    common_float_dtype(x=x, prev_h=prev_h, Wx=Wx, Wh=Wh, b=b, bh=bh)
-    _, h = _check_cell_params(x, "(N, D)", "prev_h", prev_h, Wx, Wh, {"b": b, "bh": bh}, gates=3)
+    with ieee_quiet():
+        common_float_dtype(x=x, prev_h=prev_h, Wx=Wx, Wh=Wh, b=b, bh=bh)
+        _, h = _check_cell_params(x, "(N, D)", "prev_h", prev_h, Wx, Wh, {"b": b, "bh": bh}, gates=3)
 
-    gates = x @ Wx
-    gates += b
-    ah = prev_h @ Wh
-    ah += bh
-    zr, n = gates[:, : 2 * h], gates[:, 2 * h :]
-    zr += ah[:, : 2 * h]
-    _sigmoid_inplace(zr)
-    z, r = gates[:, :h], gates[:, h : 2 * h]
-    ah_n = ah[:, 2 * h :].copy()
-    n += r * ah_n
-    np.tanh(n, out=n)
-    # (1 - z) * n + z * h, written with one multiplication.
-    next_h = prev_h - n
-    next_h *= z
-    next_h += n
-    _read_only(gates, ah_n)
-    return next_h, _GRUStepCache(x, prev_h, Wx, Wh, gates, ah_n)
+        gates = x @ Wx
+        gates += b
+        ah = prev_h @ Wh
+        ah += bh
+        zr, n = gates[:, : 2 * h], gates[:, 2 * h :]
+        zr += ah[:, : 2 * h]
+        _sigmoid_inplace(zr)
+        z, r = gates[:, :h], gates[:, h : 2 * h]
+        ah_n = ah[:, 2 * h :].copy()
+        n += r * ah_n
+        np.tanh(n, out=n)
+        # (1 - z) * n + z * h, written with one multiplication.
+        next_h = prev_h - n
+        next_h *= z
+        next_h += n
+        _read_only(gates, ah_n)
+        return next_h, _GRUStepCache(x, prev_h, Wx, Wh, gates, ah_n)
 
 
 def gru_step_backward(
@@ -185,39 +186,40 @@ def gru_step_backward(
     ValueError
         If ``dnext_h`` does not have the shape ``(N, H)``.
     """
-    _check_cache(cache, _GRUStepCache, "gru_step_backward", "gru_step_forward")
-    dtype, shape = cache.ah_n.dtype, cache.ah_n.shape
-    _check_upstream("dnext_h", dnext_h, dtype, shape, "(N, H)")
+    with ieee_quiet():
+        _check_cache(cache, _GRUStepCache, "gru_step_backward", "gru_step_forward")
+        dtype, shape = cache.ah_n.dtype, cache.ah_n.shape
+        _check_upstream("dnext_h", dnext_h, dtype, shape, "(N, H)")
 
-    h = shape[1]
-    z, r, n = (cache.gates[:, k * h : (k + 1) * h] for k in range(3))
-    dax = np.empty((shape[0], 3 * h), dtype)
-    da_z, da_r, da_n = (dax[:, k * h : (k + 1) * h] for k in range(3))
+        h = shape[1]
+        z, r, n = (cache.gates[:, k * h : (k + 1) * h] for k in range(3))
+        dax = np.empty((shape[0], 3 * h), dtype)
+        da_z, da_r, da_n = (dax[:, k * h : (k + 1) * h] for k in range(3))
 
-    np.subtract(cache.prev_h, n, out=da_z)
-    da_z *= dnext_h
-    np.subtract(1, z, out=da_n)  # reused below as z (1 - z)
-    da_z *= da_n
-    da_z *= z
-    da_n *= dnext_h
-    tanh_grad = np.multiply(n, n)
-    np.subtract(1, tanh_grad, out=tanh_grad)
-    da_n *= tanh_grad
-    np.subtract(1, r, out=da_r)
-    da_r *= r
-    da_r *= cache.ah_n
-    da_r *= da_n
+        np.subtract(cache.prev_h, n, out=da_z)
+        da_z *= dnext_h
+        np.subtract(1, z, out=da_n)  # reused below as z (1 - z)
+        da_z *= da_n
+        da_z *= z
+        da_n *= dnext_h
+        tanh_grad = np.multiply(n, n)
+        np.subtract(1, tanh_grad, out=tanh_grad)
+        da_n *= tanh_grad
+        np.subtract(1, r, out=da_r)
+        da_r *= r
+        da_r *= cache.ah_n
+        da_r *= da_n
 
-    dah = dax.copy()
-    dah[:, 2 * h :] *= r
-    dx = dax @ cache.Wx.T
-    dprev_h = dah @ cache.Wh.T
-    dprev_h += dnext_h * z
-    dWx = cache.x.T @ dax
-    dWh = cache.prev_h.T @ dah
-    db = dax.sum(axis=0)
-    dbh = dah.sum(axis=0)
-    return dx, dprev_h, dWx, dWh, db, dbh
+        dah = dax.copy()
+        dah[:, 2 * h :] *= r
+        dx = dax @ cache.Wx.T
+        dprev_h = dah @ cache.Wh.T
+        dprev_h += dnext_h * z
+        dWx = cache.x.T @ dax
+        dWh = cache.prev_h.T @ dah
+        db = dax.sum(axis=0)
+        dbh = dah.sum(axis=0)
+        return dx, dprev_h, dWx, dWh, db, dbh
 
 
 # --------------------------------------------------------------------------- whole sequence
@@ -318,56 +320,57 @@ def gru_forward(
     ValueError
         If a number of dimensions is wrong or the shapes disagree.
     """
-    dtype = common_float_dtype(x=x, h0=h0, Wx=Wx, Wh=Wh, b=b, bh=bh)
-    d, h = _check_cell_params(x, "(N, T, D)", "h0", h0, Wx, Wh, {"b": b, "bh": bh}, gates=3)
-    n, t = x.shape[0], x.shape[1]
+    with ieee_quiet():
+        dtype = common_float_dtype(x=x, h0=h0, Wx=Wx, Wh=Wh, b=b, bh=bh)
+        d, h = _check_cell_params(x, "(N, T, D)", "h0", h0, Wx, Wh, {"b": b, "bh": bh}, gates=3)
+        n, t = x.shape[0], x.shape[1]
 
-    wx_stack_t = _stack(Wx, b, _X_GATES, h)
-    wh_stack_t = _stack(Wh, bh, _H_GATES, h)
-    x_rows = np.empty((t, n, d + 1), dtype)
-    x_rows[:, :, :d] = x.transpose(1, 0, 2)
-    x_rows[:, :, d] = 1
-    h_rows = np.empty((t, n, h + 1), dtype)
-    h_rows[:, :, h] = 1
-    if t:
-        h_rows[0, :, :h] = h0
-    # Input side of every step, feature-major: ax[step] = wx_stack_t @ [x_t, 1]^T.
-    ax = np.matmul(wx_stack_t, x_rows.transpose(0, 2, 1))
-    states = np.empty((t, 5 * h, n), dtype)
-    out = np.empty((n, t, h), dtype)
+        wx_stack_t = _stack(Wx, b, _X_GATES, h)
+        wh_stack_t = _stack(Wh, bh, _H_GATES, h)
+        x_rows = np.empty((t, n, d + 1), dtype)
+        x_rows[:, :, :d] = x.transpose(1, 0, 2)
+        x_rows[:, :, d] = 1
+        h_rows = np.empty((t, n, h + 1), dtype)
+        h_rows[:, :, h] = 1
+        if t:
+            h_rows[0, :, :h] = h0
+        # Input side of every step, feature-major: ax[step] = wx_stack_t @ [x_t, 1]^T.
+        ax = np.matmul(wx_stack_t, x_rows.transpose(0, 2, 1))
+        states = np.empty((t, 5 * h, n), dtype)
+        out = np.empty((n, t, h), dtype)
 
-    h_prev, zr_rows, z_rows, r_rows = slice(0, h), slice(h, 3 * h), slice(h, 2 * h), slice(2 * h, 3 * h)
-    n_rows, ahn_rows = slice(3 * h, 4 * h), slice(4 * h, 5 * h)
-    ah = np.empty((3 * h, n), dtype)
-    scratch = np.empty((h, n), dtype)
-    if t:
-        states[0, h_prev] = h0.T
-    # exp(z) overflowing to inf gives the exact sigmoid limit 0 (warnings are off).
-    for step in range(t):
-        slab, ax_t = states[step], ax[step]
-        np.matmul(wh_stack_t, h_rows[step].T, out=ah)
-        np.copyto(slab[ahn_rows], ah[2 * h :])
-        zr = slab[zr_rows]
-        np.add(ax_t[h:], ah[: 2 * h], out=zr)
-        np.exp(zr, out=zr)
-        zr += 1
-        np.reciprocal(zr, out=zr)
-        n_gate = slab[n_rows]
-        np.multiply(slab[r_rows], slab[ahn_rows], out=n_gate)
-        n_gate += ax_t[:h]
-        np.tanh(n_gate, out=n_gate)
-        # h_t = n + z * (h_{t-1} - n)
-        np.subtract(slab[h_prev], n_gate, out=scratch)
-        scratch *= slab[z_rows]
-        h_next = states[step + 1, h_prev] if step + 1 < t else out[:, step].T
-        np.add(n_gate, scratch, out=h_next)
-        if step + 1 < t:
-            np.copyto(out[:, step].T, h_next)
-            h_rows[step + 1, :, :h] = out[:, step]
+        h_prev, zr_rows, z_rows, r_rows = slice(0, h), slice(h, 3 * h), slice(h, 2 * h), slice(2 * h, 3 * h)
+        n_rows, ahn_rows = slice(3 * h, 4 * h), slice(4 * h, 5 * h)
+        ah = np.empty((3 * h, n), dtype)
+        scratch = np.empty((h, n), dtype)
+        if t:
+            states[0, h_prev] = h0.T
+        # exp(z) overflowing to inf gives the exact sigmoid limit 0 (warnings are off).
+        for step in range(t):
+            slab, ax_t = states[step], ax[step]
+            np.matmul(wh_stack_t, h_rows[step].T, out=ah)
+            np.copyto(slab[ahn_rows], ah[2 * h :])
+            zr = slab[zr_rows]
+            np.add(ax_t[h:], ah[: 2 * h], out=zr)
+            np.exp(zr, out=zr)
+            zr += 1
+            np.reciprocal(zr, out=zr)
+            n_gate = slab[n_rows]
+            np.multiply(slab[r_rows], slab[ahn_rows], out=n_gate)
+            n_gate += ax_t[:h]
+            np.tanh(n_gate, out=n_gate)
+            # h_t = n + z * (h_{t-1} - n)
+            np.subtract(slab[h_prev], n_gate, out=scratch)
+            scratch *= slab[z_rows]
+            h_next = states[step + 1, h_prev] if step + 1 < t else out[:, step].T
+            np.add(n_gate, scratch, out=h_next)
+            if step + 1 < t:
+                np.copyto(out[:, step].T, h_next)
+                h_rows[step + 1, :, :h] = out[:, step]
 
-    cache = _GRUCache(x_rows, h_rows, states, wx_stack_t, wh_stack_t, np.ascontiguousarray(wh_stack_t[:, :h].T))
-    _read_only(cache.x_rows, cache.h_rows, cache.states, cache.wx_stack_t, cache.wh_stack_t, cache.wh_internal)
-    return out, cache
+        cache = _GRUCache(x_rows, h_rows, states, wx_stack_t, wh_stack_t, np.ascontiguousarray(wh_stack_t[:, :h].T))
+        _read_only(cache.x_rows, cache.h_rows, cache.states, cache.wx_stack_t, cache.wh_stack_t, cache.wh_internal)
+        return out, cache
 
 
 def gru_backward(
@@ -402,69 +405,70 @@ def gru_backward(
     ValueError
         If ``dh`` does not have the shape of the forward output ``h``.
     """
-    _check_cache(cache, _GRUCache, "gru_backward", "gru_forward")
-    t, n, d1 = cache.x_rows.shape
-    h = cache.wh_internal.shape[0]
-    d = d1 - 1
-    dtype = cache.x_rows.dtype
-    _check_upstream("dh", dh, dtype, (n, t, h), "(N, T, H)")
+    with ieee_quiet():
+        _check_cache(cache, _GRUCache, "gru_backward", "gru_forward")
+        t, n, d1 = cache.x_rows.shape
+        h = cache.wh_internal.shape[0]
+        d = d1 - 1
+        dtype = cache.x_rows.dtype
+        _check_upstream("dh", dh, dtype, (n, t, h), "(N, T, H)")
 
-    states = cache.states
-    chunk = max(1, min(t, _CHUNK_ROWS // max(n, 1)))
-    dz_buffer = np.empty(4 * h * chunk * n, dtype)
-    dx = np.empty((n, t, d), dtype)
-    dwx_stack_t = _MatmulSum((3 * h, d1), dtype)
-    dwh_stack_t = _MatmulSum((3 * h, h + 1), dtype)
-    carry = np.empty((h, n), dtype)  # total gradient reaching h_t
-    sig_grad = np.empty((2 * h, n), dtype)
-    scratch = np.empty((h, n), dtype)
+        states = cache.states
+        chunk = max(1, min(t, _CHUNK_ROWS // max(n, 1)))
+        dz_buffer = np.empty(4 * h * chunk * n, dtype)
+        dx = np.empty((n, t, d), dtype)
+        dwx_stack_t = _MatmulSum((3 * h, d1), dtype)
+        dwh_stack_t = _MatmulSum((3 * h, h + 1), dtype)
+        carry = np.empty((h, n), dtype)  # total gradient reaching h_t
+        sig_grad = np.empty((2 * h, n), dtype)
+        scratch = np.empty((h, n), dtype)
 
-    # Rows of one step's slab of `states`: h_{t-1}, z, r, n, ah_n.
-    h_prev, zr_rows, z_rows, r_rows = slice(0, h), slice(h, 3 * h), slice(h, 2 * h), slice(2 * h, 3 * h)
-    n_rows, ahn_rows = slice(3 * h, 4 * h), slice(4 * h, 5 * h)
-    # Rows of a step's (4H, N) gradient block: input-side n, z, r, hidden-side n.
-    dxn_rows, dz_rows, dr_rows, dhn_rows = slice(0, h), slice(h, 2 * h), slice(2 * h, 3 * h), slice(3 * h, 4 * h)
-    for stop in range(t, 0, -chunk):
-        start = max(0, stop - chunk)
-        steps = stop - start
-        dz = dz_buffer[: 4 * h * steps * n].reshape(4 * h, steps, n)  # a contiguous view
-        for step in range(stop - 1, start - 1, -1):
-            slab, local = states[step], step - start
-            z, n_gate = slab[z_rows], slab[n_rows]
-            if step == t - 1:
-                np.copyto(carry, dh[:, step].T)
-            else:
-                carry += dh[:, step].T  # carry already holds what step t+1 sends back
-            # dz/da of the negated sigmoid gates is s (s - 1).
-            zr = slab[zr_rows]
-            np.subtract(zr, 1, out=sig_grad)
-            sig_grad *= zr
-            # z gate: dh * (h_{t-1} - n) * z (z - 1)
-            np.subtract(slab[h_prev], n_gate, out=scratch)
-            scratch *= carry
-            np.multiply(scratch, sig_grad[:h], out=dz[dz_rows, local])
-            # candidate: da_n = dh * (1 - z) * (1 - n^2)
-            da_n = dz[dxn_rows, local]
-            np.multiply(n_gate, n_gate, out=scratch)
-            np.subtract(1, scratch, out=scratch)
-            scratch *= carry
-            np.subtract(1, z, out=da_n)
-            da_n *= scratch
-            # reset gate: da_n * ah_n * r (r - 1); hidden-side candidate: da_n * r
-            np.multiply(da_n, slab[ahn_rows], out=scratch)
-            np.multiply(scratch, sig_grad[h:], out=dz[dr_rows, local])
-            np.multiply(da_n, slab[r_rows], out=dz[dhn_rows, local])
-            # What h_{t-1} receives from this step (for step 0: dL/dh0).
-            np.multiply(carry, z, out=scratch)
-            np.matmul(cache.wh_internal, dz[h:, local], out=carry)
-            carry += scratch
-        dz2 = dz.reshape(4 * h, steps * n)
-        dwx_stack_t.add(dz2[: 3 * h], cache.x_rows[start:stop].reshape(steps * n, d1))
-        dwh_stack_t.add(dz2[h:], cache.h_rows[start:stop].reshape(steps * n, h + 1))
-        dx_part = dz2[: 3 * h].T @ cache.wx_stack_t[:, :d]
-        dx[:, start:stop] = dx_part.reshape(steps, n, d).transpose(1, 0, 2)
+        # Rows of one step's slab of `states`: h_{t-1}, z, r, n, ah_n.
+        h_prev, zr_rows, z_rows, r_rows = slice(0, h), slice(h, 3 * h), slice(h, 2 * h), slice(2 * h, 3 * h)
+        n_rows, ahn_rows = slice(3 * h, 4 * h), slice(4 * h, 5 * h)
+        # Rows of a step's (4H, N) gradient block: input-side n, z, r, hidden-side n.
+        dxn_rows, dz_rows, dr_rows, dhn_rows = slice(0, h), slice(h, 2 * h), slice(2 * h, 3 * h), slice(3 * h, 4 * h)
+        for stop in range(t, 0, -chunk):
+            start = max(0, stop - chunk)
+            steps = stop - start
+            dz = dz_buffer[: 4 * h * steps * n].reshape(4 * h, steps, n)  # a contiguous view
+            for step in range(stop - 1, start - 1, -1):
+                slab, local = states[step], step - start
+                z, n_gate = slab[z_rows], slab[n_rows]
+                if step == t - 1:
+                    np.copyto(carry, dh[:, step].T)
+                else:
+                    carry += dh[:, step].T  # carry already holds what step t+1 sends back
+                # dz/da of the negated sigmoid gates is s (s - 1).
+                zr = slab[zr_rows]
+                np.subtract(zr, 1, out=sig_grad)
+                sig_grad *= zr
+                # z gate: dh * (h_{t-1} - n) * z (z - 1)
+                np.subtract(slab[h_prev], n_gate, out=scratch)
+                scratch *= carry
+                np.multiply(scratch, sig_grad[:h], out=dz[dz_rows, local])
+                # candidate: da_n = dh * (1 - z) * (1 - n^2)
+                da_n = dz[dxn_rows, local]
+                np.multiply(n_gate, n_gate, out=scratch)
+                np.subtract(1, scratch, out=scratch)
+                scratch *= carry
+                np.subtract(1, z, out=da_n)
+                da_n *= scratch
+                # reset gate: da_n * ah_n * r (r - 1); hidden-side candidate: da_n * r
+                np.multiply(da_n, slab[ahn_rows], out=scratch)
+                np.multiply(scratch, sig_grad[h:], out=dz[dr_rows, local])
+                np.multiply(da_n, slab[r_rows], out=dz[dhn_rows, local])
+                # What h_{t-1} receives from this step (for step 0: dL/dh0).
+                np.multiply(carry, z, out=scratch)
+                np.matmul(cache.wh_internal, dz[h:, local], out=carry)
+                carry += scratch
+            dz2 = dz.reshape(4 * h, steps * n)
+            dwx_stack_t.add(dz2[: 3 * h], cache.x_rows[start:stop].reshape(steps * n, d1))
+            dwh_stack_t.add(dz2[h:], cache.h_rows[start:stop].reshape(steps * n, h + 1))
+            dx_part = dz2[: 3 * h].T @ cache.wx_stack_t[:, :d]
+            dx[:, start:stop] = dx_part.reshape(steps, n, d).transpose(1, 0, 2)
 
-    dh0 = carry.T.copy() if t else np.zeros((n, h), dtype)
-    dWx, db = _unstack(dwx_stack_t.total, _X_GATES, h)
-    dWh, dbh = _unstack(dwh_stack_t.total, _H_GATES, h)
-    return dx, dh0, dWx, dWh, db, dbh
+        dh0 = carry.T.copy() if t else np.zeros((n, h), dtype)
+        dWx, db = _unstack(dwx_stack_t.total, _X_GATES, h)
+        dWh, dbh = _unstack(dwh_stack_t.total, _H_GATES, h)
+        return dx, dh0, dWx, dWh, db, dbh

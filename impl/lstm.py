@@ -58,9 +58,9 @@ non-contiguous row, while BLAS is fast only on large products:
 
 Every buffer has the caller's float dtype; no float64 temporary is used for
 float32 work.
-NaN and Inf are not checked for: they propagate as IEEE 754 says, and the
-public functions run with numpy's floating-point warnings off (the
-package's NaN/Inf policy).
+NaN and Inf are not checked for: they propagate as IEEE 754 says, and each
+public function runs its body under ``with ieee_quiet():``, numpy's
+floating-point warnings off (the package's NaN/Inf policy).
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from impl._checks import check_ndim, check_shape, common_float_dtype
+from impl._checks import check_ndim, check_shape, common_float_dtype, ieee_quiet
 from impl.rnn import (
     _CHUNK_ROWS,
     _check_cache,
@@ -171,24 +171,25 @@ def lstm_step_forward(
     ValueError
         If a number of dimensions is wrong or the shapes disagree.
     """
-    common_float_dtype(x=x, prev_h=prev_h, prev_c=prev_c, Wx=Wx, Wh=Wh, b=b)
-    _, h = _check_cell_params(x, "(N, D)", "prev_h", prev_h, Wx, Wh, {"b": b}, gates=4)
-    check_ndim("prev_c", prev_c, 2, "(N, H)")
-    check_shape("prev_c", prev_c, prev_h.shape, "(N, H)")
+    with ieee_quiet():
+        common_float_dtype(x=x, prev_h=prev_h, prev_c=prev_c, Wx=Wx, Wh=Wh, b=b)
+        _, h = _check_cell_params(x, "(N, D)", "prev_h", prev_h, Wx, Wh, {"b": b}, gates=4)
+        check_ndim("prev_c", prev_c, 2, "(N, H)")
+        check_shape("prev_c", prev_c, prev_h.shape, "(N, H)")
 
-    gates = x @ Wx
-    gates += prev_h @ Wh
-    gates += b
-    _sigmoid_inplace(gates[:, : 3 * h])
-    np.tanh(gates[:, 3 * h :], out=gates[:, 3 * h :])
-    i, f, o, g = (gates[:, k * h : (k + 1) * h] for k in range(4))
+        gates = x @ Wx
+        gates += prev_h @ Wh
+        gates += b
+        _sigmoid_inplace(gates[:, : 3 * h])
+        np.tanh(gates[:, 3 * h :], out=gates[:, 3 * h :])
+        i, f, o, g = (gates[:, k * h : (k + 1) * h] for k in range(4))
 
-    next_c = f * prev_c
-    next_c += i * g
-    tanh_c = np.tanh(next_c)
-    next_h = o * tanh_c
-    _read_only(gates, tanh_c)
-    return next_h, next_c, _LSTMStepCache(x, prev_h, prev_c, Wx, Wh, gates, tanh_c)
+        next_c = f * prev_c
+        next_c += i * g
+        tanh_c = np.tanh(next_c)
+        next_h = o * tanh_c
+        _read_only(gates, tanh_c)
+        return next_h, next_c, _LSTMStepCache(x, prev_h, prev_c, Wx, Wh, gates, tanh_c)
 
 
 def lstm_step_backward(
@@ -226,50 +227,51 @@ def lstm_step_backward(
     ValueError
         If an upstream gradient does not have the shape ``(N, H)``.
     """
-    _check_cache(cache, _LSTMStepCache, "lstm_step_backward", "lstm_step_forward")
-    dtype, shape = cache.tanh_c.dtype, cache.tanh_c.shape
-    _check_upstream("dnext_h", dnext_h, dtype, shape, "(N, H)")
-    _check_upstream("dnext_c", dnext_c, dtype, shape, "(N, H)")
+    with ieee_quiet():
+        _check_cache(cache, _LSTMStepCache, "lstm_step_backward", "lstm_step_forward")
+        dtype, shape = cache.tanh_c.dtype, cache.tanh_c.shape
+        _check_upstream("dnext_h", dnext_h, dtype, shape, "(N, H)")
+        _check_upstream("dnext_c", dnext_c, dtype, shape, "(N, H)")
 
-    h = shape[1]
-    i, f, o, g = (cache.gates[:, k * h : (k + 1) * h] for k in range(4))
-    tanh_c = cache.tanh_c
+        h = shape[1]
+        i, f, o, g = (cache.gates[:, k * h : (k + 1) * h] for k in range(4))
+        tanh_c = cache.tanh_c
 
-    # Total gradient reaching next_c: its own upstream plus the path through
-    # next_h = o * tanh(next_c). A fresh array: dnext_c is never written.
-    dc = np.multiply(tanh_c, tanh_c)
-    np.subtract(1, dc, out=dc)
-    dc *= o
-    dc *= dnext_h
-    dc += dnext_c
+        # Total gradient reaching next_c: its own upstream plus the path through
+        # next_h = o * tanh(next_c). A fresh array: dnext_c is never written.
+        dc = np.multiply(tanh_c, tanh_c)
+        np.subtract(1, dc, out=dc)
+        dc *= o
+        dc *= dnext_h
+        dc += dnext_c
 
-    da = np.empty((shape[0], 4 * h), dtype)
-    da_i, da_f, da_o, da_g = (da[:, k * h : (k + 1) * h] for k in range(4))
-    # sigma'(a) = s (1 - s) and tanh'(a) = 1 - g^2, from the stored activations.
-    np.subtract(1, i, out=da_i)
-    da_i *= i
-    da_i *= g
-    da_i *= dc
-    np.subtract(1, f, out=da_f)
-    da_f *= f
-    da_f *= cache.prev_c
-    da_f *= dc
-    np.subtract(1, o, out=da_o)
-    da_o *= o
-    da_o *= tanh_c
-    da_o *= dnext_h
-    np.multiply(g, g, out=da_g)
-    np.subtract(1, da_g, out=da_g)
-    da_g *= i
-    da_g *= dc
+        da = np.empty((shape[0], 4 * h), dtype)
+        da_i, da_f, da_o, da_g = (da[:, k * h : (k + 1) * h] for k in range(4))
+        # sigma'(a) = s (1 - s) and tanh'(a) = 1 - g^2, from the stored activations.
+        np.subtract(1, i, out=da_i)
+        da_i *= i
+        da_i *= g
+        da_i *= dc
+        np.subtract(1, f, out=da_f)
+        da_f *= f
+        da_f *= cache.prev_c
+        da_f *= dc
+        np.subtract(1, o, out=da_o)
+        da_o *= o
+        da_o *= tanh_c
+        da_o *= dnext_h
+        np.multiply(g, g, out=da_g)
+        np.subtract(1, da_g, out=da_g)
+        da_g *= i
+        da_g *= dc
 
-    dprev_c = dc * f
-    dx = da @ cache.Wx.T
-    dprev_h = da @ cache.Wh.T
-    dWx = cache.x.T @ da
-    dWh = cache.prev_h.T @ da
-    db = da.sum(axis=0)
-    return dx, dprev_h, dprev_c, dWx, dWh, db
+        dprev_c = dc * f
+        dx = da @ cache.Wx.T
+        dprev_h = da @ cache.Wh.T
+        dWx = cache.x.T @ da
+        dWh = cache.prev_h.T @ da
+        db = da.sum(axis=0)
+        return dx, dprev_h, dprev_c, dWx, dWh, db
 
 
 # --------------------------------------------------------------------------- whole sequence
@@ -530,8 +532,9 @@ def lstm_forward(
     ValueError
         If a number of dimensions is wrong or the shapes disagree.
     """
-    _check_sequence_args(x, h0, None, Wx, Wh, b)
-    return _lstm_kernel_forward(x, h0, None, Wx, Wh, b)
+    with ieee_quiet():
+        _check_sequence_args(x, h0, None, Wx, Wh, b)
+        return _lstm_kernel_forward(x, h0, None, Wx, Wh, b)
 
 
 def lstm_backward(
@@ -568,9 +571,10 @@ def lstm_backward(
     ValueError
         If ``dh`` does not have the shape of the forward output ``h``.
     """
-    _check_sequence_upstream(dh, cache, "lstm_backward", "lstm_forward")
-    dx, dh0, _, dWx, dWh, db = _lstm_kernel_backward(dh, cache)
-    return dx, dh0, dWx, dWh, db
+    with ieee_quiet():
+        _check_sequence_upstream(dh, cache, "lstm_backward", "lstm_forward")
+        dx, dh0, _, dWx, dWh, db = _lstm_kernel_backward(dh, cache)
+        return dx, dh0, dWx, dWh, db
 
 
 def lstm_forward_with_c0(
@@ -610,8 +614,9 @@ def lstm_forward_with_c0(
     ValueError
         If a number of dimensions is wrong or the shapes disagree.
     """
-    _check_sequence_args(x, h0, c0, Wx, Wh, b)
-    return _lstm_kernel_forward(x, h0, c0, Wx, Wh, b)
+    with ieee_quiet():
+        _check_sequence_args(x, h0, c0, Wx, Wh, b)
+        return _lstm_kernel_forward(x, h0, c0, Wx, Wh, b)
 
 
 def lstm_backward_with_c0(
@@ -647,5 +652,6 @@ def lstm_backward_with_c0(
     ValueError
         If ``dh`` does not have the shape of the forward output ``h``.
     """
-    _check_sequence_upstream(dh, cache, "lstm_backward_with_c0", "lstm_forward_with_c0")
-    return _lstm_kernel_backward(dh, cache)
+    with ieee_quiet():
+        _check_sequence_upstream(dh, cache, "lstm_backward_with_c0", "lstm_forward_with_c0")
+        return _lstm_kernel_backward(dh, cache)

@@ -30,9 +30,9 @@ whole sequence keep that buffer, and the peak memory, small.) Time-major
 
 Every array stays in the caller's float dtype (float32 or float64); no
 float64 temporary is ever created for float32 work.
-NaN and Inf are not checked for: they propagate as IEEE 754 says, and the
-public functions run with numpy's floating-point warnings off (the
-package's NaN/Inf policy).
+NaN and Inf are not checked for: they propagate as IEEE 754 says, and each
+public function runs its body under ``with ieee_quiet():``, numpy's
+floating-point warnings off (the package's NaN/Inf policy).
 
 This module also holds the small argument checks shared by the LSTM and GRU
 modules.
@@ -44,7 +44,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from impl._checks import check_ndim, check_shape, common_float_dtype
+from impl._checks import check_ndim, check_shape, common_float_dtype, ieee_quiet
 
 __all__ = ["rnn_step_forward", "rnn_step_backward", "rnn_forward", "rnn_backward"]
 
@@ -198,16 +198,17 @@ def rnn_step_forward(
     ValueError
         If a number of dimensions is wrong or the shapes disagree.
     """
-    common_float_dtype(x=x, prev_h=prev_h, Wx=Wx, Wh=Wh, b=b)
-    _check_cell_params(x, "(N, D)", "prev_h", prev_h, Wx, Wh, {"b": b}, gates=1)
+    with ieee_quiet():
+        common_float_dtype(x=x, prev_h=prev_h, Wx=Wx, Wh=Wh, b=b)
+        _check_cell_params(x, "(N, D)", "prev_h", prev_h, Wx, Wh, {"b": b}, gates=1)
 
-    next_h = x @ Wx
-    next_h += prev_h @ Wh
-    next_h += b
-    np.tanh(next_h, out=next_h)
-    kept = next_h.copy()
-    _read_only(kept)
-    return next_h, _RNNStepCache(x, prev_h, Wx, Wh, kept)
+        next_h = x @ Wx
+        next_h += prev_h @ Wh
+        next_h += b
+        np.tanh(next_h, out=next_h)
+        kept = next_h.copy()
+        _read_only(kept)
+        return next_h, _RNNStepCache(x, prev_h, Wx, Wh, kept)
 
 
 def rnn_step_backward(
@@ -241,19 +242,20 @@ def rnn_step_backward(
     ValueError
         If ``dnext_h`` does not have the shape of ``next_h``.
     """
-    _check_cache(cache, _RNNStepCache, "rnn_step_backward", "rnn_step_forward")
-    _check_upstream("dnext_h", dnext_h, cache.next_h.dtype, cache.next_h.shape, "(N, H)")
+    with ieee_quiet():
+        _check_cache(cache, _RNNStepCache, "rnn_step_backward", "rnn_step_forward")
+        _check_upstream("dnext_h", dnext_h, cache.next_h.dtype, cache.next_h.shape, "(N, H)")
 
-    # d tanh(a) / da = 1 - tanh(a)^2, written in terms of the stored output.
-    da = np.multiply(cache.next_h, cache.next_h)
-    np.subtract(1, da, out=da)
-    da *= dnext_h
-    dx = da @ cache.Wx.T
-    dprev_h = da @ cache.Wh.T
-    dWx = cache.x.T @ da
-    dWh = cache.prev_h.T @ da
-    db = da.sum(axis=0)
-    return dx, dprev_h, dWx, dWh, db
+        # d tanh(a) / da = 1 - tanh(a)^2, written in terms of the stored output.
+        da = np.multiply(cache.next_h, cache.next_h)
+        np.subtract(1, da, out=da)
+        da *= dnext_h
+        dx = da @ cache.Wx.T
+        dprev_h = da @ cache.Wh.T
+        dWx = cache.x.T @ da
+        dWh = cache.prev_h.T @ da
+        db = da.sum(axis=0)
+        return dx, dprev_h, dWx, dWh, db
 
 
 # --------------------------------------------------------------------------- whole sequence
@@ -314,34 +316,35 @@ def rnn_forward(
     ValueError
         If a number of dimensions is wrong or the shapes disagree.
     """
-    dtype = common_float_dtype(x=x, h0=h0, Wx=Wx, Wh=Wh, b=b)
-    d, h = _check_cell_params(x, "(N, T, D)", "h0", h0, Wx, Wh, {"b": b}, gates=1)
-    n, t = x.shape[0], x.shape[1]
+    with ieee_quiet():
+        dtype = common_float_dtype(x=x, h0=h0, Wx=Wx, Wh=Wh, b=b)
+        d, h = _check_cell_params(x, "(N, T, D)", "h0", h0, Wx, Wh, {"b": b}, gates=1)
+        n, t = x.shape[0], x.shape[1]
 
-    x1 = np.empty((t, n, d + 1), dtype)
-    x1[:, :, :d] = x.transpose(1, 0, 2)
-    x1[:, :, d] = 1
-    wx1 = np.empty((d + 1, h), dtype)
-    wx1[:d] = Wx
-    wx1[d] = b
-    hs = np.empty((t + 1, n, h), dtype)
-    hs[0] = h0
-    # Input projection (bias included) of every step at once, written straight
-    # into the state buffer where each step's pre-activation is assembled.
-    np.matmul(x1.reshape(t * n, d + 1), wx1, out=hs[1:].reshape(t * n, h))
-    wh = np.ascontiguousarray(Wh)
-    recurrent = np.empty((n, h), dtype)
-    for step in range(t):
-        np.matmul(hs[step], wh, out=recurrent)
-        state = hs[step + 1]
-        state += recurrent
-        np.tanh(state, out=state)
+        x1 = np.empty((t, n, d + 1), dtype)
+        x1[:, :, :d] = x.transpose(1, 0, 2)
+        x1[:, :, d] = 1
+        wx1 = np.empty((d + 1, h), dtype)
+        wx1[:d] = Wx
+        wx1[d] = b
+        hs = np.empty((t + 1, n, h), dtype)
+        hs[0] = h0
+        # Input projection (bias included) of every step at once, written straight
+        # into the state buffer where each step's pre-activation is assembled.
+        np.matmul(x1.reshape(t * n, d + 1), wx1, out=hs[1:].reshape(t * n, h))
+        wh = np.ascontiguousarray(Wh)
+        recurrent = np.empty((n, h), dtype)
+        for step in range(t):
+            np.matmul(hs[step], wh, out=recurrent)
+            state = hs[step + 1]
+            state += recurrent
+            np.tanh(state, out=state)
 
-    out = hs[1:].transpose(1, 0, 2).copy()
-    # Private copies (np.array always copies): the caller may modify Wx and Wh.
-    cache = _RNNCache(x1, hs, np.array(Wx.T, order="C"), np.array(Wh.T, order="C"))
-    _read_only(cache.x1, cache.hs, cache.WxT, cache.WhT)
-    return out, cache
+        out = hs[1:].transpose(1, 0, 2).copy()
+        # Private copies (np.array always copies): the caller may modify Wx and Wh.
+        cache = _RNNCache(x1, hs, np.array(Wx.T, order="C"), np.array(Wh.T, order="C"))
+        _read_only(cache.x1, cache.hs, cache.WxT, cache.WhT)
+        return out, cache
 
 
 def rnn_backward(
@@ -377,44 +380,45 @@ def rnn_backward(
     ValueError
         If ``dh`` does not have the shape of the forward output ``h``.
     """
-    _check_cache(cache, _RNNCache, "rnn_backward", "rnn_forward")
-    t, n, d1 = cache.x1.shape
-    d, h = d1 - 1, cache.WhT.shape[0]
-    dtype = cache.x1.dtype
-    _check_upstream("dh", dh, dtype, (n, t, h), "(N, T, H)")
+    with ieee_quiet():
+        _check_cache(cache, _RNNCache, "rnn_backward", "rnn_forward")
+        t, n, d1 = cache.x1.shape
+        d, h = d1 - 1, cache.WhT.shape[0]
+        dtype = cache.x1.dtype
+        _check_upstream("dh", dh, dtype, (n, t, h), "(N, T, H)")
 
-    hs = cache.hs
-    chunk = max(1, min(t, _CHUNK_ROWS // max(n, 1)))
-    da_buffer = np.empty(chunk * n * h, dtype)
-    dx = np.empty((n, t, d), dtype)
-    dwx1 = _MatmulSum((d1, h), dtype)
-    dwh = _MatmulSum((h, h), dtype)
-    carry = np.empty((n, h), dtype)  # gradient reaching h_t: upstream + from step t+1
-    for stop in range(t, 0, -chunk):
-        start = max(0, stop - chunk)
-        steps = stop - start
-        da = da_buffer[: steps * n * h].reshape(steps, n, h)  # a contiguous view
-        # tanh'(a_t) = 1 - h_t^2 for the whole chunk at once (it does not depend
-        # on the incoming gradient), then scaled by it step by step.
-        np.multiply(hs[start + 1 : stop + 1], hs[start + 1 : stop + 1], out=da)
-        np.subtract(1, da, out=da)
-        for step in range(stop - 1, start - 1, -1):
-            if step == t - 1:
-                np.copyto(carry, dh[:, step])
-            else:
-                carry += dh[:, step]  # carry already holds da_{t+1} Wh^T
-            da_t = da[step - start]
-            da_t *= carry
-            # What h_{t-1} receives from this step (for step 0: dL/dh0).
-            np.matmul(da_t, cache.WhT, out=carry)
-        da2 = da.reshape(steps * n, h)
-        # One product gives this chunk's share of dWx and, through the ones column, of db.
-        dwx1.add(cache.x1[start:stop].reshape(steps * n, d1).T, da2)
-        dwh.add(hs[start:stop].reshape(steps * n, h).T, da2)
-        dx[:, start:stop] = (da2 @ cache.WxT).reshape(steps, n, d).transpose(1, 0, 2)
+        hs = cache.hs
+        chunk = max(1, min(t, _CHUNK_ROWS // max(n, 1)))
+        da_buffer = np.empty(chunk * n * h, dtype)
+        dx = np.empty((n, t, d), dtype)
+        dwx1 = _MatmulSum((d1, h), dtype)
+        dwh = _MatmulSum((h, h), dtype)
+        carry = np.empty((n, h), dtype)  # gradient reaching h_t: upstream + from step t+1
+        for stop in range(t, 0, -chunk):
+            start = max(0, stop - chunk)
+            steps = stop - start
+            da = da_buffer[: steps * n * h].reshape(steps, n, h)  # a contiguous view
+            # tanh'(a_t) = 1 - h_t^2 for the whole chunk at once (it does not depend
+            # on the incoming gradient), then scaled by it step by step.
+            np.multiply(hs[start + 1 : stop + 1], hs[start + 1 : stop + 1], out=da)
+            np.subtract(1, da, out=da)
+            for step in range(stop - 1, start - 1, -1):
+                if step == t - 1:
+                    np.copyto(carry, dh[:, step])
+                else:
+                    carry += dh[:, step]  # carry already holds da_{t+1} Wh^T
+                da_t = da[step - start]
+                da_t *= carry
+                # What h_{t-1} receives from this step (for step 0: dL/dh0).
+                np.matmul(da_t, cache.WhT, out=carry)
+            da2 = da.reshape(steps * n, h)
+            # One product gives this chunk's share of dWx and, through the ones column, of db.
+            dwx1.add(cache.x1[start:stop].reshape(steps * n, d1).T, da2)
+            dwh.add(hs[start:stop].reshape(steps * n, h).T, da2)
+            dx[:, start:stop] = (da2 @ cache.WxT).reshape(steps, n, d).transpose(1, 0, 2)
 
-    dh0 = carry.copy() if t else np.zeros((n, h), dtype)
-    dWx = dwx1.total[:d]
-    db = dwx1.total[d].copy()
-    dWh = dwh.total
-    return dx, dh0, dWx, dWh, db
+        dh0 = carry.copy() if t else np.zeros((n, h), dtype)
+        dWx = dwx1.total[:d]
+        db = dwx1.total[d].copy()
+        dWh = dwh.total
+        return dx, dh0, dWx, dWh, db
