@@ -57,7 +57,7 @@ import numpy as np
 from impl._checks import common_float_dtype, ieee_quiet
 from impl.lstm import _sigmoid_inplace
 from impl.rnn import (
-    _CHUNK_ROWS,
+    CHUNK_ROWS,
     _check_cache,
     _check_cell_params,
     _check_upstream,
@@ -414,7 +414,7 @@ def gru_backward(
         _check_upstream("dh", dh, dtype, (n, t, h), "(N, T, H)")
 
         states = cache.states
-        chunk = max(1, min(t, _CHUNK_ROWS // max(n, 1)))
+        chunk = max(1, min(t, CHUNK_ROWS // max(n, 1)))
         dz_buffer = np.empty(4 * h * chunk * n, dtype)
         dx = np.empty((n, t, d), dtype)
         dwx_stack_t = _MatmulSum((3 * h, d1), dtype)

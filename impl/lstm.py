@@ -48,8 +48,9 @@ non-contiguous row, while BLAS is fast only on large products:
   the sign back when it reorders the weight gradients.
 - **Gradients of the weights outside the step loop.** Per step, the backward
   pass only computes ``da_t Wh^T`` and elementwise work; it writes the
-  pre-activation gradients of a chunk of steps (about 512 ``(step, n)`` rows)
-  into one ``(4H, steps, N)`` buffer, and each finished chunk adds its share
+  pre-activation gradients of a chunk of steps (about
+  :data:`impl.rnn.CHUNK_ROWS` ``(step, n)`` rows) into one ``(4H, steps, N)``
+  buffer, and each finished chunk adds its share
   of ``dWx``, ``dWh`` and ``db`` with a single product against the
   ``(steps * N, H + D + 1)`` rows of the cache, and fills its slice of ``dx``
   with one more. Chunks rather than the whole sequence keep that buffer,
@@ -71,7 +72,7 @@ import numpy as np
 
 from impl._checks import check_ndim, check_shape, common_float_dtype, ieee_quiet
 from impl.rnn import (
-    _CHUNK_ROWS,
+    CHUNK_ROWS,
     _check_cache,
     _check_cell_params,
     _check_upstream,
@@ -417,7 +418,7 @@ def _lstm_kernel_backward(
     wx_internal_t = w_stack[h : h + d].T  # (4H, D) view
     dtype = rows.dtype
 
-    chunk = max(1, min(t, _CHUNK_ROWS // max(n, 1)))
+    chunk = max(1, min(t, CHUNK_ROWS // max(n, 1)))
     dz_buffer = np.empty(4 * h * chunk * n, dtype)
     dx = np.empty((n, t, d), dtype)
     dw_stack_t = _MatmulSum((4 * h, k), dtype)

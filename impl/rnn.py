@@ -22,11 +22,19 @@ functions therefore compute the input projection of every step as one matrix
 product before the loop (with the bias folded in as an extra input column of
 ones). The backward loop only runs ``da_t Wh^T`` and a few in-place
 elementwise operations on preallocated buffers per step; it stores the
-``da_t`` of a chunk of steps (about 512 ``(step, n)`` rows) in one buffer,
-and each finished chunk adds its share of ``dWx``, ``db`` and ``dWh`` and
-fills its slice of ``dx`` with one product each. (Chunks rather than the
-whole sequence keep that buffer, and the peak memory, small.) Time-major
-``(T, N, ...)`` buffers make every per-step slice contiguous.
+``da_t`` of a chunk of steps (about :data:`CHUNK_ROWS` ``(step, n)`` rows)
+in one buffer, and each finished chunk adds its share of ``dWx``, ``db`` and
+``dWh`` and fills its slice of ``dx`` with one product each. (Chunks rather
+than the whole sequence keep that buffer, and the peak memory, small.)
+Time-major ``(T, N, ...)`` buffers make every per-step slice contiguous.
+
+:data:`CHUNK_ROWS` (512) is that chunk size, in rows, for the backward
+passes of this module, :mod:`impl.lstm` and :mod:`impl.gru` alike: with N
+sequences of T steps a chunk holds ``max(1, min(T, CHUNK_ROWS // max(N, 1)))``
+steps, taken from the last step backwards, so the chunk holding step 0 may
+be shorter. It is public because the tests use it to build cases that cross
+chunk boundaries (a sequence longer than one chunk, a short last chunk, a
+batch wider than a chunk); the results do not depend on it beyond rounding.
 
 Every array stays in the caller's float dtype (float32 or float64); no
 float64 temporary is ever created for float32 work.
@@ -48,11 +56,11 @@ from impl._checks import check_ndim, check_shape, common_float_dtype, ieee_quiet
 
 __all__ = ["rnn_step_forward", "rnn_step_backward", "rnn_forward", "rnn_backward"]
 
-#: The sequence backward passes (here and in :mod:`impl.lstm`) keep the
-#: pre-activation gradients of at most this many (step, sequence) rows at a
-#: time: enough for efficient weight-gradient products, while keeping that
-#: buffer, and the peak memory, small.
-_CHUNK_ROWS = 512
+#: The sequence backward passes (here, in :mod:`impl.lstm` and in :mod:`impl.gru`) keep the
+#: pre-activation gradients of at most this many (step, sequence) rows at a time (at least one
+#: step): enough for efficient weight-gradient products, while keeping that buffer, and the peak
+#: memory, small. Public so that tests can build sequences that cross chunk boundaries.
+CHUNK_ROWS = 512
 
 
 # --------------------------------------------------------------------------- shared checks
@@ -388,7 +396,7 @@ def rnn_backward(
         _check_upstream("dh", dh, dtype, (n, t, h), "(N, T, H)")
 
         hs = cache.hs
-        chunk = max(1, min(t, _CHUNK_ROWS // max(n, 1)))
+        chunk = max(1, min(t, CHUNK_ROWS // max(n, 1)))
         da_buffer = np.empty(chunk * n * h, dtype)
         dx = np.empty((n, t, d), dtype)
         dwx1 = _MatmulSum((d1, h), dtype)
