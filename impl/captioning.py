@@ -18,6 +18,13 @@ from impl._checks import (
     ieee_quiet,
 )
 from impl.affine import affine_backward, affine_forward, temporal_affine_backward, temporal_affine_forward
+from impl.cell_layouts import (
+    CAPTIONING_PARAMETERS,
+    CELL_TYPES,
+    captioning_parameter_shapes,
+    check_cell_type,
+    gate_count,
+)
 from impl.embedding import word_embedding_backward, word_embedding_forward
 from impl.gru import gru_backward, gru_forward, gru_step_forward
 from impl.lstm import lstm_backward, lstm_forward, lstm_step_forward
@@ -26,8 +33,11 @@ from impl.softmax_loss import temporal_softmax_loss
 
 __all__ = ["CaptioningRNN"]
 
-#: Width multiplier of Wx, Wh and b per cell type: one block per gate.
-_GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+#: The order of ``params``, of their checks and of the names in the messages: the seed's
+#: (``W_embed`` first, the GRU's ``bh`` right after ``b``), not that of ``CAPTIONING_PARAMETERS``
+#: (the oracle's), from which this module takes only which names a cell has. The order fixes the
+#: random initialisation and which error a model with several bad parameters reports.
+_PARAM_ORDER = ("W_embed", "W_proj", "b_proj", "Wx", "Wh", "b", "bh", "W_vocab", "b_vocab")
 
 #: Sample output dtype: wide enough for any vocabulary (the seed's int8 is not).
 _WORD_DTYPE = np.int64
@@ -49,6 +59,39 @@ def _as_size(name: str, value: Any, minimum: int) -> int:
 def _scaled_normal(rng: np.random.Generator, fan_in: int, fan_out: int) -> np.ndarray:
     """A (fan_in, fan_out) float64 standard normal draw divided by sqrt(fan_in), as in the seed."""
     return rng.standard_normal((fan_in, fan_out)) / np.sqrt(fan_in)
+
+
+def _initial_value(rng: np.random.Generator, name: str, shape: tuple[int, ...]) -> np.ndarray:
+    """The seed's float64 initial value of parameter ``name``, of shape ``shape``.
+
+    ``W_embed`` is a standard normal draw divided by 100, every other matrix
+    a :func:`_scaled_normal` draw, every bias zero.
+    """
+    if name == "W_embed":
+        return rng.standard_normal(shape) / 100
+    if len(shape) == 2:
+        return _scaled_normal(rng, *shape)
+    return np.zeros(shape)
+
+
+def _param_names(cell_type: str) -> list[str]:
+    """The names of a model's parameters, in ``params`` order (:data:`_PARAM_ORDER`)."""
+    return [name for name in _PARAM_ORDER if name in CAPTIONING_PARAMETERS[cell_type]]
+
+
+def _param_layouts(cell_type: str) -> dict[str, str]:
+    """Parameter name -> its symbolic shape as the model's messages spell it, e.g. ``"(W, 4H)"``.
+
+    The cell reads word vectors, so its input size is W; the gate count is
+    written even when it is 1 (``"(W, 1H)"`` for the rnn cell), unlike in
+    the layers' messages.
+    """
+    width = f"{gate_count(cell_type)}H"
+    return {
+        "W_embed": "(V, W)", "W_proj": "(D, H)", "b_proj": "(H,)",
+        "Wx": f"(W, {width})", "Wh": f"(H, {width})", "b": f"({width},)", "bh": f"({width},)",
+        "W_vocab": "(H, V)", "b_vocab": "(V,)",
+    }
 
 
 class CaptioningRNN:
@@ -85,10 +128,11 @@ class CaptioningRNN:
         ``W_embed`` (V, W), ``W_proj`` (D, H), ``b_proj`` (H,), ``Wx``
         (W, k*H), ``Wh`` (H, k*H), ``b`` (k*H,), for ``"gru"`` also the hidden
         bias ``bh`` (3H,), then ``W_vocab`` (H, V), ``b_vocab`` (V,), where k
-        is 1 (rnn), 4 (lstm, gates i, f, o, g) or 3 (gru, gates z, r, n). The
-        methods read this dict at call time, so it may be replaced; D, W and
-        H are then taken from its arrays (where zero sizes are accepted, with
-        the layers' zero-size results), V from ``word_to_idx``.
+        is 1 (rnn), 4 (lstm, gates i, f, o, g) or 3 (gru, gates z, r, n), as
+        :mod:`impl.cell_layouts` says. The methods read this dict at call
+        time, so it may be replaced; D, W and H are then taken from its
+        arrays (where zero sizes are accepted, with the layers' zero-size
+        results), V from ``word_to_idx``.
     cell_type : str
     dtype : numpy.dtype
     word_to_idx : dict[str, int]
@@ -116,8 +160,12 @@ class CaptioningRNN:
         dtype: np.dtype | type | str = np.float32,
         seed: int | np.random.Generator | None = None,
     ) -> None:
-        if cell_type not in _GATES:
-            raise ValueError(f"argument 'cell_type' must be one of 'rnn', 'lstm', 'gru'; got {cell_type!r}")
+        try:
+            check_cell_type(cell_type)
+        except ValueError:
+            # The shared check, with the model's own message, which names the argument.
+            listed = ", ".join(map(repr, CELL_TYPES))
+            raise ValueError(f"argument 'cell_type' must be one of {listed}; got {cell_type!r}") from None
         dtype = np.dtype(dtype)
         if dtype not in SUPPORTED_FLOAT_DTYPES:
             raise TypeError(f"argument 'dtype' is {dtype}; expected float32 or float64")
@@ -135,23 +183,12 @@ class CaptioningRNN:
         self._end = vocabulary.get("<END>")
 
         rng = np.random.default_rng(seed)
-        vocab_size = len(vocabulary)
-        width = _GATES[cell_type] * hidden_dim
+        shapes = captioning_parameter_shapes(cell_type, input_dim, wordvec_dim, hidden_dim, len(vocabulary))
         # Drawn in float64 and then cast, so a float32 and a float64 model
         # built from the same seed hold the same values up to rounding.
-        params = {
-            "W_embed": rng.standard_normal((vocab_size, wordvec_dim)) / 100,
-            "W_proj": _scaled_normal(rng, input_dim, hidden_dim),
-            "b_proj": np.zeros(hidden_dim),
-            "Wx": _scaled_normal(rng, wordvec_dim, width),
-            "Wh": _scaled_normal(rng, hidden_dim, width),
-            "b": np.zeros(width),
+        self.params = {
+            name: _initial_value(rng, name, shapes[name]).astype(dtype) for name in _param_names(cell_type)
         }
-        if cell_type == "gru":
-            params["bh"] = np.zeros(width)
-        params["W_vocab"] = _scaled_normal(rng, hidden_dim, vocab_size)
-        params["b_vocab"] = np.zeros(vocab_size)
-        self.params = {name: value.astype(dtype) for name, value in params.items()}
 
     @staticmethod
     def _checked_vocabulary(word_to_idx: Mapping[str, int]) -> dict[str, int]:
@@ -180,15 +217,9 @@ class CaptioningRNN:
             raise ValueError("argument 'word_to_idx' maps several words to the same index")
         return vocabulary
 
-    def _param_names(self) -> list[str]:
-        names = ["W_embed", "W_proj", "b_proj", "Wx", "Wh", "b"]
-        if self.cell_type == "gru":
-            names.append("bh")
-        return names + ["W_vocab", "b_vocab"]
-
     def _checked_params(self, features: np.ndarray) -> tuple[dict[str, np.ndarray], np.dtype]:
         """Validate ``self.params`` and ``features``; return the params and their dtype."""
-        names = self._param_names()
+        names = _param_names(self.cell_type)
         check_same_keys("params", self.params, names)
         params = {name: self.params[name] for name in names}
         dtype = common_float_dtype(**{f'params["{name}"]': value for name, value in params.items()})
@@ -203,21 +234,11 @@ class CaptioningRNN:
         check_ndim('params["W_embed"]', params["W_embed"], 2, "(V, W)")
         input_dim, hidden_dim = params["W_proj"].shape
         wordvec_dim = params["W_embed"].shape[1]
-        vocab_size = len(self.word_to_idx)
-        width = _GATES[self.cell_type] * hidden_dim
-        layouts = {
-            "W_embed": ((vocab_size, wordvec_dim), "(V, W)"),
-            "b_proj": ((hidden_dim,), "(H,)"),
-            "Wx": ((wordvec_dim, width), f"(W, {_GATES[self.cell_type]}H)"),
-            "Wh": ((hidden_dim, width), f"(H, {_GATES[self.cell_type]}H)"),
-            "b": ((width,), f"({_GATES[self.cell_type]}H,)"),
-            "bh": ((width,), "(3H,)"),
-            "W_vocab": ((hidden_dim, vocab_size), "(H, V)"),
-            "b_vocab": ((vocab_size,), "(V,)"),
-        }
-        for name, (shape, layout) in layouts.items():
-            if name in params:
-                check_shape(f'params["{name}"]', params[name], shape, layout)
+        shapes = captioning_parameter_shapes(self.cell_type, input_dim, wordvec_dim, hidden_dim,
+                                             len(self.word_to_idx))
+        layouts = _param_layouts(self.cell_type)
+        for name in names:  # W_proj passes by construction: D and H are read from it
+            check_shape(f'params["{name}"]', params[name], shapes[name], layouts[name])
         check_shape("features", features, (features.shape[0], input_dim), "(N, D)")
         return params, dtype
 
