@@ -28,8 +28,10 @@ impl's GRU ``b`` is torch's ``bias_ih`` and its ``bh`` torch's ``bias_hh``
 (both reordered); impl's LSTM and vanilla RNN have one bias ``b``, which the
 twins put whole into ``bias_ih`` while ``bias_hh`` is held at zero.
 
-The permutations are defined once, here (:data:`IMPL_TO_TORCH`), and applied
-two ways:
+impl's orders are :data:`impl.cell_layouts.GATE_ORDER` (the one module that
+owns impl's layouts); torch's are :data:`TORCH_GATE_ORDER`. The permutations
+between them are defined once, here (:data:`IMPL_TO_TORCH`), and applied two
+ways:
 
 - to numpy arrays (:func:`weight_to_torch`, :func:`bias_to_torch` and their
   inverses), for tests and for anything that maps values outside autograd;
@@ -49,22 +51,25 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from impl.cell_layouts import CELL_TYPES, GATE_ORDER, check_cell_type
+
+#: PyTorch's gate blocks along the ``G*H`` axis, by cell type (impl's are :data:`impl.cell_layouts.GATE_ORDER`).
+TORCH_GATE_ORDER: dict[str, tuple[str, ...]] = {"rnn": ("h",), "lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n")}
+
 #: impl's LSTM gate blocks along the 4H axis.
-LSTM_IMPL_ORDER: tuple[str, ...] = ("i", "f", "o", "g")
+LSTM_IMPL_ORDER: tuple[str, ...] = GATE_ORDER["lstm"]
 #: PyTorch's LSTM gate blocks along the 4H axis.
-LSTM_TORCH_ORDER: tuple[str, ...] = ("i", "f", "g", "o")
+LSTM_TORCH_ORDER: tuple[str, ...] = TORCH_GATE_ORDER["lstm"]
 #: impl's GRU gate blocks along the 3H axis.
-GRU_IMPL_ORDER: tuple[str, ...] = ("z", "r", "n")
+GRU_IMPL_ORDER: tuple[str, ...] = GATE_ORDER["gru"]
 #: PyTorch's GRU gate blocks along the 3H axis.
-GRU_TORCH_ORDER: tuple[str, ...] = ("r", "z", "n")
+GRU_TORCH_ORDER: tuple[str, ...] = TORCH_GATE_ORDER["gru"]
 #: The vanilla RNN has one block, identical in both libraries.
-RNN_ORDER: tuple[str, ...] = ("h",)
+RNN_ORDER: tuple[str, ...] = GATE_ORDER["rnn"]
 
 #: ``(impl order, torch order)`` by cell type.
 GATE_ORDERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "rnn": (RNN_ORDER, RNN_ORDER),
-    "lstm": (LSTM_IMPL_ORDER, LSTM_TORCH_ORDER),
-    "gru": (GRU_IMPL_ORDER, GRU_TORCH_ORDER),
+    cell_type: (GATE_ORDER[cell_type], TORCH_GATE_ORDER[cell_type]) for cell_type in CELL_TYPES
 }
 
 
@@ -114,9 +119,7 @@ GRU_TORCH_TO_IMPL: tuple[int, ...] = gate_permutation(GRU_TORCH_ORDER, GRU_IMPL_
 
 #: ``torch block k = impl block IMPL_TO_TORCH[cell_type][k]``, by cell type: the one source of the maps.
 IMPL_TO_TORCH: dict[str, tuple[int, ...]] = {
-    "rnn": gate_permutation(RNN_ORDER, RNN_ORDER),
-    "lstm": LSTM_IMPL_TO_TORCH,
-    "gru": GRU_IMPL_TO_TORCH,
+    cell_type: gate_permutation(*orders) for cell_type, orders in GATE_ORDERS.items()
 }
 
 
@@ -235,8 +238,7 @@ def from_torch_gates(array: np.ndarray, impl_order: Sequence[str], torch_order: 
 
 
 def _impl_to_torch(cell_type: str) -> tuple[int, ...]:
-    if cell_type not in IMPL_TO_TORCH:
-        raise ValueError(f"unknown cell type {cell_type!r}; expected one of {sorted(IMPL_TO_TORCH)}")
+    check_cell_type(cell_type)
     return IMPL_TO_TORCH[cell_type]
 
 

@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from impl.cell_layouts import cell_parameter_shapes
+
 _LARGE = {"N": 64, "T": 50, "D": 128, "H": 256}
 _SMALL = {"N": 16, "T": 20, "D": 64, "H": 64}
 _QUICK_LARGE = {"N": 4, "T": 6, "D": 12, "H": 16}
@@ -79,6 +81,7 @@ def matmul_flops(dims: Mapping[str, int], gates: int) -> float:
     dims
         ``N, T, D, H``.
     gates
+        ``G``, the cell's gate count (:func:`impl.cell_layouts.gate_count`):
         4 for the LSTM, 1 for the vanilla RNN.
 
     Returns
@@ -116,13 +119,13 @@ def make_data(case: Case, dims: Mapping[str, int], seed: int) -> dict[str, Any]:
 
     if case.kind in ("lstm", "rnn"):
         n, t, d, h = (dims[key] for key in ("N", "T", "D", "H"))
-        g = 4 if case.kind == "lstm" else 1
+        shapes = cell_parameter_shapes(case.kind, d, h)
         return {
             "x": normal((n, t, d)),
             "h0": normal((n, h), 0.5),
-            "Wx": normal((d, g * h), 1.0 / math.sqrt(d)),
-            "Wh": normal((h, g * h), 1.0 / math.sqrt(h)),
-            "b": normal((g * h,), 0.1),
+            "Wx": normal(shapes["Wx"], 1.0 / math.sqrt(d)),
+            "Wh": normal(shapes["Wh"], 1.0 / math.sqrt(h)),
+            "b": normal(shapes["b"], 0.1),
             "dh": normal((n, t, h)),
         }
     if case.kind == "embedding":

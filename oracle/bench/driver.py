@@ -10,6 +10,7 @@ import statistics
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from impl.cell_layouts import gate_count
 from oracle.bench.cases import Case, make_data, matmul_flops
 from oracle.bench.machine import OtherCpuMeter, loadavg, machine_info, pinned_threads
 from oracle.bench.memory import memory_alloc, memory_rss
@@ -68,7 +69,7 @@ def bench_case(case: Case, *, quick: bool, warmup: int, repeat: int, block_time:
         row["paired_ratio"] = {"median": median, "q25": q25, "q75": q75}
         row["noisy"] = median > 0 and (q75 - q25) / median > NOISY_SPREAD
     if case.kind in ("lstm", "rnn"):
-        flops = matmul_flops(dims, 4 if case.kind == "lstm" else 1)
+        flops = matmul_flops(dims, gate_count(case.kind))
         row["matmul_flops"] = flops
         row["impl_gflops"] = flops / impl_median / 1e9 if impl_median > 0 else None
         row["torch_gflops"] = flops / torch_median / 1e9 if torch_median > 0 else None

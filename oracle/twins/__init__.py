@@ -10,8 +10,9 @@ runs the function, differentiates it (from ``upstream``, or from the loss when
 ``upstream`` is empty) and returns numpy arrays in impl's layouts. The
 functions are built from torch building blocks (``F.linear``,
 ``nn.RNN``/``nn.LSTM``/``nn.GRU`` and their cells, ``F.embedding``,
-``F.cross_entropy``), share no code with :mod:`impl` and never modify their
-inputs; ``torch.autograd.gradcheck`` checks them directly
+``F.cross_entropy``), share no computation with :mod:`impl` (they read only
+its layout facts, :mod:`impl.cell_layouts`) and never modify their inputs;
+``torch.autograd.gradcheck`` checks them directly
 (``tests/test_twin_gradcheck.py``).
 
 Modules: :mod:`~oracle.twins.core` (:class:`TorchTwin`),

@@ -26,33 +26,28 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from oracle.gate_order import IMPL_TO_TORCH
+from impl.cell_layouts import CAPTIONING_PARAMETERS, captioning_parameter_shapes, check_cell_type
 from oracle.twins.convert import check_indices, float_dtype, one_integer, tensor, to_numpy
 from oracle.twins.core import TorchTwin
 from oracle.twins.loss import masked_cross_entropy
 from oracle.twins.recurrent import cell_step, run_sequence, torch_cell_params
 
-#: Hidden-size multiplier of each cell type: ``Wx``, ``Wh`` and ``b`` are ``GATES * H`` wide.
-GATES = {cell_type: len(perm) for cell_type, perm in IMPL_TO_TORCH.items()}
-
 
 def captioning_param_names(cell_type: str) -> tuple[str, ...]:
-    """impl's parameter names of a ``CaptioningRNN`` with ``cell_type``, in the registry's order."""
-    _check_cell_type(cell_type)
-    names = ("W_proj", "b_proj", "W_embed", "Wx", "Wh", "b", "W_vocab", "b_vocab")
-    return (*names, "bh") if cell_type == "gru" else names
+    """impl's parameter names of a ``CaptioningRNN`` with ``cell_type``, in the registry's order.
 
-
-def _check_cell_type(cell_type: str) -> None:
-    if cell_type not in IMPL_TO_TORCH:
-        raise ValueError(f"unknown cell type {cell_type!r}; expected one of {sorted(IMPL_TO_TORCH)}")
+    :data:`impl.cell_layouts.CAPTIONING_PARAMETERS` of ``cell_type``; ``ValueError`` for an unknown cell type.
+    """
+    check_cell_type(cell_type)
+    return CAPTIONING_PARAMETERS[cell_type]
 
 
 def check_captioning_params(cell_type: str, params: Mapping[str, np.ndarray | torch.Tensor]) -> None:
     """Check that ``params`` are exactly the parameters of a ``cell_type`` model, with consistent shapes.
 
-    The sizes are read off ``W_proj (D, H)`` and ``W_embed (V, W)``; the
-    others must be ``Wx (W, G*H)``, ``Wh (H, G*H)``, ``b (G*H,)``, ``W_vocab
+    The sizes are read off ``W_proj (D, H)`` and ``W_embed (V, W)``; every
+    shape must be the one :func:`impl.cell_layouts.captioning_parameter_shapes`
+    gives for them: ``Wx (W, G*H)``, ``Wh (H, G*H)``, ``b (G*H,)``, ``W_vocab
     (H, V)``, ``b_vocab (V,)``, ``b_proj (H,)`` and, for the GRU, ``bh
     (G*H,)``.
 
@@ -67,11 +62,9 @@ def check_captioning_params(cell_type: str, params: Mapping[str, np.ndarray | to
     if len(params["W_proj"].shape) != 2 or len(params["W_embed"].shape) != 2:
         raise ValueError("W_proj and W_embed must be matrices")
     (input_dim, hidden_dim), (vocab_size, wordvec_dim) = params["W_proj"].shape, params["W_embed"].shape
-    width = GATES[cell_type] * hidden_dim
-    expected = {"b_proj": (hidden_dim,), "Wx": (wordvec_dim, width), "Wh": (hidden_dim, width), "b": (width,),
-                "W_vocab": (hidden_dim, vocab_size), "b_vocab": (vocab_size,), "bh": (width,)}
+    expected = captioning_parameter_shapes(cell_type, input_dim, wordvec_dim, hidden_dim, vocab_size)
     for name in names:
-        if name in expected and tuple(params[name].shape) != expected[name]:
+        if tuple(params[name].shape) != expected[name]:
             raise ValueError(f"{cell_type} captioning parameter {name!r} has shape {tuple(params[name].shape)}, "
                              f"expected {expected[name]} (D={input_dim}, H={hidden_dim}, V={vocab_size}, "
                              f"W={wordvec_dim})")
