@@ -16,7 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from impl.cell_layouts import gate_count
 from oracle import bench
+from oracle.tolerances import TOLERANCES
 
 TOP_KEYS = {"schema", "created", "settings", "machine", "results"}
 SETTINGS_KEYS = {"threads", "repeat", "warmup", "block_time", "settle", "quick", "memory", "seed", "cases"}
@@ -41,13 +43,14 @@ def _check_row(row: dict) -> None:
     assert row["status"] in {"pass", "miss", "-"}, (row["case"], row["status"], row["check"])
     assert set(row["check"]) == CHECK_KEYS
     assert row["check"]["ok"], (row["case"], row["check"]["detail"])
+    assert row["check"]["tol"] == TOLERANCES[f"bench_{row['dtype']}"].rtol
     for side in ("impl", "torch"):
         assert set(row[side]) == SUMMARY_KEYS
         assert len(row[side]["times_s"]) == row["rounds"] * row["block"][side]
     assert set(row["paired_ratio"]) == {"median", "q25", "q75"}
     assert row["other_cpu"] is None or 0.0 <= row["other_cpu"] <= 1.0
     if row["kind"] in ("lstm", "rnn"):
-        assert row["matmul_flops"] == bench.matmul_flops(row["dims"], 4 if row["kind"] == "lstm" else 1)
+        assert row["matmul_flops"] == bench.matmul_flops(row["dims"], gate_count(row["kind"]))
     for entry in row["memory"].values():
         assert set(entry) == MEMORY_KEYS
         assert entry["error"] is None, entry["error"]
@@ -131,9 +134,10 @@ def test_standalone_module_with_rss_memory(tmp_path: Path) -> None:
 
 def test_matmul_flops_counts_forward_and_twice_that_backward() -> None:
     dims = {"N": 64, "T": 50, "D": 128, "H": 256}
-    forward = 2 * 64 * 50 * (128 * 1024 + 256 * 1024)  # x @ Wx and h @ Wh, 2 flops per multiply-add
-    assert bench.matmul_flops(dims, 4) == 3 * forward
-    assert bench.matmul_flops(dims, 1) == 3 * forward / 4
+    width = gate_count("lstm") * 256
+    forward = 2 * 64 * 50 * (128 * width + 256 * width)  # x @ Wx and h @ Wh, 2 flops per multiply-add
+    assert bench.matmul_flops(dims, gate_count("lstm")) == 3 * forward
+    assert bench.matmul_flops(dims, gate_count("rnn")) == 3 * forward / gate_count("lstm")
 
 
 def test_time_pair_alternates_the_first_side_and_discards_warmup() -> None:

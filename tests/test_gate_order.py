@@ -4,15 +4,20 @@ Every twin of a gated cell relies on :mod:`oracle.gate_order`; a wrong block
 order would make the reference itself wrong. These tests pin the maps down
 independently of impl: the cells are written out here with the textbook
 equations in impl's layout and compared with ``nn.LSTMCell`` / ``nn.GRUCell``
-fed the mapped weights, in float64. The twins apply the maps to tensors inside
-the autograd graph, so the tensor maps are pinned to the numpy ones (values
-and gradients), and the twins' gradients, in impl's layout, to finite
-differences of the textbook cells.
+fed the mapped weights, in float64 (loaded by
+:func:`oracle.twins.recurrent.torch_cell_module`, the one loader of impl's
+weights into torch modules, through the twins' maps). The twins apply the maps
+to tensors inside the autograd graph, so the tensor maps are pinned to the
+numpy ones (values and gradients), and the twins' gradients, in impl's layout,
+to finite differences (:func:`oracle.finite_diff.central_difference`) of the
+textbook cells.
 """
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
+from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -21,11 +26,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 from torch import nn
 
+from impl.cell_layouts import CELL_TYPES, cell_parameter_shapes, gate_count
 from oracle import gate_order as go
 from oracle import twins
+from oracle.finite_diff import central_difference
+from oracle.tolerances import TOLERANCES
+from oracle.twins.recurrent import torch_cell_module
 
 N, D, H = 3, 4, 2
-TIGHT = dict(rtol=1e-12, atol=1e-13)
+#: One float64 cell step computed two ways (textbook numpy, torch's cell): a few ulps apart.
+ONE_STEP = asdict(TOLERANCES["float64_one_step"])
+#: Analytic gradients against finite differences.
+FINITE_DIFFERENCE = asdict(TOLERANCES["finite_difference"])
 
 
 # ----------------------------------------------------------------------------
@@ -54,40 +66,43 @@ def textbook_gru_step(x, h, Wx, Wh, b, bh):
     return (1.0 - z) * n + z * h
 
 
+def _cell_inputs(rng: np.random.Generator, cell_type: str, states: int) -> tuple[np.ndarray, ...]:
+    """``x (N, D)``, ``states`` arrays ``(N, H)``, then the cell's parameters in impl's layout, uniform in [-1, 1]."""
+    arrays = [rng.uniform(-1, 1, (N, D))] + [rng.uniform(-1, 1, (N, H)) for _ in range(states)]
+    return (*arrays, *(rng.uniform(-1, 1, shape) for shape in cell_parameter_shapes(cell_type, D, H).values()))
+
+
 def _lstm_inputs(rng):
-    return (rng.uniform(-1, 1, (N, D)), rng.uniform(-1, 1, (N, H)), rng.uniform(-1, 1, (N, H)),
-            rng.uniform(-1, 1, (D, 4 * H)), rng.uniform(-1, 1, (H, 4 * H)), rng.uniform(-1, 1, 4 * H))
+    return _cell_inputs(rng, "lstm", states=2)
 
 
 def _gru_inputs(rng):
-    return (rng.uniform(-1, 1, (N, D)), rng.uniform(-1, 1, (N, H)), rng.uniform(-1, 1, (D, 3 * H)),
-            rng.uniform(-1, 1, (H, 3 * H)), rng.uniform(-1, 1, 3 * H), rng.uniform(-1, 1, 3 * H))
+    return _cell_inputs(rng, "gru", states=1)
 
 
 def _t(array: np.ndarray) -> torch.Tensor:
     return torch.tensor(array, dtype=torch.float64)
 
 
-def torch_lstm_cell(Wx, Wh, b, impl_order=go.LSTM_IMPL_ORDER) -> nn.LSTMCell:
-    """An ``nn.LSTMCell`` holding impl's parameters mapped as if impl's order were ``impl_order``."""
-    cell = nn.LSTMCell(D, H, dtype=torch.float64)
-    with torch.no_grad():
-        cell.weight_ih.copy_(_t(go.to_torch_gates(Wx, impl_order, go.LSTM_TORCH_ORDER, axis=1).T))
-        cell.weight_hh.copy_(_t(go.to_torch_gates(Wh, impl_order, go.LSTM_TORCH_ORDER, axis=1).T))
-        cell.bias_ih.copy_(_t(go.to_torch_gates(b, impl_order, go.LSTM_TORCH_ORDER, axis=0)))
-        cell.bias_hh.zero_()
-    return cell
+def torch_cell(cell_type: str, read_as: Sequence[str] | None = None, **params: np.ndarray) -> nn.Module:
+    """torch's ``nn.LSTMCell`` / ``nn.GRUCell`` holding impl's ``params``, loaded by the twins' maps.
+
+    ``read_as`` makes the mapping wrong on purpose: impl's gate blocks are
+    read as if they came in that order (relabelled into impl's order before
+    loading), which is what a map written for ``read_as`` would do.
+    """
+    if read_as is not None:
+        impl_order = go.GATE_ORDERS[cell_type][0]
+        params = {name: go.reorder_gates(value, read_as, impl_order, axis=-1) for name, value in params.items()}
+    return torch_cell_module(cell_type, params, sequence=False)
 
 
-def torch_gru_cell(Wx, Wh, b, bh, impl_order=go.GRU_IMPL_ORDER) -> nn.GRUCell:
-    """An ``nn.GRUCell`` holding impl's parameters mapped as if impl's order were ``impl_order``."""
-    cell = nn.GRUCell(D, H, dtype=torch.float64)
-    with torch.no_grad():
-        cell.weight_ih.copy_(_t(go.to_torch_gates(Wx, impl_order, go.GRU_TORCH_ORDER, axis=1).T))
-        cell.weight_hh.copy_(_t(go.to_torch_gates(Wh, impl_order, go.GRU_TORCH_ORDER, axis=1).T))
-        cell.bias_ih.copy_(_t(go.to_torch_gates(b, impl_order, go.GRU_TORCH_ORDER, axis=0)))
-        cell.bias_hh.copy_(_t(go.to_torch_gates(bh, impl_order, go.GRU_TORCH_ORDER, axis=0)))
-    return cell
+def torch_lstm_cell(Wx, Wh, b, read_as=None) -> nn.Module:
+    return torch_cell("lstm", read_as, Wx=Wx, Wh=Wh, b=b)
+
+
+def torch_gru_cell(Wx, Wh, b, bh, read_as=None) -> nn.Module:
+    return torch_cell("gru", read_as, Wx=Wx, Wh=Wh, b=b, bh=bh)
 
 
 def _run_lstm_cell(cell, x, h, c):
@@ -144,9 +159,9 @@ def test_to_and_from_torch_gates_round_trip(h, lead, axis, orders, seed):
     assert not np.shares_memory(there, array)
 
 
-@pytest.mark.parametrize("cell_type", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("cell_type", CELL_TYPES)
 def test_weight_and_bias_maps_round_trip(cell_type):
-    gates = {"rnn": 1, "lstm": 4, "gru": 3}[cell_type]
+    gates = gate_count(cell_type)
     rng = np.random.default_rng(0)
     weight, bias = rng.uniform(-1, 1, (D, gates * H)), rng.uniform(-1, 1, gates * H)
     torch_weight = go.weight_to_torch(weight, cell_type)
@@ -193,8 +208,8 @@ def test_mapped_lstm_cell_matches_textbook_lstm(seed):
     x, h, c, Wx, Wh, b = _lstm_inputs(np.random.default_rng(seed))
     expected_h, expected_c = textbook_lstm_step(x, h, c, Wx, Wh, b)
     actual_h, actual_c = _run_lstm_cell(torch_lstm_cell(Wx, Wh, b), x, h, c)
-    np.testing.assert_allclose(actual_h, expected_h, **TIGHT)
-    np.testing.assert_allclose(actual_c, expected_c, **TIGHT)
+    np.testing.assert_allclose(actual_h, expected_h, **ONE_STEP)
+    np.testing.assert_allclose(actual_c, expected_c, **ONE_STEP)
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -204,7 +219,7 @@ def test_mapped_gru_cell_matches_textbook_gru_with_nonzero_bias_hh(seed):
     expected = textbook_gru_step(x, h, Wx, Wh, b, bh)
     with torch.no_grad():
         actual = torch_gru_cell(Wx, Wh, b, bh)(_t(x), _t(h)).numpy()
-    np.testing.assert_allclose(actual, expected, **TIGHT)
+    np.testing.assert_allclose(actual, expected, **ONE_STEP)
 
 
 def _max_gap(a: np.ndarray, b: np.ndarray) -> float:
@@ -217,10 +232,10 @@ def _max_gap(a: np.ndarray, b: np.ndarray) -> float:
 def test_wrong_lstm_mapping_is_detected(wrong_order):
     x, h, c, Wx, Wh, b = _lstm_inputs(np.random.default_rng(7))
     expected_h, expected_c = textbook_lstm_step(x, h, c, Wx, Wh, b)
-    actual_h, actual_c = _run_lstm_cell(torch_lstm_cell(Wx, Wh, b, impl_order=wrong_order), x, h, c)
-    # The same comparison that passes at 1e-12 for the right order fails by orders of magnitude.
+    actual_h, actual_c = _run_lstm_cell(torch_lstm_cell(Wx, Wh, b, read_as=wrong_order), x, h, c)
+    # The same comparison that passes under ONE_STEP for the right order fails by orders of magnitude.
     assert max(_max_gap(actual_h, expected_h), _max_gap(actual_c, expected_c)) > 1e-3
-    assert not np.allclose(actual_h, expected_h, **TIGHT)
+    assert not np.allclose(actual_h, expected_h, **ONE_STEP)
 
 
 @pytest.mark.parametrize("wrong_order", [("r", "z", "n"), ("z", "n", "r")])
@@ -228,7 +243,7 @@ def test_wrong_gru_mapping_is_detected(wrong_order):
     x, h, Wx, Wh, b, bh = _gru_inputs(np.random.default_rng(7))
     expected = textbook_gru_step(x, h, Wx, Wh, b, bh)
     with torch.no_grad():
-        actual = torch_gru_cell(Wx, Wh, b, bh, impl_order=wrong_order)(_t(x), _t(h)).numpy()
+        actual = torch_gru_cell(Wx, Wh, b, bh, read_as=wrong_order)(_t(x), _t(h)).numpy()
     assert _max_gap(actual, expected) > 1e-3
 
 
@@ -246,19 +261,6 @@ def test_swapping_gru_biases_is_detected():
 # differences of the textbook cells.
 # ----------------------------------------------------------------------------
 
-def _central_difference(f, array: np.ndarray, step: float = 1e-6) -> np.ndarray:
-    grad = np.zeros_like(array)
-    for index in np.ndindex(array.shape):
-        saved = array[index]
-        array[index] = saved + step
-        plus = f()
-        array[index] = saved - step
-        minus = f()
-        array[index] = saved
-        grad[index] = (plus - minus) / (2 * step)
-    return grad
-
-
 def test_lstm_gradients_mapped_back_match_finite_differences():
     rng = np.random.default_rng(11)
     x, h, c, Wx, Wh, b = _lstm_inputs(rng)
@@ -275,7 +277,7 @@ def test_lstm_gradients_mapped_back_match_finite_differences():
               "Wh": go.weight_from_torch(cell.weight_hh.grad.numpy(), "lstm"),
               "b": go.bias_from_torch(cell.bias_ih.grad.numpy(), "lstm")}
     for name, param in (("Wx", Wx), ("Wh", Wh), ("b", b)):
-        np.testing.assert_allclose(mapped[name], _central_difference(objective, param), rtol=1e-6, atol=1e-8,
+        np.testing.assert_allclose(mapped[name], central_difference(objective, param), **FINITE_DIFFERENCE,
                                    err_msg=name)
 
 
@@ -294,7 +296,7 @@ def test_gru_gradients_mapped_back_match_finite_differences():
               "b": go.bias_from_torch(cell.bias_ih.grad.numpy(), "gru"),
               "bh": go.bias_from_torch(cell.bias_hh.grad.numpy(), "gru")}
     for name, param in (("Wx", Wx), ("Wh", Wh), ("b", b), ("bh", bh)):
-        np.testing.assert_allclose(mapped[name], _central_difference(objective, param), rtol=1e-6, atol=1e-8,
+        np.testing.assert_allclose(mapped[name], central_difference(objective, param), **FINITE_DIFFERENCE,
                                    err_msg=name)
 
 
@@ -307,14 +309,40 @@ def test_lstm_step_twin_uses_impl_layout():
     expected_h, expected_c = textbook_lstm_step(x, h, c, Wx, Wh, b)
     result = twins.lstm_step(dict(x=x, prev_h=h, prev_c=c, Wx=Wx, Wh=Wh, b=b),
                              {"next_h": np.ones((N, H)), "next_c": np.ones((N, H))})
-    np.testing.assert_allclose(result.outputs["next_h"], expected_h, **TIGHT)
-    np.testing.assert_allclose(result.outputs["next_c"], expected_c, **TIGHT)
+    np.testing.assert_allclose(result.outputs["next_h"], expected_h, **ONE_STEP)
+    np.testing.assert_allclose(result.outputs["next_c"], expected_c, **ONE_STEP)
 
 
 def test_gru_step_twin_uses_impl_layout():
     x, h, Wx, Wh, b, bh = _gru_inputs(np.random.default_rng(22))
     result = twins.gru_step(dict(x=x, prev_h=h, Wx=Wx, Wh=Wh, b=b, bh=bh), {"next_h": np.ones((N, H))})
-    np.testing.assert_allclose(result.outputs["next_h"], textbook_gru_step(x, h, Wx, Wh, b, bh), **TIGHT)
+    np.testing.assert_allclose(result.outputs["next_h"], textbook_gru_step(x, h, Wx, Wh, b, bh), **ONE_STEP)
+
+
+@pytest.mark.parametrize("cell_type", CELL_TYPES)
+def test_loaded_sequence_module_runs_the_twins_function(cell_type):
+    # The benchmark's baseline: nn.RNN / nn.LSTM / nn.GRU holding impl's weights, with leaf parameters whose
+    # .grad maps back through the numpy inverse maps to the twin's gradients in impl's layout.
+    rng = np.random.default_rng(23)
+    t = 3
+    x, h0 = rng.uniform(-1, 1, (N, t, D)), rng.uniform(-1, 1, (N, H))
+    params = {name: rng.uniform(-1, 1, shape) for name, shape in cell_parameter_shapes(cell_type, D, H).items()}
+    upstream = rng.uniform(-1, 1, (N, t, H))
+    module = torch_cell_module(cell_type, params, sequence=True)
+    state = _t(h0)[None]
+    out, _ = module(_t(x), (state, torch.zeros_like(state)) if cell_type == "lstm" else state)
+    out.backward(_t(upstream))
+    expected = getattr(twins, cell_type)({"x": x, "h0": h0, **params}, {"h": upstream})
+    np.testing.assert_allclose(out.detach().numpy(), expected.outputs["h"], **asdict(TOLERANCES["float64"]))
+    grads = {"Wx": go.weight_from_torch(module.weight_ih_l0.grad.numpy(), cell_type),
+             "Wh": go.weight_from_torch(module.weight_hh_l0.grad.numpy(), cell_type),
+             "b": go.bias_from_torch(module.bias_ih_l0.grad.numpy(), cell_type)}
+    if cell_type == "gru":
+        grads["bh"] = go.bias_from_torch(module.bias_hh_l0.grad.numpy(), cell_type)
+    else:  # one bias: torch's bias_hh is a constant zero
+        assert not module.bias_hh_l0.requires_grad and not module.bias_hh_l0.detach().any()
+    for name, grad in grads.items():
+        np.testing.assert_allclose(grad, expected.grads[name], **asdict(TOLERANCES["float64"]), err_msg=name)
 
 
 # ----------------------------------------------------------------------------
@@ -322,23 +350,21 @@ def test_gru_step_twin_uses_impl_layout():
 # with the numpy inverse maps as their gradients.
 # ----------------------------------------------------------------------------
 
-GATES = {"rnn": 1, "lstm": 4, "gru": 3}
-
-
 def test_impl_to_torch_table_is_the_named_permutations():
     assert go.IMPL_TO_TORCH == {"rnn": (0,), "lstm": go.LSTM_IMPL_TO_TORCH, "gru": go.GRU_IMPL_TO_TORCH}
 
 
-@pytest.mark.parametrize("cell_type", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("cell_type", CELL_TYPES)
 def test_tensor_maps_equal_numpy_maps_and_leave_their_argument_alone(cell_type):
     rng = np.random.default_rng(1)
-    weight, bias = rng.uniform(-1, 1, (D, GATES[cell_type] * H)), rng.uniform(-1, 1, GATES[cell_type] * H)
+    width = gate_count(cell_type) * H
+    weight, bias = rng.uniform(-1, 1, (D, width)), rng.uniform(-1, 1, width)
     weight_t, bias_t = _t(weight), _t(bias)
     torch_weight = go.weight_to_torch_tensor(weight_t, cell_type)
     torch_bias = go.bias_to_torch_tensor(bias_t, cell_type)
     np.testing.assert_array_equal(torch_weight.numpy(), go.weight_to_torch(weight, cell_type))
     np.testing.assert_array_equal(torch_bias.numpy(), go.bias_to_torch(bias, cell_type))
-    assert torch_weight.is_contiguous() and torch_weight.shape == (GATES[cell_type] * H, D)
+    assert torch_weight.is_contiguous() and torch_weight.shape == (width, D)
     # New tensors, not views: the argument is untouched and shares no storage with the result.
     assert torch_weight.untyped_storage().data_ptr() != weight_t.untyped_storage().data_ptr()
     assert torch_bias.untyped_storage().data_ptr() != bias_t.untyped_storage().data_ptr()
@@ -346,11 +372,11 @@ def test_tensor_maps_equal_numpy_maps_and_leave_their_argument_alone(cell_type):
     np.testing.assert_array_equal(bias_t.numpy(), bias)
 
 
-@pytest.mark.parametrize("cell_type", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("cell_type", CELL_TYPES)
 def test_gradient_through_tensor_maps_is_the_numpy_inverse_map(cell_type):
     # d<G, map(W)>/dW = inverse_map(G): autograd replaces weight_from_torch / bias_from_torch.
     rng = np.random.default_rng(2)
-    width = GATES[cell_type] * H
+    width = gate_count(cell_type) * H
     weight = _t(rng.uniform(-1, 1, (D, width))).requires_grad_(True)
     bias = _t(rng.uniform(-1, 1, width)).requires_grad_(True)
     upstream_weight, upstream_bias = rng.uniform(-1, 1, (width, D)), rng.uniform(-1, 1, width)
@@ -394,7 +420,7 @@ def test_lstm_step_twin_gradients_in_impl_layout_match_finite_differences():
         return float(np.sum(up_h * nh) + np.sum(up_c * nc))
 
     for name, param in (("x", x), ("prev_h", h), ("prev_c", c), ("Wx", Wx), ("Wh", Wh), ("b", b)):
-        np.testing.assert_allclose(result.grads[name], _central_difference(objective, param), rtol=1e-6, atol=1e-8,
+        np.testing.assert_allclose(result.grads[name], central_difference(objective, param), **FINITE_DIFFERENCE,
                                    err_msg=name)
 
 
@@ -408,5 +434,5 @@ def test_gru_step_twin_gradients_in_impl_layout_match_finite_differences():
         return float(np.sum(up * textbook_gru_step(x, h, Wx, Wh, b, bh)))
 
     for name, param in (("x", x), ("prev_h", h), ("Wx", Wx), ("Wh", Wh), ("b", b), ("bh", bh)):
-        np.testing.assert_allclose(result.grads[name], _central_difference(objective, param), rtol=1e-6, atol=1e-8,
+        np.testing.assert_allclose(result.grads[name], central_difference(objective, param), **FINITE_DIFFERENCE,
                                    err_msg=name)

@@ -22,8 +22,8 @@ case                     what is timed (both sides)                             
 The torch side is an honest baseline:
 
 - recurrent rows: ``nn.LSTM`` / ``nn.RNN`` (``batch_first=True``) built by
-  :func:`oracle.twins.modules.build_module` with impl's parameters (gates
-  reordered; ``bias_hh`` a frozen zero, as impl has one bias), ``x`` and
+  :func:`oracle.twins.recurrent.torch_cell_module` with impl's parameters
+  (gates reordered; ``bias_hh`` a frozen zero, as impl has one bias), ``x`` and
   ``h0`` leaves with ``requires_grad``, ``c0`` a constant zero; one timed run
   is forward, then ``out.backward(dh)`` with a random upstream ``dh`` (not
   ``.sum()``), then the gradients are collected and every ``.grad`` is set to
@@ -45,10 +45,10 @@ The torch side is an honest baseline:
   V=1004; captions padded with ``<NULL>`` after a random length.
 
 Before timing, each case runs both sides once and compares outputs and
-gradients (in impl's layout, relative to the largest magnitude; float32
-1e-3, float64 1e-8) and the float dtype of impl's results: a row whose two
-sides do not compute the same thing is reported as ``mismatch``, never
-``pass``.
+gradients (in impl's layout, relative to the largest magnitude; rows
+``bench_float32`` and ``bench_float64`` of :mod:`oracle.tolerances`) and the
+float dtype of impl's results: a row whose two sides do not compute the same
+thing is reported as ``mismatch``, never ``pass``.
 
 Timing
 ------

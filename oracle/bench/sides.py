@@ -13,9 +13,10 @@ from typing import Any
 import numpy as np
 
 from oracle.bench.cases import Case
+from oracle.tolerances import TOLERANCES
 
-#: Relative tolerance of the pre-timing agreement check, by dtype.
-CHECK_TOL = {"float32": 1e-3, "float64": 1e-8}
+#: Normwise relative tolerance of the pre-timing agreement check, by dtype: rows ``bench_<dtype>`` of the table.
+CHECK_TOL = {dtype: TOLERANCES[f"bench_{dtype}"].rtol for dtype in ("float32", "float64")}
 
 #: A side of a case: ``step()`` runs the timed computation once and returns its
 #: results; ``collect(results)`` turns them into named numpy arrays in impl's layout.
@@ -80,36 +81,16 @@ def _numpy(value: Any) -> np.ndarray:
     return value.detach().cpu().numpy().copy()
 
 
-def _torch_recurrent_module(kind: str, data: Mapping[str, Any], input_size: int, hidden_size: int) -> Any:
-    """``nn.LSTM``/``nn.RNN`` (batch first) holding impl's ``Wx, Wh, b``; ``bias_hh`` a frozen zero."""
-    import torch
-    from torch import nn
-
-    from oracle.gate_order import bias_to_torch, weight_to_torch
-
-    factory = nn.LSTM if kind == "lstm" else nn.RNN
-    dtype = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}[data["Wx"].dtype]
-    module: Any
-    with torch.random.fork_rng(devices=[]):  # the discarded random init leaves the global torch RNG alone
-        module = factory(input_size, hidden_size, batch_first=True, dtype=dtype)
-    with torch.no_grad():
-        module.weight_ih_l0.copy_(_tensor(weight_to_torch(data["Wx"], kind)))
-        module.weight_hh_l0.copy_(_tensor(weight_to_torch(data["Wh"], kind)))
-        module.bias_ih_l0.copy_(_tensor(bias_to_torch(data["b"], kind)))
-        module.bias_hh_l0.zero_()
-    module.bias_hh_l0.requires_grad_(False)
-    return module
-
-
 def torch_side(case: Case, dims: Mapping[str, int], data: Mapping[str, Any], seed: int) -> tuple[Step, Collect]:
     import torch
     from torch import nn
 
     if case.kind in ("lstm", "rnn"):
         from oracle.gate_order import bias_from_torch, weight_from_torch
+        from oracle.twins.recurrent import torch_cell_module
 
         n, h = dims["N"], dims["H"]
-        module = _torch_recurrent_module(case.kind, data, dims["D"], h)
+        module = torch_cell_module(case.kind, data, sequence=True)
         x, h0, dh = _tensor(data["x"], True), _tensor(data["h0"], True), _tensor(data["dh"])
         c0 = torch.zeros((1, n, h), dtype=x.dtype)
         weights = (module.weight_ih_l0, module.weight_hh_l0, module.bias_ih_l0)

@@ -18,10 +18,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import cast
 
+import numpy as np
 import torch
 from torch import nn
 
-from oracle.gate_order import IMPL_TO_TORCH, bias_to_torch_tensor, weight_to_torch_tensor
+from impl.cell_layouts import CELL_PARAMETERS, check_cell_type
+from oracle.gate_order import bias_to_torch_tensor, weight_to_torch_tensor
 from oracle.twins.core import TorchTwin
 from oracle.twins.modules import call_module, meta_module
 
@@ -29,11 +31,6 @@ Tensors = Mapping[str, torch.Tensor]
 
 _STEP_MODULES = {"rnn": nn.RNNCell, "lstm": nn.LSTMCell, "gru": nn.GRUCell}
 _SEQUENCE_MODULES = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
-
-
-def _check_cell_type(cell_type: str) -> None:
-    if cell_type not in IMPL_TO_TORCH:
-        raise ValueError(f"unknown cell type {cell_type!r}; expected one of {sorted(IMPL_TO_TORCH)}")
 
 
 def torch_cell_params(cell_type: str, params: Tensors) -> dict[str, torch.Tensor]:
@@ -55,7 +52,7 @@ def torch_cell_params(cell_type: str, params: Tensors) -> dict[str, torch.Tensor
         the autograd graph of ``params``. ``bias_hh`` is a constant zero
         (outside the graph) for the RNN and the LSTM, which have one bias.
     """
-    _check_cell_type(cell_type)
+    check_cell_type(cell_type)
     bias_ih = bias_to_torch_tensor(params["b"], cell_type)
     return {
         "weight_ih": weight_to_torch_tensor(params["Wx"], cell_type),
@@ -68,6 +65,56 @@ def torch_cell_params(cell_type: str, params: Tensors) -> dict[str, torch.Tensor
 
 def _sizes(params: Tensors) -> dict[str, int]:
     return {"input_size": params["weight_ih"].shape[1], "hidden_size": params["weight_hh"].shape[1]}
+
+
+def torch_cell_module(cell_type: str, params: Mapping[str, np.ndarray], *, sequence: bool) -> nn.Module:
+    """A ready ``torch.nn`` recurrent module whose own parameters hold impl's, mapped by :func:`torch_cell_params`.
+
+    The twins never need this: they map impl's tensors inside the autograd
+    graph and run a parameterless shell. Code that wants torch's module as a
+    torch user runs it (the benchmark's baseline, the gate-order tests'
+    reference cells) gets it here, loaded through the same maps.
+
+    Parameters
+    ----------
+    cell_type
+        ``"rnn"``, ``"lstm"`` or ``"gru"``.
+    params
+        impl's ``Wx (D, G*H)``, ``Wh (H, G*H)``, ``b (G*H,)`` and, for
+        ``"gru"``, ``bh (G*H,)`` (numpy arrays, one float dtype; other
+        entries are ignored). Copied, never modified.
+    sequence
+        ``False``: ``nn.RNNCell`` / ``nn.LSTMCell`` / ``nn.GRUCell``;
+        ``True``: ``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU``, one layer,
+        ``batch_first=True``.
+
+    Returns
+    -------
+    torch.nn.Module
+        On the CPU in ``params``' dtype, with leaf parameters ``weight_ih
+        (G*H, D)``, ``weight_hh (G*H, H)``, ``bias_ih (G*H,)``, ``bias_hh
+        (G*H,)`` in torch's layout and gate order (named with the suffix
+        ``_l0`` for a sequence module); their ``.grad`` maps back to impl's
+        layout with :func:`oracle.gate_order.weight_from_torch` and
+        :func:`~oracle.gate_order.bias_from_torch`. For the RNN and the LSTM,
+        which have one bias, ``bias_hh`` is a zero that does not require grad.
+    """
+    check_cell_type(cell_type)
+    tensors = {name: torch.from_numpy(np.ascontiguousarray(params[name])) for name in CELL_PARAMETERS[cell_type]}
+    with torch.no_grad():
+        mapped = torch_cell_params(cell_type, tensors)
+    factory = _SEQUENCE_MODULES[cell_type] if sequence else _STEP_MODULES[cell_type]
+    options: dict[str, object] = {"batch_first": True} if sequence else {}
+    # Built on the meta device and then given storage: torch's random initialisation, overwritten below, would
+    # otherwise draw from the global torch RNG.
+    module = meta_module(factory, mapped["weight_ih"].dtype, **_sizes(mapped), **options).to_empty(device="cpu")
+    suffix = "_l0" if sequence else ""
+    with torch.no_grad():
+        for name, value in mapped.items():
+            module.get_parameter(name + suffix).copy_(value)
+    if cell_type != "gru":
+        module.get_parameter("bias_hh" + suffix).requires_grad_(False)
+    return module
 
 
 def cell_step(cell_type: str, params: Tensors, x: torch.Tensor, h: torch.Tensor,
@@ -90,7 +137,7 @@ def cell_step(cell_type: str, params: Tensors, x: torch.Tensor, h: torch.Tensor,
     (torch.Tensor, torch.Tensor or None)
         ``next_h (N, H)`` and, for the LSTM, ``next_c (N, H)`` (else None).
     """
-    _check_cell_type(cell_type)
+    check_cell_type(cell_type)
     cell = meta_module(_STEP_MODULES[cell_type], params["weight_ih"].dtype, **_sizes(params))
     if cell_type == "lstm":
         return cast(tuple[torch.Tensor, torch.Tensor], call_module(cell, params, x, (h, c)))
@@ -118,7 +165,7 @@ def run_sequence(cell_type: str, params: Tensors, x: torch.Tensor, h0: torch.Ten
     torch.Tensor
         ``h (N, T, H)``: the hidden states after each step (not ``h0``).
     """
-    _check_cell_type(cell_type)
+    check_cell_type(cell_type)
     module = meta_module(_SEQUENCE_MODULES[cell_type], params["weight_ih"].dtype, batch_first=True, **_sizes(params))
     layer_params = {f"{name}_l0": value for name, value in params.items()}
     first = h0.unsqueeze(0)  # (num_layers=1, N, H)
