@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from oracle.checks import Case, against_finite_differences, failures_report, run_case
-from oracle.finite_diff import RELATIVE_STEP, numeric_gradients, step_sizes
+from oracle.finite_diff import RELATIVE_STEP, central_difference, numeric_gradients, step_sizes
 from oracle.registry import all_specs
 from oracle.sources import RandomSource
 from oracle.spec import Evaluation, LayerSpec
@@ -109,6 +109,23 @@ def test_step_is_cube_root_of_eps_scaled_by_magnitude():
     assert RELATIVE_STEP == pytest.approx(np.finfo(np.float64).eps ** (1 / 3))
     np.testing.assert_array_equal(step_sizes(np.array([0.0, -0.5, 4.0, -1e3])),
                                   RELATIVE_STEP * np.array([1.0, 1.0, 4.0, 1e3]))
+
+
+def test_central_difference_of_an_array_restores_it_exactly():
+    """The array-level routine behind :func:`numeric_gradients` (also used directly by the gate-order tests)."""
+    x = np.random.default_rng(3).uniform(-2, 2, (3, 4))
+    before = x.copy()
+    grad = central_difference(lambda: float(np.sum(np.sin(x) * x)), x)
+    np.testing.assert_array_equal(x, before)  # every element put back bit for bit
+    assert grad.shape == x.shape and grad.dtype == np.float64
+    assert relative_error(grad, np.cos(x) * x + np.sin(x)) < 1e-8
+    assert central_difference(lambda: 0.0, np.zeros((0, 3))).shape == (0, 3)
+
+
+def test_central_difference_refuses_an_array_it_cannot_perturb_in_place():
+    transposed = np.zeros((3, 4)).T  # reshape(-1) copies it, so f would never see a perturbation
+    with pytest.raises(ValueError, match="contiguous"):
+        central_difference(lambda: float(transposed.sum()), transposed)
 
 
 def test_differentiating_an_integer_input_is_refused():
