@@ -120,7 +120,7 @@ def test_gradcheck_rejects_a_twin_with_a_wrong_derivative():
 # ----------------------------------------------------------------------------
 
 #: impl's blocks i, f, o, g read as if they were i, o, f, g: the f and o gates swapped.
-F_O_SWAP = go.gate_permutation(("i", "f", "o", "g"), ("i", "o", "f", "g"))
+F_O_SWAP = go.gate_permutation(go.LSTM_IMPL_ORDER, ("i", "o", "f", "g"))
 
 
 def f_and_o_swapped(twin: TorchTwin) -> TorchTwin:
