@@ -12,10 +12,8 @@ dtype's tolerance row), impl against finite differences and torch against
 finite differences (gradients, :func:`oracle.tolerances.finite_difference_tolerance`).
 A bug in a twin therefore cannot hide a bug in impl: the two would have to
 agree with each other *and* with finite differences, which share no code
-with either. For the captioning models it also checks greedy sampling
-(``CaptioningRNN.sample`` against :meth:`oracle.twins.CaptioningTwin.sample`),
-where a different word counts as a disagreement only when it is not a
-near-tie (see :func:`sampling_comparison`).
+with either. It then runs the spec's own checks (:attr:`LayerSpec.extra_checks`),
+such as the captioning models' greedy sampling (:mod:`oracle.sampling`).
 
 Every comparison of one case is an :class:`Observation`; the observations of
 all cases of one layer and dtype are folded into one :class:`CheckResult`
@@ -33,20 +31,20 @@ The functions here are pure apart from running the layers; rendering is in
 
 from __future__ import annotations
 
+import functools
 import platform
-import sys
 import time
 import traceback
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import numpy as np
 import torch
 
 from oracle import twins
-from oracle.checks import Case, against_finite_differences, run_case, spec_tolerance, twin_comparisons
+from oracle.checks import against_finite_differences, run_case, spec_tolerance, torch_name, twin_comparisons
 from oracle.compare import Comparison
 from oracle.finite_diff import numeric_gradients
 from oracle.sources import RandomSource
@@ -63,11 +61,6 @@ FINITE_DIFFERENCE = "finite_difference"
 
 #: Subject name of impl.
 IMPL = "impl"
-
-
-def torch_name(device: str) -> str:
-    """Subject/reference name of the torch twin on ``device``, as :func:`oracle.checks.against_twin` spells it."""
-    return f"torch[{device}]"
 
 
 def case_rng(seed: int, layer: str, dtype: str, case_index: int) -> np.random.Generator:
@@ -221,74 +214,6 @@ def error_comparison(spec: LayerSpec, dtype: np.dtype, stage: str, reference: st
                       spec_tolerance(spec, dtype.name), f"raised {type(error).__name__}: {error}{location}")
 
 
-def captioning_cell(spec: LayerSpec) -> str | None:
-    """The cell type when ``spec`` is one of the built-in captioning models (whose sampling is audited)."""
-    # A built-in spec exists only once oracle.builtin_specs was imported; not importing it here keeps
-    # auditing a user's spec independent of the built-in layers.
-    builtin_specs = sys.modules.get("oracle.builtin_specs")
-    captioning = getattr(builtin_specs, "CAPTIONING", {})
-    return next((cell for cell, model in captioning.items() if model is spec), None)
-
-
-def sample_both(cell: str, inputs: Arrays, device: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Greedy captions of impl's model and of the twin, and the twin's scores, from a captioning case's inputs.
-
-    Both decode ``T`` words, ``T + 1`` being the length of the case's captions.
-    """
-    from oracle import builtin_specs
-
-    params = {name: inputs[name] for name in builtin_specs.captioning_param_names(cell)}
-    null, max_length = int(inputs["null"]), inputs["captions"].shape[1] - 1
-    start = builtin_specs.vocabulary(params["W_embed"].shape[0], null)["<START>"]
-    model = builtin_specs.build_captioning_model(cell, null, params)
-    impl_words = np.asarray(model.sample(inputs["features"], max_length=max_length))
-    twin = twins.CaptioningTwin(cell, params, null=null, device=device)
-    twin_words, scores = twin.sample(inputs["features"], max_length, start)
-    return impl_words, twin_words, scores
-
-
-def sampling_comparison(spec: LayerSpec, case: Case, cell: str, device: str) -> Comparison:
-    """Greedy sampling of impl's ``CaptioningRNN`` against :class:`oracle.twins.CaptioningTwin`.
-
-    Where a row first differs, the twin chose word ``a`` and impl word ``b``;
-    the row disagrees only if the twin's score gap ``|s[a] - s[b]|`` exceeds
-    ``atol + rtol * |s[a]|`` of the dtype's tolerance. A smaller gap is a
-    near-tie that rounding may break either way, and every later word
-    legitimately differs, so only the first difference of a row is judged.
-    ``max_abs`` is the largest such gap, ``ratio`` the largest gap over its
-    allowance.
-    """
-    impl_words, twin_words, scores = sample_both(cell, case.inputs, device)
-    tolerance = spec_tolerance(spec, case.dtype.name)
-    header: dict[str, Any] = dict(layer=spec.name, quantity="sample captions", dtype=case.dtype.name,
-                                  reference=torch_name(device), shape=impl_words.shape, tolerance=tolerance)
-    if impl_words.shape != twin_words.shape:
-        return Comparison(**header, max_abs=np.inf, max_rel=np.inf, ratio=np.inf,
-                          problem=f"shape {impl_words.shape} where the twin sampled {twin_words.shape}")
-    judged = [_judge_step(impl_words, twin_words, scores, row, step, tolerance)
-              for row, step in _first_differences(impl_words, twin_words)]
-    gap, rel, ratio, detail = max(judged, key=lambda judgement: judgement[2], default=(0.0, 0.0, 0.0, ""))
-    return Comparison(**header, max_abs=gap, max_rel=rel, ratio=ratio, problem=detail if ratio > 1.0 else "")
-
-
-def _judge_step(impl_words: np.ndarray, twin_words: np.ndarray, scores: np.ndarray, row: int, step: int,
-                tolerance: Tolerance) -> tuple[float, float, float, str]:
-    """``(gap, gap / |s[a]|, gap / allowance, description)`` of the first difference of one row."""
-    chosen, other = int(twin_words[row, step]), int(impl_words[row, step])
-    # abs: a twin whose "argmax" scored below impl's word would be just as real a disagreement.
-    gap = abs(float(scores[row, step, chosen]) - float(scores[row, step, other]))
-    top = abs(float(scores[row, step, chosen]))
-    ratio = gap / (tolerance.atol + tolerance.rtol * top)
-    detail = f"row {row} step {step}: impl chose word {other}, the twin word {chosen} with a score gap of {gap:.3e}"
-    return gap, gap / top if top else np.inf, ratio, detail
-
-
-def _first_differences(a: np.ndarray, b: np.ndarray) -> list[tuple[int, int]]:
-    """``(row, first differing column)`` for every row of two equal-shaped 2-D arrays that differ."""
-    differ = a != b
-    return [(int(row), int(np.argmax(differ[row]))) for row in np.flatnonzero(differ.any(axis=1))]
-
-
 def audit_case(spec: LayerSpec, dtype_name: str, seed: int, case_index: int,
                device: str = "cpu") -> list[Observation]:
     """Run case ``case_index`` of ``spec`` in ``dtype_name`` and compare impl, torch and finite differences pairwise.
@@ -298,7 +223,7 @@ def audit_case(spec: LayerSpec, dtype_name: str, seed: int, case_index: int,
     list of Observation
         impl vs torch for every output and gradient, impl vs finite
         differences and torch vs finite differences for every gradient, the
-        sampling check of a captioning model, and a failed observation for
+        spec's extra checks (the sampling of a captioning model), and a failed observation for
         each stage that raised (a crash fails the audit; it never stops it).
     """
     dtype = np.dtype(dtype_name)
@@ -337,11 +262,10 @@ def audit_case(spec: LayerSpec, dtype_name: str, seed: int, case_index: int,
         if twin_result is not None:
             twin_case = replace(case, result=Evaluation({}, twin_result.grads))
             record(twin_label, against_finite_differences(twin_case, numeric))
-    cell = captioning_cell(spec)
-    if cell is not None:
-        sampled = attempt("sample", twin_label, lambda: sampling_comparison(spec, case, cell, device))
-        if sampled is not None:
-            record(IMPL, [sampled])
+    for extra in spec.extra_checks:
+        found = attempt(extra.name, twin_label, functools.partial(extra.run, spec, case, device))
+        if found is not None:
+            record(IMPL, found)
     return observations
 
 

@@ -2,8 +2,10 @@
 
 Each spec is one declaration: its numpy forward/backward from :mod:`impl`, its
 torch twin from :mod:`oracle.twins`, the names of its outputs and gradients,
-and how to draw its inputs from an :class:`~oracle.sources.InputSource`.
-Sizes default to ``[1, 4]`` so every dimension is sometimes 1.
+how to draw its inputs from an :class:`~oracle.sources.InputSource`, its
+input contract, what a zero size does, its gate layout, the seed's public
+names it binds to and any checks of its own. Sizes default to ``[1, 4]`` so
+every dimension is sometimes 1.
 """
 
 from __future__ import annotations
@@ -14,16 +16,20 @@ import math
 import numpy as np
 
 import impl
+from impl.cell_layouts import (
+    CAPTIONING_PARAMETERS,
+    CELL_PARAMETERS,
+    CELL_TYPES,
+    captioning_parameter_shapes,
+    cell_parameter_layouts,
+    cell_parameter_shapes,
+)
 from oracle import twins
+from oracle.contract import RESULT, ErrorInput, GateLayout, InputContract
 from oracle.registry import register
+from oracle.sampling import sampling_check
 from oracle.sources import InputSource
-from oracle.spec import Arrays, LayerSpec
-from oracle.twins import captioning_param_names
-
-#: Hidden-size multiplier of each cell type: the width of Wx, Wh and b is ``GATES * H``.
-GATES = {"rnn": 1, "lstm": 4, "gru": 3}
-
-RECURRENT_GRADS = ("x", "h0", "Wx", "Wh", "b")
+from oracle.spec import Arrays, LayerSpec, Twin
 
 
 def recurrent_inputs(
@@ -36,14 +42,9 @@ def recurrent_inputs(
     """
     n, d, h = source.dim("N"), source.dim("D"), source.dim("H")
     x_shape = (n, source.dim("T"), d) if sequence else (n, d)
-    width = GATES[cell] * h
     inputs = {"x": source.floats(x_shape, dtype)}
     inputs.update({name: source.floats((n, h), dtype) for name in state})
-    inputs["Wx"] = source.floats((d, width), dtype)
-    inputs["Wh"] = source.floats((h, width), dtype)
-    inputs["b"] = source.floats((width,), dtype)
-    if cell == "gru":
-        inputs["bh"] = source.floats((width,), dtype)
+    inputs.update({name: source.floats(shape, dtype) for name, shape in cell_parameter_shapes(cell, d, h).items()})
     return inputs
 
 
@@ -102,16 +103,14 @@ def captioning_inputs(source: InputSource, dtype: np.dtype, cell: str) -> Arrays
     null = source.dim("null", 0, v - 1)
     captions = source.indices((n, t + 1), v)
     captions[:, 1:][~source.mask((n, t))] = null
-    width = GATES[cell] * h
-    shapes = {"W_proj": (d, h), "b_proj": (h,), "W_embed": (v, w), "Wx": (w, width), "Wh": (h, width),
-              "b": (width,), "W_vocab": (h, v), "b_vocab": (v,), "bh": (width,)}
-    params = {name: source.floats(shapes[name], dtype) for name in captioning_param_names(cell)}
+    shapes = captioning_parameter_shapes(cell, input_dim=d, wordvec_dim=w, hidden_dim=h, vocab_size=v)
+    params = {name: source.floats(shape, dtype) for name, shape in shapes.items()}
     return {"features": source.floats((n, d), dtype), "captions": captions, "null": np.array(null), **params}
 
 
 def captioning_loss(cell: str):
     """``forward(features, captions, null, *params) -> (loss, *grads)`` of a ``CaptioningRNN``."""
-    names = captioning_param_names(cell)
+    names = CAPTIONING_PARAMETERS[cell]
 
     def forward(features: np.ndarray, captions: np.ndarray, null: np.ndarray, *params: np.ndarray):
         model = build_captioning_model(cell, int(null), dict(zip(names, params, strict=True)))
@@ -130,19 +129,81 @@ def build_captioning_model(cell: str, null: int, params: Arrays) -> impl.Caption
     return model
 
 
+def recurrent_contract(cell: str, *, sequence: bool, state: tuple[str, ...]) -> InputContract:
+    """The input contract of a recurrent layer: ``x``, the states and the cell's parameters.
+
+    The gate width ``G*H`` of ``Wx``, ``Wh`` and ``b`` is tied to ``H`` (``G``
+    is fixed by the cell), so its axis shares the symbol ``"H"``.
+    """
+    layout: dict[str, tuple[str, ...]] = {"x": ("N", "T", "D") if sequence else ("N", "D")}
+    layout.update({name: ("N", "H") for name in state})
+    layout.update({"Wx": ("D", "H"), "Wh": ("H", "H"), "b": ("H",), "bh": ("H",)})
+    text = {"x": "(N, T, D)" if sequence else "(N, D)", **{name: "(N, H)" for name in state},
+            **cell_parameter_layouts(cell)}
+    text.update({"dh": "(N, T, H)"} if sequence else {"dnext_h": "(N, H)", "dnext_c": "(N, H)"})
+    names = ("x", *state, *CELL_PARAMETERS[cell])
+    return InputContract(layout=lambda inputs: {name: layout[name] for name in names}, layout_text=text)
+
+
+def recurrent_spec(name: str, cell: str, *, sequence: bool, state: tuple[str, ...], outputs: tuple[str, ...],
+                   twin: Twin) -> LayerSpec:
+    """A recurrent layer of impl whose forward/backward are ``impl.<name>_forward`` / ``impl.<name>_backward``.
+
+    Its gradients are those of ``x``, every state and every cell parameter;
+    the seed's names of the functions are the spec's (``lstm_with_c0``:
+    ``lstm_forward_with_c0``).
+    """
+    forward_name, backward_name = ((f"{name}_forward", f"{name}_backward") if name != "lstm_with_c0"
+                                   else ("lstm_forward_with_c0", "lstm_backward_with_c0"))
+    dims = ("N", "T", "D", "H") if sequence else ("N", "D", "H")
+    return register(LayerSpec(
+        name=name,
+        make_inputs=lambda source, dtype: recurrent_inputs(source, dtype, cell, sequence=sequence, state=state),
+        forward=getattr(impl, forward_name), backward=getattr(impl, backward_name), outputs=outputs,
+        grads=("x", *state, *CELL_PARAMETERS[cell]), twin=twin,
+        contract=recurrent_contract(cell, sequence=sequence, state=state),
+        zero_size=dict.fromkeys(dims, RESULT), gates=GateLayout(cell, CELL_PARAMETERS[cell]),
+        public_names=(forward_name, backward_name),
+    ))
+
+
+def affine_error_inputs(inputs: Arrays) -> list[ErrorInput]:
+    """``x`` with fewer than the two dimensions ``(N, d_1, ...)`` that its variable layout needs."""
+    flat = inputs["x"].reshape(-1)
+    return [ErrorInput({**inputs, "x": bad}, ValueError, ("'x'", str(bad.shape), "(N, d_1, ..., d_k)"),
+                       f"x of shape {bad.shape}") for bad in (flat, flat[:1].reshape(()))]
+
+
 AFFINE = register(LayerSpec(
     name="affine", make_inputs=affine_inputs, forward=impl.affine_forward, backward=impl.affine_backward,
     outputs=("out",), grads=("x", "w", "b"), twin=twins.affine,
+    # x is (N, d_1, ..., d_k) with D = d_1 * ... * d_k: every feature axis feeds D.
+    contract=InputContract(
+        layout=lambda inputs: {"x": ("N",) + ("D",) * (inputs["x"].ndim - 1), "w": ("D", "M"), "b": ("M",)},
+        layout_text={"x": "(N, d_1, ..., d_k)", "w": "(D, M)", "b": "(M,)", "dout": "(N, M)"},
+        variable_ndim=frozenset({"x"}), error_inputs=affine_error_inputs),
+    zero_size=dict.fromkeys(("N", "M"), RESULT), public_names=("affine_forward", "affine_backward"),
 ))
 
 TEMPORAL_AFFINE = register(LayerSpec(
     name="temporal_affine", make_inputs=temporal_affine_inputs, forward=impl.temporal_affine_forward,
     backward=impl.temporal_affine_backward, outputs=("out",), grads=("x", "w", "b"), twin=twins.temporal_affine,
+    contract=InputContract(
+        layout=lambda inputs: {"x": ("N", "T", "D"), "w": ("D", "M"), "b": ("M",)},
+        layout_text={"x": "(N, T, D)", "w": "(D, M)", "b": "(M,)", "dout": "(N, T, M)"}),
+    zero_size=dict.fromkeys(("N", "T", "D", "M"), RESULT),
+    public_names=("temporal_affine_forward", "temporal_affine_backward"),
 ))
 
 WORD_EMBEDDING = register(LayerSpec(
     name="word_embedding", make_inputs=embedding_inputs, forward=impl.word_embedding_forward,
     backward=impl.word_embedding_backward, outputs=("out",), grads=("W",), twin=twins.word_embedding,
+    contract=InputContract(
+        layout=lambda inputs: {"x": ("N", "T"), "W": ("V", "D")},
+        layout_text={"x": "(N, T)", "W": "(V, D)", "dout": "(N, T, D)"},
+        index_bounds={"x": lambda inputs: inputs["W"].shape[0]}),
+    zero_size=dict.fromkeys(("N", "T", "D"), RESULT),
+    public_names=("word_embedding_forward", "word_embedding_backward"),
 ))
 
 SIGMOID = register(LayerSpec(
@@ -151,61 +212,30 @@ SIGMOID = register(LayerSpec(
     forward=lambda x: (impl.sigmoid(x), None),
     backward=lambda dout, cache: (),
     outputs=("out",), grads=(), twin=twins.sigmoid,
+    zero_size=dict.fromkeys(("N", "D"), RESULT), public_names=("sigmoid",),
 ))
 
-RNN_STEP = register(LayerSpec(
-    name="rnn_step",
-    make_inputs=lambda source, dtype: recurrent_inputs(source, dtype, "rnn", sequence=False, state=("prev_h",)),
-    forward=impl.rnn_step_forward, backward=impl.rnn_step_backward,
-    outputs=("next_h",), grads=("x", "prev_h", "Wx", "Wh", "b"), twin=twins.rnn_step,
-))
-
-RNN = register(LayerSpec(
-    name="rnn",
-    make_inputs=lambda source, dtype: recurrent_inputs(source, dtype, "rnn", sequence=True, state=("h0",)),
-    forward=impl.rnn_forward, backward=impl.rnn_backward,
-    outputs=("h",), grads=RECURRENT_GRADS, twin=twins.rnn,
-))
-
-LSTM_STEP = register(LayerSpec(
-    name="lstm_step",
-    make_inputs=lambda source, dtype: recurrent_inputs(source, dtype, "lstm", sequence=False,
-                                                       state=("prev_h", "prev_c")),
-    forward=impl.lstm_step_forward, backward=impl.lstm_step_backward,
-    outputs=("next_h", "next_c"), grads=("x", "prev_h", "prev_c", "Wx", "Wh", "b"), twin=twins.lstm_step,
-))
-
-LSTM = register(LayerSpec(
-    name="lstm",
-    make_inputs=lambda source, dtype: recurrent_inputs(source, dtype, "lstm", sequence=True, state=("h0",)),
-    forward=impl.lstm_forward, backward=impl.lstm_backward,
-    outputs=("h",), grads=RECURRENT_GRADS, twin=twins.lstm,
-))
-
-LSTM_WITH_C0 = register(LayerSpec(
-    name="lstm_with_c0",
-    make_inputs=lambda source, dtype: recurrent_inputs(source, dtype, "lstm", sequence=True, state=("h0", "c0")),
-    forward=impl.lstm_forward_with_c0, backward=impl.lstm_backward_with_c0,
-    outputs=("h",), grads=("x", "h0", "c0", "Wx", "Wh", "b"), twin=twins.lstm_with_c0,
-))
-
-GRU_STEP = register(LayerSpec(
-    name="gru_step",
-    make_inputs=lambda source, dtype: recurrent_inputs(source, dtype, "gru", sequence=False, state=("prev_h",)),
-    forward=impl.gru_step_forward, backward=impl.gru_step_backward,
-    outputs=("next_h",), grads=("x", "prev_h", "Wx", "Wh", "b", "bh"), twin=twins.gru_step,
-))
-
-GRU = register(LayerSpec(
-    name="gru",
-    make_inputs=lambda source, dtype: recurrent_inputs(source, dtype, "gru", sequence=True, state=("h0",)),
-    forward=impl.gru_forward, backward=impl.gru_backward,
-    outputs=("h",), grads=(*RECURRENT_GRADS, "bh"), twin=twins.gru,
-))
+RNN_STEP = recurrent_spec("rnn_step", "rnn", sequence=False, state=("prev_h",), outputs=("next_h",),
+                          twin=twins.rnn_step)
+RNN = recurrent_spec("rnn", "rnn", sequence=True, state=("h0",), outputs=("h",), twin=twins.rnn)
+LSTM_STEP = recurrent_spec("lstm_step", "lstm", sequence=False, state=("prev_h", "prev_c"),
+                           outputs=("next_h", "next_c"), twin=twins.lstm_step)
+LSTM = recurrent_spec("lstm", "lstm", sequence=True, state=("h0",), outputs=("h",), twin=twins.lstm)
+LSTM_WITH_C0 = recurrent_spec("lstm_with_c0", "lstm", sequence=True, state=("h0", "c0"), outputs=("h",),
+                              twin=twins.lstm_with_c0)
+GRU_STEP = recurrent_spec("gru_step", "gru", sequence=False, state=("prev_h",), outputs=("next_h",),
+                          twin=twins.gru_step)
+GRU = recurrent_spec("gru", "gru", sequence=True, state=("h0",), outputs=("h",), twin=twins.gru)
 
 TEMPORAL_SOFTMAX_LOSS = register(LayerSpec(
     name="temporal_softmax_loss", make_inputs=softmax_loss_inputs, forward=impl.temporal_softmax_loss,
     outputs=("loss",), grads=("x",), twin=twins.temporal_softmax_loss,
+    # V is free: the labels only have to lie below it.
+    contract=InputContract(
+        layout=lambda inputs: {"x": ("N", "T", "V"), "y": ("N", "T"), "mask": ("N", "T")},
+        layout_text={"x": "(N, T, V)", "y": "(N, T)", "mask": "(N, T)"},
+        index_bounds={"y": lambda inputs: inputs["x"].shape[2]}),
+    zero_size={"N": "argument 'x' has N = 0", "T": RESULT}, public_names=("temporal_softmax_loss",),
 ))
 
 CAPTIONING = {
@@ -213,7 +243,13 @@ CAPTIONING = {
         name=f"captioning_{cell}",
         make_inputs=functools.partial(captioning_inputs, cell=cell),
         forward=captioning_loss(cell),
-        outputs=("loss",), grads=captioning_param_names(cell), twin=twins.captioning_twin(cell),
+        outputs=("loss",), grads=CAPTIONING_PARAMETERS[cell], twin=twins.captioning_twin(cell),
+        zero_size={"N": "argument 'features' has N = 0", "T": "argument 'captions' has shape",
+                   # The model's dimensions must be >= 1 (the spec builds a model from the parameter shapes).
+                   "D": "argument 'input_dim' must be >= 1, got 0", "W": "argument 'wordvec_dim' must be >= 1, got 0",
+                   "H": "argument 'hidden_dim' must be >= 1, got 0"},
+        gates=GateLayout(cell, CELL_PARAMETERS[cell]), public_names=("CaptioningRNN",),
+        extra_checks=(sampling_check(cell),),
     ))
-    for cell in GATES
+    for cell in CELL_TYPES
 }

@@ -55,6 +55,11 @@ def run_case(spec: LayerSpec, source: InputSource, dtype: np.dtype) -> Case:
     return Case(spec, inputs, upstream, Evaluation(outputs, grads))
 
 
+def torch_name(device: str) -> str:
+    """Subject/reference name of the torch twin on ``device`` in comparisons and reports, e.g. ``"torch[cpu]"``."""
+    return f"torch[{device}]"
+
+
 def against_twin(case: Case, device: str = "cpu") -> list[Comparison]:
     """Compare every output and gradient of ``case`` with the torch twin run in the same dtype."""
     return twin_comparisons(case.spec, case.inputs, case.upstream, case.result, device)
@@ -75,7 +80,7 @@ def twin_comparisons(spec: LayerSpec, inputs: Arrays, upstream: Arrays, result: 
     dtype = float_dtype(inputs)
     expected = view(spec.twin(inputs, upstream, device) if expected is None else expected)
     tolerance = spec_tolerance(spec, dtype.name)
-    label = f"torch[{device}]"
+    label = torch_name(device)
     comparisons = compare_evaluations(result, expected, tolerance, layer=spec.name, reference=label)
     values_disagree = any(not c.passed and np.isfinite(c.max_abs) for c in comparisons)
     if dtype != np.float32 or not values_disagree:

@@ -67,7 +67,8 @@ import math
 import shlex
 from collections.abc import Sequence
 
-from oracle.audit import FINITE_DIFFERENCE, IMPL, AuditConfig, AuditResult, CheckResult, torch_name
+from oracle.audit import FINITE_DIFFERENCE, IMPL, AuditConfig, AuditResult, CheckResult
+from oracle.checks import torch_name
 
 #: Version of the JSON document's layout.
 SCHEMA_VERSION = 1

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from oracle.contract import GateLayout, InputContract
 from oracle.sources import InputSource
 from oracle.tolerances import Tolerance
 
@@ -43,6 +44,24 @@ Twin = Callable[[Arrays, Arrays, str], Evaluation]
 
 
 @dataclass(frozen=True)
+class ExtraCheck:
+    """A check of its own that a spec adds to the generic ones (the captioning model's greedy sampling).
+
+    Attributes
+    ----------
+    name
+        The stage name reports give it, e.g. ``"sample"``.
+    run
+        ``run(spec, case, device) -> [Comparison]``: ``case`` is the
+        :class:`oracle.checks.Case` the generic checks ran (inputs, upstream
+        gradients and impl's results), ``device`` the twins' device.
+    """
+
+    name: str
+    run: Callable[[Any, Any, str], list[Any]]
+
+
+@dataclass(frozen=True)
 class LayerSpec:
     """One layer, its reference twin and how to generate its inputs.
 
@@ -60,13 +79,32 @@ class LayerSpec:
     grads
         Names of the inputs whose gradients backward returns, in its order.
     twin
-        The PyTorch autograd twin (see :data:`Twin`).
+        The PyTorch autograd twin (see :data:`Twin`). A
+        :class:`~oracle.twins.TorchTwin` without gradient names gets ``grads``.
     backward
         The numpy backward pass, or ``None`` for a loss layer.
     tolerances
         Overrides of rows of :data:`oracle.tolerances.TOLERANCES`, by row name.
     tolerance_reason
         Why the overrides are needed; required when ``tolerances`` is given.
+    contract
+        The input contract the generic input-contract tests check
+        (:class:`oracle.contract.InputContract`); ``None`` for a layer whose
+        contract is not generic (the sigmoid takes any shape, the model is a
+        class), which then has tests of its own.
+    zero_size
+        Dimension name (as passed to ``source.dim``) -> what a size of 0 does:
+        :data:`oracle.contract.RESULT`, or the start of the ``ValueError``
+        message it raises. Every size dimension the layer draws needs one.
+    gates
+        Which parameter columns belong to which gate (gated cells), for
+        reports that name gates.
+    public_names
+        The public functions the spec binds to, by the seed's names (e.g.
+        ``("lstm_step_forward", "lstm_step_backward")``).
+    extra_checks
+        Checks of its own that the generic suites and the audit run after the
+        generic ones (:class:`ExtraCheck`).
     """
 
     name: str
@@ -78,8 +116,16 @@ class LayerSpec:
     backward: Callable[..., Any] | None = None
     tolerances: Mapping[str, Tolerance] = field(default_factory=dict)
     tolerance_reason: str = ""
+    contract: InputContract | None = None
+    zero_size: Mapping[str, str] = field(default_factory=dict)
+    gates: GateLayout | None = None
+    public_names: tuple[str, ...] = ()
+    extra_checks: tuple[ExtraCheck, ...] = ()
 
     def __post_init__(self) -> None:
+        bind = getattr(self.twin, "with_gradients", None)  # a TorchTwin learns its gradient names from the spec
+        if bind is not None:
+            object.__setattr__(self, "twin", bind(self.grads))
         if self.tolerances and not self.tolerance_reason:
             raise ValueError(f"spec {self.name!r} overrides tolerances without giving a reason")
         if self.backward is None and len(self.outputs) != 1:

@@ -1,7 +1,7 @@
 """Inputs and independent references shared by the focused tests of impl.
 
 The focused tests (``tests/test_impl_*.py`` and
-``tests/test_input_contract_extra.py``) state properties of impl that the
+the last section of ``tests/test_input_contract.py``) state properties of impl that the
 registry-driven suites do not reach, usually because Hypothesis draws sizes
 of at most 4: sequences long enough to span several backward chunks, batches
 wider than a chunk, words repeated more often than the embedding backward's

@@ -16,13 +16,14 @@ import numpy as np
 import pytest
 import torch
 
-import oracle.audit
-from oracle.audit import DTYPES, AuditConfig, audit_case, case_rng, run_audit, sampling_comparison
+import oracle.sampling
+from oracle.audit import DTYPES, AuditConfig, audit_case, case_rng, run_audit
 from oracle.builtin_specs import build_captioning_model
 from oracle.checks import run_case
 from oracle.cli import DEFAULT_CASES, main
 from oracle.registry import all_specs, get_spec
 from oracle.report import JSON_SCHEMA, SCHEMA_VERSION, render
+from oracle.sampling import sampling_comparison
 from oracle.sources import RandomSource
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -237,7 +238,7 @@ class FakeTwin:
 
 @pytest.mark.parametrize("gap, passes", [(1e-7, True), (1e-3, False)])
 def test_sampling_differences_count_only_beyond_a_near_tie(monkeypatch, gap, passes):
-    monkeypatch.setattr(oracle.audit.twins, "CaptioningTwin", FakeTwin)
+    monkeypatch.setattr(oracle.sampling.twins, "CaptioningTwin", FakeTwin)
     monkeypatch.setattr(FakeTwin, "gap", gap)
     spec = get_spec("captioning_lstm")
     case = run_case(spec, RandomSource(case_rng(0, spec.name, "float32", 0)), np.float32)

@@ -4,7 +4,7 @@ A sequence cache owns private, read-only arrays; a step cache references the
 caller's arrays and owns the rest (its activations), read-only and never one
 of the arrays it returned. (The embedding cache's indices:
 ``tests/test_impl_embedding.py``; a foreign cache passed to a backward pass:
-``tests/test_input_contract_extra.py``.)
+the last section of ``tests/test_input_contract.py``.)
 """
 
 from __future__ import annotations

@@ -16,10 +16,13 @@ The contract (``impl/_checks.py``, ``impl/__init__.py``):
 
 The generic tests take the valid inputs of every registered layer spec (drawn
 by Hypothesis through :class:`~tests.hypothesis_source.HypothesisSource`) and
-break one argument at a time with each entry of a table of breakages; the
-symbolic layouts below say which axes must agree between arguments. The
-sigmoid (any shape, integer input allowed) and the captioning model have
-tests of their own further down, as do the zero-size cases.
+break one argument at a time with each entry of a table of breakages. What
+they need to know about a layer is on its spec: the symbolic layout that
+says which axes must agree between arguments, how messages spell it, the
+index inputs and their bounds, and the layer's own error inputs
+(:class:`oracle.contract.InputContract`), and what a zero size does
+(``LayerSpec.zero_size``). The sigmoid (any shape, integer input allowed)
+and the captioning model have tests of their own further down.
 """
 
 from __future__ import annotations
@@ -35,81 +38,30 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import impl
+from impl.cell_layouts import CELL_TYPES, gate_count
 from oracle.checks import twin_comparisons
+from oracle.contract import RESULT, InputContract
 from oracle.registry import all_specs
 from oracle.sources import RandomSource
 from oracle.spec import Arrays, Evaluation, LayerSpec, make_upstream, run_backward, run_forward
 from tests.hypothesis_source import HypothesisSource, draw_dtype
+from tests.impl_cases import RECURRENT_LAYERS, vocabulary
 
 OTHER_FLOAT = {np.dtype(np.float32): np.dtype(np.float64), np.dtype(np.float64): np.dtype(np.float32)}
 
 
-def _recurrent_layout(sequence: bool, state: tuple[str, ...], gru: bool = False) -> Callable[[Arrays], dict]:
-    # The gate width k*H of Wx, Wh and b is tied to H (k is fixed by the cell), so it is spelled "H".
-    layout: dict[str, tuple[str, ...]] = {"x": ("N", "T", "D") if sequence else ("N", "D")}
-    layout.update({name: ("N", "H") for name in state})
-    layout.update(Wx=("D", "H"), Wh=("H", "H"), b=("H",))
-    if gru:
-        layout["bh"] = ("H",)
-    return lambda inputs: layout
-
-
-#: Symbolic layout of every input of every generic layer spec: one symbol per axis.
-#: Axes with the same symbol must have the same size; a symbol held by a single
-#: argument is free (any size is valid).
-LAYOUTS: dict[str, Callable[[Arrays], dict[str, tuple[str, ...]]]] = {
-    # x is (N, d_1, ..., d_k) with D = d_1 * ... * d_k: every feature axis feeds D.
-    "affine": lambda inputs: {"x": ("N",) + ("D",) * (inputs["x"].ndim - 1), "w": ("D", "M"), "b": ("M",)},
-    "temporal_affine": lambda inputs: {"x": ("N", "T", "D"), "w": ("D", "M"), "b": ("M",)},
-    "word_embedding": lambda inputs: {"x": ("N", "T"), "W": ("V", "D")},
-    "rnn_step": _recurrent_layout(False, ("prev_h",)),
-    "rnn": _recurrent_layout(True, ("h0",)),
-    "lstm_step": _recurrent_layout(False, ("prev_h", "prev_c")),
-    "lstm": _recurrent_layout(True, ("h0",)),
-    "lstm_with_c0": _recurrent_layout(True, ("h0", "c0")),
-    "gru_step": _recurrent_layout(False, ("prev_h",), gru=True),
-    "gru": _recurrent_layout(True, ("h0",), gru=True),
-    # V is free: the labels only have to lie below it.
-    "temporal_softmax_loss": lambda inputs: {"x": ("N", "T", "V"), "y": ("N", "T"), "mask": ("N", "T")},
-}
-
-def _recurrent_text(sequence: bool, state: tuple[str, ...], gates: str, gru: bool = False) -> dict[str, str]:
-    text = {"x": "(N, T, D)" if sequence else "(N, D)", "Wx": f"(D, {gates})", "Wh": f"(H, {gates})",
-            "b": f"({gates},)"}
-    text.update({name: "(N, H)" for name in state})
-    text.update({"dh": "(N, T, H)"} if sequence else {"dnext_h": "(N, H)", "dnext_c": "(N, H)"})
-    if gru:
-        text["bh"] = f"({gates},)"
-    return text
-
-
-#: The expected layout each message spells for an argument (upstream gradients included), e.g.
-#: "argument 'Wx' has shape (3, 8); expected (D, 4H) = (2, 8)".
-LAYOUT_TEXT: dict[str, dict[str, str]] = {
-    "affine": {"x": "(N, d_1, ..., d_k)", "w": "(D, M)", "b": "(M,)", "dout": "(N, M)"},
-    "temporal_affine": {"x": "(N, T, D)", "w": "(D, M)", "b": "(M,)", "dout": "(N, T, M)"},
-    "word_embedding": {"x": "(N, T)", "W": "(V, D)", "dout": "(N, T, D)"},
-    "rnn_step": _recurrent_text(False, ("prev_h",), "H"),
-    "rnn": _recurrent_text(True, ("h0",), "H"),
-    "lstm_step": _recurrent_text(False, ("prev_h", "prev_c"), "4H"),
-    "lstm": _recurrent_text(True, ("h0",), "4H"),
-    "lstm_with_c0": _recurrent_text(True, ("h0", "c0"), "4H"),
-    "gru_step": _recurrent_text(False, ("prev_h",), "3H", gru=True),
-    "gru": _recurrent_text(True, ("h0",), "3H", gru=True),
-    "temporal_softmax_loss": {"x": "(N, T, V)", "y": "(N, T)", "mask": "(N, T)"},
-}
-
-#: Index inputs and the exclusive upper bound V of their values.
-INDEX_BOUNDS: dict[str, dict[str, Callable[[Arrays], int]]] = {
-    "word_embedding": {"x": lambda inputs: inputs["W"].shape[0]},
-    "temporal_softmax_loss": {"y": lambda inputs: inputs["x"].shape[2]},
-}
-
-#: Inputs whose number of dimensions is not fixed (affine's x: any k >= 1 feature axes).
-VARIABLE_NDIM = {("affine", "x")}
-
-SPECS = [spec for spec in all_specs() if spec.name in LAYOUTS]
+#: Layers with a generic input contract (the sigmoid and the captioning model have tests of their own below).
+SPECS = [spec for spec in all_specs() if spec.contract is not None]
 BACKWARD_SPECS = [spec for spec in SPECS if not spec.is_loss]
+
+
+def contract(spec: LayerSpec) -> InputContract:
+    assert spec.contract is not None
+    return spec.contract
+
+
+def example_inputs(spec: LayerSpec) -> Arrays:
+    return spec.make_inputs(RandomSource(np.random.default_rng(0)), np.dtype(np.float64))
 
 
 def spec_id(spec: LayerSpec) -> str:
@@ -168,17 +120,17 @@ def draw_case(spec: LayerSpec, data) -> tuple[Arrays, np.dtype, HypothesisSource
 # --------------------------------------------------------------------------- the tables themselves
 
 
-def test_tables_cover_every_layer_and_input():
-    """A new layer in the registry needs a layout here; argument names must be impl's parameter names."""
-    generic = {spec.name for spec in all_specs()} - {"sigmoid"} - {f"captioning_{c}" for c in ("rnn", "lstm", "gru")}
-    assert generic == set(LAYOUTS), "every registered layer needs a row in LAYOUTS"
-    for spec in SPECS:
-        inputs = spec.make_inputs(RandomSource(np.random.default_rng(0)), np.dtype(np.float64))
-        assert set(LAYOUTS[spec.name](inputs)) == set(inputs), spec.name
-        parameters = list(inspect.signature(spec.forward).parameters)
-        assert parameters[: len(inputs)] == list(inputs), (
-            f"{spec.name}: spec inputs {list(inputs)} are not the parameters {parameters} the messages name"
-        )
+@pytest.mark.parametrize("spec", SPECS, ids=spec_id)
+def test_contract_names_every_input_as_the_functions_do(spec):
+    """The layout covers the inputs, which are the forward's parameter names the messages print."""
+    inputs = example_inputs(spec)
+    assert set(contract(spec).layout(inputs)) == set(inputs)
+    parameters = list(inspect.signature(spec.forward).parameters)
+    assert parameters[: len(inputs)] == list(inputs), (
+        f"{spec.name}: spec inputs {list(inputs)} are not the parameters {parameters} the messages name"
+    )
+    upstream = upstream_parameters(spec) if not spec.is_loss else []
+    assert set(inputs) | set(upstream) <= set(contract(spec).layout_text), "layout_text must spell every argument"
 
 
 # --------------------------------------------------------------------------- dtypes of float inputs
@@ -243,15 +195,13 @@ def test_float32_mixed_with_float64_is_rejected_naming_both_dtypes(spec, data):
 def test_wrong_number_of_dimensions_is_rejected_naming_argument(spec, data):
     inputs, _, _ = draw_case(spec, data)
     for name, array in inputs.items():
-        if (spec.name, name) in VARIABLE_NDIM:
-            # Any ndim >= 2 is valid (N, d_1, ..., d_k); fewer than two dimensions is not.
-            variants = [array.reshape(-1), array.reshape(-1)[:1].reshape(())]
-        else:
-            variants = [array[None], array[..., None], array[..., 0]]
+        if name in contract(spec).variable_ndim:
+            continue  # any ndim within a range is valid: the spec's error inputs say which are not
+        variants = [array[None], array[..., None], array[..., 0]]
         for bad in variants:
             broken = replaced(inputs, name, bad)
             raises(ValueError, partial(run_forward, spec, broken), f"'{name}'", str(bad.shape),
-                   LAYOUT_TEXT[spec.name][name])
+                   contract(spec).layout_text[name])
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=spec_id)
@@ -260,7 +210,7 @@ def test_sizes_that_must_agree_are_checked(spec, data):
     """Growing an axis shared with another argument raises ValueError naming one of them and its shape;
     growing a free axis is a valid call."""
     inputs, _, source = draw_case(spec, data)
-    layout = LAYOUTS[spec.name](inputs)
+    layout = contract(spec).layout(inputs)
     holders: dict[str, set[str]] = {}
     for name, symbols in layout.items():
         for symbol in symbols:
@@ -276,7 +226,7 @@ def test_sizes_that_must_agree_are_checked(spec, data):
             message = raises(ValueError, partial(run_forward, spec, broken))
             named = [holder for holder in holders[symbol] if mentions(message, f"'{holder}'")]
             assert named, f"{message!r} names none of {sorted(holders[symbol])} (growing {name} axis {axis})"
-            layouts = LAYOUT_TEXT[spec.name]
+            layouts = contract(spec).layout_text
             assert any(mentions(message, str(broken[holder].shape)) and mentions(message, layouts[holder])
                        for holder in named), f"{message!r} does not show the received shape and layout of {named}"
 
@@ -284,11 +234,14 @@ def test_sizes_that_must_agree_are_checked(spec, data):
 # --------------------------------------------------------------------------- word indices and labels
 
 
-@pytest.mark.parametrize("spec", [s for s in SPECS if s.name in INDEX_BOUNDS], ids=spec_id)
+INDEX_SPECS = [spec for spec in SPECS if contract(spec).index_bounds]
+
+
+@pytest.mark.parametrize("spec", INDEX_SPECS, ids=spec_id)
 @given(data=st.data())
 def test_bad_indices_are_rejected(spec, data):
     inputs, _, _ = draw_case(spec, data)
-    for name, bound in INDEX_BOUNDS[spec.name].items():
+    for name, bound in contract(spec).index_bounds.items():
         upper = bound(inputs)
         position = data.draw(st.integers(0, inputs[name].size - 1), label="position")
         for bad_value in (-1, -upper - 1, upper, upper + 7, np.iinfo(np.int64).min):
@@ -302,12 +255,12 @@ def test_bad_indices_are_rejected(spec, data):
 
 
 @pytest.mark.parametrize("index_dtype", ["int8", "int16", "int32", "uint8", "uint16", "uint32", "uint64"])
-@pytest.mark.parametrize("spec", [s for s in SPECS if s.name in INDEX_BOUNDS], ids=spec_id)
+@pytest.mark.parametrize("spec", INDEX_SPECS, ids=spec_id)
 @given(data=st.data())
 def test_any_integer_index_dtype_gives_the_int64_result(spec, index_dtype, data):
     inputs, _, source = draw_case(spec, data)
     reference, reference_grads = run(spec, inputs, source)
-    for name in INDEX_BOUNDS[spec.name]:
+    for name in contract(spec).index_bounds:
         other = replaced(inputs, name, inputs[name].astype(index_dtype))
         outputs, state = run_forward(spec, other)
         upstream = {key: np.ones_like(value) for key, value in reference.items()} if not spec.is_loss else {}
@@ -327,7 +280,7 @@ def test_any_integer_index_dtype_gives_the_int64_result(spec, index_dtype, data)
 # --------------------------------------------------------------------------- masks
 
 
-@pytest.mark.parametrize("spec", [s for s in SPECS if s.name == "temporal_softmax_loss"], ids=spec_id)
+@pytest.mark.parametrize("spec", [spec for spec in SPECS if mask_names(example_inputs(spec))], ids=spec_id)
 @given(data=st.data())
 def test_masks_bool_or_01_integers_only(spec, data):
     inputs, _, _ = draw_case(spec, data)
@@ -346,6 +299,19 @@ def test_masks_bool_or_01_integers_only(spec, data):
             bad.flat[position] = bad_value
             broken = replaced(inputs, name, bad)
             raises(ValueError, partial(run_forward, spec, broken), f"'{name}'", "0 and 1")
+
+
+# --------------------------------------------------------------------------- a layer's own error inputs
+
+
+@pytest.mark.parametrize("spec", [spec for spec in SPECS if contract(spec).error_inputs], ids=spec_id)
+@given(data=st.data())
+def test_error_inputs_of_the_spec_are_rejected(spec, data):
+    inputs, _, _ = draw_case(spec, data)
+    error_inputs = contract(spec).error_inputs
+    assert error_inputs is not None
+    for case in error_inputs(inputs):
+        raises(case.error, partial(run_forward, spec, case.inputs), *case.keywords)
 
 
 # --------------------------------------------------------------------------- upstream gradients
@@ -377,7 +343,7 @@ def test_bad_upstream_gradients_are_rejected_and_leave_the_cache_usable(spec, da
         for bad in shape_breaks:
             broken = replaced(upstream, output, bad)
             raises(ValueError, partial(run_backward, spec, broken, cache), f"'{parameter}'", str(bad.shape),
-                   LAYOUT_TEXT[spec.name][parameter], str(good.shape))
+                   contract(spec).layout_text[parameter], str(good.shape))
         broken = replaced(upstream, output, good.tolist())
         raises(TypeError, partial(run_backward, spec, broken, cache), f"'{parameter}'")
     again = run_backward(spec, upstream, cache)
@@ -453,7 +419,7 @@ def test_vocabulary_must_map_onto_0_to_v(word_to_idx, exc, fragment):
 
 def test_vocabulary_indices_of_numpy_integer_type_are_accepted():
     m = model(word_to_idx={"<NULL>": np.int64(0), "<START>": np.uint8(1), "<END>": np.int32(2)})
-    assert m._null == 0 and m._start == 1 and m._end == 2
+    assert m.word_to_idx == {"<NULL>": 0, "<START>": 1, "<END>": 2}
     assert all(type(index) is int for index in m.word_to_idx.values())
 
 
@@ -596,60 +562,15 @@ def dims_of(spec: LayerSpec) -> set[str]:
     return source.names
 
 
-#: What each layer does with a zero-size dimension: "result" (a defined result of the right shape and
-#: dtype, equal to the torch twin's on the zero-padded inputs) or the start of the ValueError message.
-ZERO_SIZE = {
-    ("affine", "N"): "result",
-    ("affine", "M"): "result",
-    ("temporal_affine", "N"): "result",
-    ("temporal_affine", "T"): "result",
-    ("temporal_affine", "D"): "result",
-    ("temporal_affine", "M"): "result",
-    ("word_embedding", "N"): "result",
-    ("word_embedding", "T"): "result",
-    ("word_embedding", "D"): "result",
-    ("sigmoid", "N"): "result",
-    ("sigmoid", "D"): "result",
-    ("rnn_step", "N"): "result",
-    ("rnn_step", "D"): "result",
-    ("rnn_step", "H"): "result",
-    ("rnn", "N"): "result",
-    ("rnn", "T"): "result",
-    ("rnn", "D"): "result",
-    ("rnn", "H"): "result",
-    ("lstm_step", "N"): "result",
-    ("lstm_step", "D"): "result",
-    ("lstm_step", "H"): "result",
-    ("lstm", "N"): "result",
-    ("lstm", "T"): "result",
-    ("lstm", "D"): "result",
-    ("lstm", "H"): "result",
-    ("lstm_with_c0", "N"): "result",
-    ("lstm_with_c0", "T"): "result",
-    ("lstm_with_c0", "D"): "result",
-    ("lstm_with_c0", "H"): "result",
-    ("gru_step", "N"): "result",
-    ("gru_step", "D"): "result",
-    ("gru_step", "H"): "result",
-    ("gru", "N"): "result",
-    ("gru", "T"): "result",
-    ("gru", "D"): "result",
-    ("gru", "H"): "result",
-    ("temporal_softmax_loss", "N"): "argument 'x' has N = 0",
-    ("temporal_softmax_loss", "T"): "result",
-    **{(f"captioning_{cell}", "N"): "argument 'features' has N = 0" for cell in CELLS},
-    **{(f"captioning_{cell}", "T"): "argument 'captions' has shape" for cell in CELLS},
-    # The model's dimensions must be >= 1 (the spec builds a model from the parameter shapes).
-    **{(f"captioning_{cell}", "D"): "argument 'input_dim' must be >= 1, got 0" for cell in CELLS},
-    **{(f"captioning_{cell}", "W"): "argument 'wordvec_dim' must be >= 1, got 0" for cell in CELLS},
-    **{(f"captioning_{cell}", "H"): "argument 'hidden_dim' must be >= 1, got 0" for cell in CELLS},
-}
+#: The size dimensions whose zero case every spec that draws them declares in ``LayerSpec.zero_size``.
+SIZE_DIMS = ("N", "T", "D", "H", "M", "W")
 
-ZERO_CASES = [(spec, dim) for spec in all_specs() for dim in ("N", "T", "D", "H", "M", "W") if dim in dims_of(spec)]
+ZERO_CASES = [(spec, dim) for spec in all_specs() for dim in spec.zero_size]
 
 
-def test_zero_size_table_is_complete():
-    assert {(spec.name, dim) for spec, dim in ZERO_CASES} == set(ZERO_SIZE)
+@pytest.mark.parametrize("spec", all_specs(), ids=spec_id)
+def test_zero_size_is_declared_for_every_size_dimension(spec):
+    assert {dim for dim in dims_of(spec) if dim in SIZE_DIMS} <= set(spec.zero_size)
 
 
 class PaddingShapeSource(RandomSource):
@@ -693,9 +614,9 @@ def test_zero_size_dimension(spec, dim, data):
     """A zero-size dimension gives a defined result (that of the zero-padded case), or the pinned ValueError."""
     source = ZeroDimSource(data.draw, dim)
     dtype = draw_dtype(data.draw)
-    expected = ZERO_SIZE[(spec.name, dim)]
+    expected = spec.zero_size[dim]
     inputs = spec.make_inputs(source, dtype)
-    if expected != "result":
+    if expected != RESULT:
         raises(ValueError, partial(run_forward, spec, inputs), expected)
         return
     outputs, state = run_forward(spec, inputs)
@@ -718,3 +639,149 @@ def test_zero_size_dimension(spec, dim, data):
     comparisons = twin_comparisons(spec, big_inputs, big_upstream, Evaluation(outputs, grads), view=sliced)
     report = [c.describe() for c in comparisons if not c.passed]
     assert not report, "\n".join(report)
+
+
+# --------------------------------------------------------------------------- exact messages and layouts
+# Written to kill mutants of impl's validation that the generic tests above let survive: a backward pass
+# given a foreign cache, messages whose whole text is the contract, the type named in a type error, and
+# the symbolic layout each CaptioningRNN message spells for every argument and parameter.
+
+
+@pytest.mark.mutation_killer
+@pytest.mark.parametrize("layer", RECURRENT_LAYERS)
+def test_backward_rejects_a_foreign_cache(layer):
+    """A cache from another layer (or anything else) is a TypeError naming the forward pass it needs."""
+    spec = RECURRENT_LAYERS[layer]
+    backward = spec.backward
+    foreign = impl.affine_forward(np.ones((1, 2)), np.ones((2, 3)), np.ones(3))[1]
+    upstream = [np.ones((1, 1, 1))] * (len(inspect.signature(backward).parameters) - 1)
+    for cache in (foreign, None, object()):
+        with pytest.raises(TypeError) as info:
+            backward(*upstream, cache)
+        message = str(info.value)
+        assert message.startswith(f"argument 'cache' of {spec.backward_name} must be the cache returned by "
+                                  f"{spec.forward_name}, got "), message
+        assert message.endswith(type(cache).__name__)
+
+
+# --------------------------------------------------------------------------- messages without computed detail
+
+
+@pytest.mark.mutation_killer
+def test_plain_error_messages_in_full():
+    """Errors whose message is fixed text: the whole message is the contract."""
+    vocab = {"<NULL>": 0, "<START>": 1, "w": 2}
+    cases = [
+        (lambda: impl.CaptioningRNN({"a": 0, "<START>": 1}),
+         "argument 'word_to_idx' has no '<NULL>' entry; the loss needs it to mask padding"),
+        (lambda: impl.CaptioningRNN({"<NULL>": 0, "a": 0}),
+         "argument 'word_to_idx' maps several words to the same index"),
+        (lambda: impl.CaptioningRNN({"<NULL>": 0, "a": 1}, input_dim=2, wordvec_dim=2, hidden_dim=2).sample(
+            np.ones((1, 2), np.float32)),
+         "the vocabulary has no '<START>' entry, so sample() has no first word to feed"),
+        (lambda: impl.CaptioningRNN(vocab, input_dim=2, wordvec_dim=2, hidden_dim=2).loss(
+            np.ones((0, 2), np.float32), np.ones((0, 3), np.int64)),
+         "argument 'features' has N = 0 rows; the loss is a mean over the batch and needs N >= 1"),
+        (lambda: impl.temporal_softmax_loss(np.ones((0, 2, 3)), np.ones((0, 2), np.int64), np.ones((0, 2), bool)),
+         "argument 'x' has N = 0 sequences; the loss is a mean over the batch and needs N >= 1"),
+        (lambda: impl.CaptioningRNN(vocab, input_dim=2, wordvec_dim=2, hidden_dim=2).loss(
+            np.ones((2, 2), np.float32), np.ones((2, 1), np.int64)),
+         "argument 'captions' has shape (2, 1); it needs T+1 >= 2 columns (an input word and the word to predict)"),
+    ]
+    for call, expected in cases:
+        with pytest.raises(ValueError) as info:
+            call()
+        assert str(info.value) == expected
+
+
+# --------------------------------------------------------------------------- CaptioningRNN: types named
+
+
+@pytest.mark.mutation_killer
+@pytest.mark.parametrize("name", ["input_dim", "wordvec_dim", "hidden_dim"])
+@pytest.mark.parametrize("value, type_name", [(2.5, "float"), ("4", "str"), (None, "NoneType"), ([3], "list")])
+def test_model_dimension_type_errors_name_the_type(name, value, type_name):
+    with pytest.raises(TypeError) as info:
+        impl.CaptioningRNN(vocabulary(5), **{name: value})
+    assert str(info.value) == f"argument '{name}' must be an integer, got {type_name}"
+
+
+@pytest.mark.mutation_killer
+@pytest.mark.parametrize("word_to_idx, type_name", [([("<NULL>", 0)], "list"), (None, "NoneType"), ("<NULL>", "str")])
+def test_vocabulary_type_error_names_the_type(word_to_idx, type_name):
+    with pytest.raises(TypeError) as info:
+        impl.CaptioningRNN(word_to_idx)
+    assert str(info.value) == f"argument 'word_to_idx' must be a mapping, got {type_name}"
+
+
+# --------------------------------------------------------------------------- CaptioningRNN: layouts spelled
+
+
+def _model_for_params(cell):
+    model = impl.CaptioningRNN(vocabulary(6), input_dim=4, wordvec_dim=3, hidden_dim=2, cell_type=cell,
+                               dtype=np.float64, seed=0)
+    return model, np.ones((2, 4)), np.array([[1, 3, 4], [1, 5, 0]])
+
+
+#: The layout each CaptioningRNN message spells for its arguments and parameters.
+MODEL_LAYOUTS = {"features": "(N, D)", "captions": "(N, T+1)", "W_proj": "(D, H)", "b_proj": "(H,)",
+                 "W_embed": "(V, W)", "W_vocab": "(H, V)", "b_vocab": "(V,)"}
+
+
+def gate_layouts(cell: str) -> dict[str, str]:
+    """The layouts the model's messages spell for the cell's parameters: the gate count written out (``1H`` too)."""
+    width = f"{gate_count(cell)}H"
+    layouts = {"Wx": f"(W, {width})", "Wh": f"(H, {width})", "b": f"({width},)"}
+    return {**layouts, "bh": f"({width},)"} if cell == "gru" else layouts
+
+
+#: Symbolic axes of the parameters (gate multiples of H spelled H): a grown axis may be reported on any
+#: parameter sharing its symbol, since the model reads D and H from W_proj and W from W_embed.
+PARAM_AXES = {"W_embed": "VW", "W_proj": "DH", "b_proj": "H", "Wx": "WH", "Wh": "HH", "b": "H", "bh": "H",
+              "W_vocab": "HV", "b_vocab": "V"}
+
+
+@pytest.mark.mutation_killer
+@pytest.mark.parametrize("cell", CELL_TYPES)
+def test_model_parameter_shape_errors_name_parameter_shape_and_layout(cell):
+    """Every parameter grown along any axis, or given an extra axis, is rejected before any arithmetic, for
+    loss and for sample, by a message naming a parameter that disagrees, its shape and its layout."""
+    layouts = {**MODEL_LAYOUTS, **gate_layouts(cell)}
+    names = list(_model_for_params(cell)[0].params)
+    for name in names:
+        original = _model_for_params(cell)[0].params[name]
+        variants = [(original[None], {name})]
+        for axis, symbol in enumerate(PARAM_AXES[name]):
+            grown = np.concatenate([original, np.take(original, [-1], axis=axis)], axis=axis)
+            suspects = {other for other in names if symbol in PARAM_AXES[other]}
+            variants.append((grown, suspects | {"features"} if symbol == "D" else suspects))
+        for bad, suspects in variants:
+            for method in ("loss", "sample"):
+                model, features, captions = _model_for_params(cell)
+                model.params[name] = bad
+                call = partial(model.loss, features, captions)
+                if method == "sample":
+                    call = partial(model.sample, features, 2)
+                with pytest.raises(ValueError) as info:
+                    call()
+                message = str(info.value)
+                named = re.match(r"argument '(?:params\[\"(\w+)\"\]|(features))' ", message)
+                assert named, (name, message)
+                suspect = named.group(1) or named.group(2)
+                assert suspect in suspects, (name, message)
+                shown = features if suspect == "features" else model.params[suspect]
+                assert str(shown.shape) in message and f" {layouts[suspect]}" in message, message
+
+
+@pytest.mark.mutation_killer
+@pytest.mark.parametrize("cell", CELL_TYPES)
+def test_model_feature_and_caption_errors_spell_the_layout(cell):
+    model, features, captions = _model_for_params(cell)
+    for bad in (features[:, :3], features[0], features[None]):
+        with pytest.raises(ValueError) as info:
+            model.loss(bad, captions)
+        assert str(info.value).startswith("argument 'features' ") and " (N, D)" in str(info.value)
+    for bad in (captions[None], captions[0], captions[:1]):
+        with pytest.raises(ValueError) as info:
+            model.loss(features, bad)
+        assert str(info.value).startswith("argument 'captions' ") and " (N, T+1)" in str(info.value)

@@ -1,0 +1,90 @@
+"""The captioning model's greedy sampling, judged against the twin's: an extra check of the captioning specs.
+
+``CaptioningRNN.sample`` of impl's model is compared with
+:meth:`oracle.twins.CaptioningTwin.sample` on the parameters and features of
+a generated case. A different word counts as a disagreement only when it is
+not a near-tie (see :func:`sampling_comparison`). :func:`sampling_check`
+wraps it as an :class:`oracle.spec.ExtraCheck`, which the generic suites and
+the audit run for every spec that carries it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from impl.cell_layouts import CAPTIONING_PARAMETERS
+from oracle import twins
+from oracle.checks import Case, spec_tolerance, torch_name
+from oracle.compare import Comparison
+from oracle.spec import Arrays, ExtraCheck, LayerSpec
+from oracle.tolerances import Tolerance
+
+
+def sampling_check(cell: str) -> ExtraCheck:
+    """The greedy-sampling check of a ``cell`` captioning spec: an :class:`~oracle.spec.ExtraCheck` named ``sample``."""
+
+    def run(spec: LayerSpec, case: Case, device: str) -> list[Comparison]:
+        return [sampling_comparison(spec, case, cell, device)]
+
+    return ExtraCheck("sample", run)
+
+
+def sample_both(cell: str, inputs: Arrays, device: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Greedy captions of impl's model and of the twin, and the twin's scores, from a captioning case's inputs.
+
+    Both decode ``T`` words, ``T + 1`` being the length of the case's captions.
+    """
+    from oracle import builtin_specs  # at call time: builtin_specs attaches this module's check to its specs
+
+    params = {name: inputs[name] for name in CAPTIONING_PARAMETERS[cell]}
+    null, max_length = int(inputs["null"]), inputs["captions"].shape[1] - 1
+    start = builtin_specs.vocabulary(params["W_embed"].shape[0], null)["<START>"]
+    model = builtin_specs.build_captioning_model(cell, null, params)
+    impl_words = np.asarray(model.sample(inputs["features"], max_length=max_length))
+    twin = twins.CaptioningTwin(cell, params, null=null, device=device)
+    twin_words, scores = twin.sample(inputs["features"], max_length, start)
+    return impl_words, twin_words, scores
+
+
+def sampling_comparison(spec: LayerSpec, case: Case, cell: str, device: str) -> Comparison:
+    """Greedy sampling of impl's ``CaptioningRNN`` against :class:`oracle.twins.CaptioningTwin`.
+
+    Where a row first differs, the twin chose word ``a`` and impl word ``b``;
+    the row disagrees only if the twin's score gap ``|s[a] - s[b]|`` exceeds
+    ``atol + rtol * |s[a]|`` of the dtype's tolerance. A smaller gap is a
+    near-tie that rounding may break either way, and every later word
+    legitimately differs, so only the first difference of a row is judged.
+    ``max_abs`` is the largest such gap, ``ratio`` the largest gap over its
+    allowance.
+    """
+    impl_words, twin_words, scores = sample_both(cell, case.inputs, device)
+    tolerance = spec_tolerance(spec, case.dtype.name)
+    header: dict[str, Any] = dict(layer=spec.name, quantity="sample captions", dtype=case.dtype.name,
+                                  reference=torch_name(device), shape=impl_words.shape, tolerance=tolerance)
+    if impl_words.shape != twin_words.shape:
+        return Comparison(**header, max_abs=np.inf, max_rel=np.inf, ratio=np.inf,
+                          problem=f"shape {impl_words.shape} where the twin sampled {twin_words.shape}")
+    judged = [_judge_step(impl_words, twin_words, scores, row, step, tolerance)
+              for row, step in _first_differences(impl_words, twin_words)]
+    gap, rel, ratio, detail = max(judged, key=lambda judgement: judgement[2], default=(0.0, 0.0, 0.0, ""))
+    return Comparison(**header, max_abs=gap, max_rel=rel, ratio=ratio, problem=detail if ratio > 1.0 else "")
+
+
+def _judge_step(impl_words: np.ndarray, twin_words: np.ndarray, scores: np.ndarray, row: int, step: int,
+                tolerance: Tolerance) -> tuple[float, float, float, str]:
+    """``(gap, gap / |s[a]|, gap / allowance, description)`` of the first difference of one row."""
+    chosen, other = int(twin_words[row, step]), int(impl_words[row, step])
+    # abs: a twin whose "argmax" scored below impl's word would be just as real a disagreement.
+    gap = abs(float(scores[row, step, chosen]) - float(scores[row, step, other]))
+    top = abs(float(scores[row, step, chosen]))
+    ratio = gap / (tolerance.atol + tolerance.rtol * top)
+    detail = f"row {row} step {step}: impl chose word {other}, the twin word {chosen} with a score gap of {gap:.3e}"
+    return gap, gap / top if top else np.inf, ratio, detail
+
+
+def _first_differences(a: np.ndarray, b: np.ndarray) -> list[tuple[int, int]]:
+    """``(row, first differing column)`` for every row of two equal-shaped 2-D arrays that differ."""
+    differ = a != b
+    return [(int(row), int(np.argmax(differ[row]))) for row in np.flatnonzero(differ.any(axis=1))]
