@@ -28,12 +28,14 @@ from torch import nn
 
 from impl.cell_layouts import CELL_TYPES, cell_parameter_shapes, gate_count
 from oracle import gate_order as go
-from oracle import twins
 from oracle.finite_diff import central_difference
+from oracle.registry import get_spec
 from oracle.tolerances import TOLERANCES
 from oracle.twins.recurrent import torch_cell_module
 
 N, D, H = 3, 4, 2
+#: The step twins as the registry binds them (with their specs' gradient names).
+LSTM_STEP_TWIN, GRU_STEP_TWIN = get_spec("lstm_step").twin, get_spec("gru_step").twin
 #: One float64 cell step computed two ways (textbook numpy, torch's cell): a few ulps apart.
 ONE_STEP = asdict(TOLERANCES["float64_one_step"])
 #: Analytic gradients against finite differences.
@@ -307,7 +309,7 @@ def test_gru_gradients_mapped_back_match_finite_differences():
 def test_lstm_step_twin_uses_impl_layout():
     x, h, c, Wx, Wh, b = _lstm_inputs(np.random.default_rng(21))
     expected_h, expected_c = textbook_lstm_step(x, h, c, Wx, Wh, b)
-    result = twins.lstm_step(dict(x=x, prev_h=h, prev_c=c, Wx=Wx, Wh=Wh, b=b),
+    result = LSTM_STEP_TWIN(dict(x=x, prev_h=h, prev_c=c, Wx=Wx, Wh=Wh, b=b),
                              {"next_h": np.ones((N, H)), "next_c": np.ones((N, H))})
     np.testing.assert_allclose(result.outputs["next_h"], expected_h, **ONE_STEP)
     np.testing.assert_allclose(result.outputs["next_c"], expected_c, **ONE_STEP)
@@ -315,7 +317,7 @@ def test_lstm_step_twin_uses_impl_layout():
 
 def test_gru_step_twin_uses_impl_layout():
     x, h, Wx, Wh, b, bh = _gru_inputs(np.random.default_rng(22))
-    result = twins.gru_step(dict(x=x, prev_h=h, Wx=Wx, Wh=Wh, b=b, bh=bh), {"next_h": np.ones((N, H))})
+    result = GRU_STEP_TWIN(dict(x=x, prev_h=h, Wx=Wx, Wh=Wh, b=b, bh=bh), {"next_h": np.ones((N, H))})
     np.testing.assert_allclose(result.outputs["next_h"], textbook_gru_step(x, h, Wx, Wh, b, bh), **ONE_STEP)
 
 
@@ -332,7 +334,7 @@ def test_loaded_sequence_module_runs_the_twins_function(cell_type):
     state = _t(h0)[None]
     out, _ = module(_t(x), (state, torch.zeros_like(state)) if cell_type == "lstm" else state)
     out.backward(_t(upstream))
-    expected = getattr(twins, cell_type)({"x": x, "h0": h0, **params}, {"h": upstream})
+    expected = get_spec(cell_type).twin({"x": x, "h0": h0, **params}, {"h": upstream})
     np.testing.assert_allclose(out.detach().numpy(), expected.outputs["h"], **asdict(TOLERANCES["float64"]))
     grads = {"Wx": go.weight_from_torch(module.weight_ih_l0.grad.numpy(), cell_type),
              "Wh": go.weight_from_torch(module.weight_hh_l0.grad.numpy(), cell_type),
@@ -413,7 +415,7 @@ def test_lstm_step_twin_gradients_in_impl_layout_match_finite_differences():
     rng = np.random.default_rng(13)
     x, h, c, Wx, Wh, b = _lstm_inputs(rng)
     up_h, up_c = rng.uniform(-1, 1, (N, H)), rng.uniform(-1, 1, (N, H))
-    result = twins.lstm_step(dict(x=x, prev_h=h, prev_c=c, Wx=Wx, Wh=Wh, b=b), {"next_h": up_h, "next_c": up_c})
+    result = LSTM_STEP_TWIN(dict(x=x, prev_h=h, prev_c=c, Wx=Wx, Wh=Wh, b=b), {"next_h": up_h, "next_c": up_c})
 
     def objective() -> float:
         nh, nc = textbook_lstm_step(x, h, c, Wx, Wh, b)
@@ -428,7 +430,7 @@ def test_gru_step_twin_gradients_in_impl_layout_match_finite_differences():
     rng = np.random.default_rng(14)
     x, h, Wx, Wh, b, bh = _gru_inputs(rng)
     up = rng.uniform(-1, 1, (N, H))
-    result = twins.gru_step(dict(x=x, prev_h=h, Wx=Wx, Wh=Wh, b=b, bh=bh), {"next_h": up})
+    result = GRU_STEP_TWIN(dict(x=x, prev_h=h, Wx=Wx, Wh=Wh, b=b, bh=bh), {"next_h": up})
 
     def objective() -> float:
         return float(np.sum(up * textbook_gru_step(x, h, Wx, Wh, b, bh)))

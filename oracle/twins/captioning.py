@@ -247,4 +247,4 @@ def captioning_twin(cell_type: str) -> TorchTwin:
         return {"loss": captioning_loss(cell_type, params, tensors["features"], tensors["captions"], null)}
 
     function.__name__ = function.__qualname__ = f"captioning_{cell_type}_function"
-    return TorchTwin(f"captioning_{cell_type}", function, names)
+    return TorchTwin(f"captioning_{cell_type}", function)

@@ -9,7 +9,7 @@ is the only code that converts arrays, makes leaves and runs backward.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -39,12 +39,29 @@ class TorchTwin:
         ``ValueError`` on inputs it rejects.
     differentiable
         Names of the inputs that get gradients, in the spec's ``grads`` order;
-        empty for a forward-only twin.
+        empty for a forward-only twin. ``None`` (the default): the ``grads`` of
+        the :class:`~oracle.spec.LayerSpec` that uses the twin, which binds
+        them through :meth:`with_gradients`, so the names are written once.
     """
 
     name: str
     function: TensorFunction
-    differentiable: tuple[str, ...]
+    differentiable: tuple[str, ...] | None = None
+
+    def with_gradients(self, names: tuple[str, ...]) -> TorchTwin:
+        """This twin differentiating ``names``; ``ValueError`` if it already names other inputs."""
+        if self.differentiable is None:
+            return replace(self, differentiable=tuple(names))
+        if tuple(self.differentiable) != tuple(names):
+            raise ValueError(f"twin {self.name!r} differentiates {self.differentiable}, its spec names {names}")
+        return self
+
+    @property
+    def gradient_names(self) -> tuple[str, ...]:
+        """:attr:`differentiable`, once known; ``ValueError`` for a twin not yet bound to a spec."""
+        if self.differentiable is None:
+            raise ValueError(f"twin {self.name!r} has no gradient names: give them, or use it through a LayerSpec")
+        return self.differentiable
 
     def to_tensors(self, inputs: Mapping[str, np.ndarray],
                    device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
@@ -73,11 +90,11 @@ class TorchTwin:
         """
         device = resolve_device(device)
         floats = [name for name, value in inputs.items() if np.asarray(value).dtype.kind == "f"]
-        names = list(dict.fromkeys([*self.differentiable, *floats]))
+        names = list(dict.fromkeys([*self.gradient_names, *floats]))
         if names:
             float_dtype(inputs, names)
         tensors = {name: tensor(value, device) for name, value in inputs.items()}
-        for name in self.differentiable:
+        for name in self.gradient_names:
             tensors[name].requires_grad_(True)
         return tensors
 
@@ -106,7 +123,7 @@ class TorchTwin:
         # The reference must differentiate even when a caller runs it under no_grad.
         with torch.enable_grad():
             outputs = self.function(tensors)
-        grads = self._gradients(outputs, {name: tensors[name] for name in self.differentiable}, upstream)
+        grads = self._gradients(outputs, {name: tensors[name] for name in self.gradient_names}, upstream)
         return Evaluation(outputs={name: to_numpy(value) for name, value in outputs.items()}, grads=grads)
 
     @staticmethod

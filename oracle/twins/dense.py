@@ -45,8 +45,8 @@ def sigmoid_function(tensors: Mapping[str, torch.Tensor]) -> dict[str, torch.Ten
 
 
 #: Twin of ``affine_forward``/``affine_backward``: gradients ``x`` (shaped like ``x``), ``w``, ``b``.
-affine = TorchTwin("affine", affine_function, ("x", "w", "b"))
+affine = TorchTwin("affine", affine_function)
 #: Twin of ``temporal_affine_forward``/``temporal_affine_backward``: gradients ``x``, ``w``, ``b``.
-temporal_affine = TorchTwin("temporal_affine", temporal_affine_function, ("x", "w", "b"))
+temporal_affine = TorchTwin("temporal_affine", temporal_affine_function)
 #: Forward-only twin of ``sigmoid``: no gradients, ``upstream`` is ignored.
-sigmoid = TorchTwin("sigmoid", sigmoid_function, ())
+sigmoid = TorchTwin("sigmoid", sigmoid_function)

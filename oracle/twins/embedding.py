@@ -23,4 +23,4 @@ def word_embedding_function(tensors: Mapping[str, torch.Tensor]) -> dict[str, to
 
 
 #: Twin of ``word_embedding_forward``/``word_embedding_backward``: gradient of ``W`` only.
-word_embedding = TorchTwin("word_embedding", word_embedding_function, ("W",))
+word_embedding = TorchTwin("word_embedding", word_embedding_function)

@@ -61,4 +61,4 @@ def temporal_softmax_loss_function(tensors: Mapping[str, torch.Tensor]) -> dict[
 
 
 #: Twin of ``temporal_softmax_loss``, a loss layer (``upstream`` must be empty): gradient of ``x``.
-temporal_softmax_loss = TorchTwin("temporal_softmax_loss", temporal_softmax_loss_function, ("x",))
+temporal_softmax_loss = TorchTwin("temporal_softmax_loss", temporal_softmax_loss_function)

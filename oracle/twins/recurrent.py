@@ -244,16 +244,16 @@ def gru_function(tensors: Tensors) -> dict[str, torch.Tensor]:
 
 
 #: Twin of ``rnn_step_forward``/``rnn_step_backward``: gradients of all five inputs.
-rnn_step = TorchTwin("rnn_step", rnn_step_function, ("x", "prev_h", "Wx", "Wh", "b"))
+rnn_step = TorchTwin("rnn_step", rnn_step_function)
 #: Twin of ``rnn_forward``/``rnn_backward``: gradients of all five inputs.
-rnn = TorchTwin("rnn", rnn_function, ("x", "h0", "Wx", "Wh", "b"))
+rnn = TorchTwin("rnn", rnn_function)
 #: Twin of ``lstm_step_forward``/``lstm_step_backward``: gradients of all six inputs.
-lstm_step = TorchTwin("lstm_step", lstm_step_function, ("x", "prev_h", "prev_c", "Wx", "Wh", "b"))
+lstm_step = TorchTwin("lstm_step", lstm_step_function)
 #: Twin of ``lstm_forward``/``lstm_backward`` (``c0 = 0``): gradients of all five inputs.
-lstm = TorchTwin("lstm", lstm_function, ("x", "h0", "Wx", "Wh", "b"))
+lstm = TorchTwin("lstm", lstm_function)
 #: Twin of the LSTM with a given ``c0``: gradients of all six inputs.
-lstm_with_c0 = TorchTwin("lstm_with_c0", lstm_with_c0_function, ("x", "h0", "c0", "Wx", "Wh", "b"))
+lstm_with_c0 = TorchTwin("lstm_with_c0", lstm_with_c0_function)
 #: Twin of ``gru_step_forward``/``gru_step_backward``: gradients of all six inputs.
-gru_step = TorchTwin("gru_step", gru_step_function, ("x", "prev_h", "Wx", "Wh", "b", "bh"))
+gru_step = TorchTwin("gru_step", gru_step_function)
 #: Twin of ``gru_forward``/``gru_backward``: gradients of all six inputs.
-gru = TorchTwin("gru", gru_function, ("x", "h0", "Wx", "Wh", "b", "bh"))
+gru = TorchTwin("gru", gru_function)
