@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from impl.cell_layouts import gate_count
 from oracle import bench
@@ -165,3 +166,18 @@ def test_time_pair_fills_blocks_of_fast_calls() -> None:
         assert 1 < timing["block"][side] <= bench.MAX_BLOCK
         assert len(timing[side]["times_s"]) == 2 * timing["block"][side]
     assert len(timing["paired"]) == 2
+
+
+def test_twin_timing_tool_times_every_recurrent_twin_and_probes_matmul_precision(tmp_path):
+    """tools/twin_timing.py, which tools/gpu_check.sh runs on a GPU machine, on the CPU at tiny sizes."""
+    from tools import twin_timing
+
+    path = tmp_path / "twins.json"
+    assert twin_timing.main(["--devices", "cpu", "--dims", "N=2,T=2,D=3,H=2", "--repeats", "1",
+                             "--json", str(path)]) == 0
+    document = json.loads(path.read_text())
+    assert set(document["seconds"]) == set(twin_timing.LAYERS)
+    assert all(document["seconds"][layer]["cpu"] > 0 for layer in twin_timing.LAYERS)
+    assert document["precision"]["cpu"]["reduced_precision"] is False  # the CPU multiplies in full float32
+    if not torch.cuda.is_available():
+        assert twin_timing.main(["--devices", "cuda"]) == 2
