@@ -12,7 +12,10 @@ dtype's tolerance row), impl against finite differences and torch against
 finite differences (gradients, :func:`oracle.tolerances.finite_difference_tolerance`).
 A bug in a twin therefore cannot hide a bug in impl: the two would have to
 agree with each other *and* with finite differences, which share no code
-with either. It then runs the spec's own checks (:attr:`LayerSpec.extra_checks`),
+with either. impl gets copies of its arguments, so a layer that writes into
+one (``dnext_c += ...``) is reported for that (``"upstream gradient next_c
+unchanged"`` fails) and never corrupts what the references see. It then runs
+the spec's own checks (:attr:`LayerSpec.extra_checks`),
 such as the captioning models' greedy sampling (:mod:`oracle.sampling`).
 
 Every comparison of one case is an :class:`Observation`; the observations of
@@ -44,7 +47,14 @@ import numpy as np
 import torch
 
 from oracle import twins
-from oracle.checks import against_finite_differences, run_case, spec_tolerance, torch_name, twin_comparisons
+from oracle.checks import (
+    against_finite_differences,
+    mutation_comparisons,
+    run_case,
+    spec_tolerance,
+    torch_name,
+    twin_comparisons,
+)
 from oracle.compare import Comparison
 from oracle.finite_diff import numeric_gradients
 from oracle.sources import RandomSource
@@ -245,6 +255,7 @@ def audit_case(spec: LayerSpec, dtype_name: str, seed: int, case_index: int,
             record(IMPL, [error_comparison(spec, dtype, stage, reference, error)])
             return None
 
+    record(IMPL, mutation_comparisons(case))
     twin_result = attempt(twin_label, twin_label, lambda: spec.twin(case.inputs, case.upstream, device))
     if twin_result is not None:
         twin_run = twin_result  # bound for the lambda: mypy cannot narrow the closure's variable

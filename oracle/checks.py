@@ -10,7 +10,7 @@ import numpy as np
 from oracle.compare import Comparison, compare_evaluations
 from oracle.rounding import rounding_spread
 from oracle.sources import InputSource
-from oracle.spec import Arrays, Evaluation, LayerSpec, make_upstream, run_backward, run_forward
+from oracle.spec import Arrays, Evaluation, LayerSpec, changed, copies, make_upstream, run_backward, run_forward
 from oracle.tolerances import TOLERANCES, Tolerance, finite_difference_tolerance
 
 
@@ -29,12 +29,19 @@ def float_dtype(inputs: Arrays) -> np.dtype:
 
 @dataclass(frozen=True)
 class Case:
-    """Inputs, upstream gradients and impl's results for one generated example."""
+    """Inputs, upstream gradients and impl's results for one generated example.
+
+    ``inputs`` and ``upstream`` are the arrays as drawn: impl was given copies,
+    so a layer that writes into its arguments never changes what the
+    references see. ``mutated`` lists the arguments impl changed, as
+    ``(kind, name)`` with kind ``"input"`` or ``"upstream gradient"``.
+    """
 
     spec: LayerSpec
     inputs: Arrays
     upstream: Arrays
     result: Evaluation
+    mutated: tuple[tuple[str, str], ...] = ()
 
     @property
     def dtype(self) -> np.dtype:
@@ -47,12 +54,30 @@ class Case:
 
 
 def run_case(spec: LayerSpec, source: InputSource, dtype: np.dtype) -> Case:
-    """Draw inputs and upstream gradients from ``source`` and run impl forward and backward."""
+    """Draw inputs and upstream gradients from ``source`` and run impl forward and backward on copies of them."""
     inputs = spec.make_inputs(source, np.dtype(dtype))
-    outputs, state = run_forward(spec, inputs)
+    given = copies(inputs)
+    outputs, state = run_forward(spec, given)
+    mutated = [("input", name) for name in changed(inputs, given)]
     upstream = make_upstream(spec, outputs, source)
-    grads = run_backward(spec, upstream, state)
-    return Case(spec, inputs, upstream, Evaluation(outputs, grads))
+    given_upstream = copies(upstream)
+    grads = run_backward(spec, given_upstream, state)
+    mutated += [("upstream gradient", name) for name in changed(upstream, given_upstream)]
+    return Case(spec, inputs, upstream, Evaluation(outputs, grads), tuple(mutated))
+
+
+#: The reference of the comparisons that say whether impl left its arguments alone.
+ARGUMENTS = "its arguments"
+
+
+def mutation_comparisons(case: Case) -> list[Comparison]:
+    """One failed comparison per argument impl modified in place (none when it left them all alone)."""
+    tolerance = spec_tolerance(case.spec, case.dtype.name)
+    drawn = {"input": case.inputs, "upstream gradient": case.upstream}
+    return [Comparison(case.spec.name, f"{kind} {name} unchanged", case.dtype.name, ARGUMENTS,
+                       np.shape(drawn[kind][name]), np.inf, np.inf, np.inf, tolerance,
+                       f"modified its {kind} {name!r} in place (the caller's array)")
+            for kind, name in case.mutated]
 
 
 def torch_name(device: str) -> str:

@@ -202,6 +202,9 @@ def render_table(result: AuditResult) -> str:
     lines = [header, columns, "-" * len(columns)]
     for (layer, dtype, quantity), checks in rows.items():
         groups = [_group(checks.get(pair)) for pair in pairs(result.config.device)]
+        off_table = [check for pair, check in checks.items() if pair not in pairs(result.config.device)]
+        if off_table:  # e.g. "input x unchanged": impl against its own arguments, shown in the first group
+            groups[0] = _group(off_table[0])
         lines.append("  ".join([f"{layer:<{layer_width}}  {dtype:<7}  {quantity:<{quantity_width}}", *groups]).rstrip())
     return "\n".join(lines)
 

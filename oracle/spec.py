@@ -162,6 +162,18 @@ def run_backward(spec: LayerSpec, upstream: Arrays, state: Any) -> Arrays:
     return dict(zip(spec.grads, grads, strict=True))
 
 
+def copies(arrays: Arrays) -> Arrays:
+    """Fresh copies of ``arrays`` (same names, order, dtypes and values)."""
+    return {name: np.array(value, copy=True) for name, value in arrays.items()}
+
+
+def changed(before: Arrays, after: Arrays) -> tuple[str, ...]:
+    """Names whose array in ``after`` differs from ``before`` in shape, dtype or any value (NaN equals NaN)."""
+    return tuple(name for name, value in before.items()
+                 if not (np.shape(after[name]) == np.shape(value) and np.asarray(after[name]).dtype == value.dtype
+                         and np.array_equal(after[name], value, equal_nan=value.dtype.kind in "fc")))
+
+
 def make_upstream(spec: LayerSpec, outputs: Arrays, source: InputSource) -> Arrays:
     """Random upstream gradients, one per output, shaped and typed like it (none for a loss)."""
     if spec.is_loss:
@@ -173,9 +185,11 @@ def objective(spec: LayerSpec, inputs: Arrays, upstream: Arrays) -> float:
     """The scalar whose gradient ``run_backward`` computes.
 
     ``sum_k <upstream_k, output_k>`` for forward/backward layers, the loss
-    itself for a loss layer. Finite differences differentiate this.
+    itself for a loss layer. Finite differences differentiate this. The
+    forward pass gets copies, so one that writes into its arguments cannot
+    move the point being differentiated.
     """
-    outputs, _ = run_forward(spec, inputs)
+    outputs, _ = run_forward(spec, copies(inputs))
     if spec.is_loss:
         return float(outputs[spec.outputs[0]])
     return float(sum(np.vdot(upstream[name], outputs[name]) for name in spec.outputs))

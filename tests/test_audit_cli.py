@@ -25,6 +25,7 @@ from oracle.registry import all_specs, get_spec
 from oracle.report import JSON_SCHEMA, SCHEMA_VERSION, render
 from oracle.sampling import sampling_comparison
 from oracle.sources import RandomSource
+from tests.planted_bugs import PLANTED_BUGS
 
 ROOT = Path(__file__).resolve().parent.parent
 BROKEN = "tests.broken_specs:SPECS"
@@ -246,3 +247,28 @@ def test_sampling_differences_count_only_beyond_a_near_tie(monkeypatch, gap, pas
     assert comparison.passed is passes and comparison.max_abs == pytest.approx(gap)
     if not passes:
         assert "row 0 step 0: impl chose word" in comparison.problem
+
+
+def writes_into_its_input_x(spec):
+    """The planted bug of a forward that overwrites ``x`` after using it (the math is right)."""
+
+    def forward(*args):
+        results = spec.forward(*args)
+        args[0][...] = 0
+        return results
+
+    return dataclasses.replace(spec, name=f"{spec.name}_zeroes_x", forward=forward)
+
+
+@pytest.mark.parametrize("broken, argument", [
+    (next(bug for bug in PLANTED_BUGS if bug.name == "lstm_step_backward mutates dnext_c").broken_spec(),
+     "upstream gradient next_c"),
+    (writes_into_its_input_x(get_spec("rnn")), "input x"),
+])
+def test_a_layer_that_writes_into_its_arguments_is_reported_for_that_and_nothing_else(broken, argument):
+    """Correct math that modifies the caller's array: the audit names the argument, and every value passes,
+    because impl got copies and the twin and finite differences saw the arrays as drawn."""
+    observations = [observation for dtype in DTYPES for observation in audit_case(broken, dtype, 0, 0)]
+    failed = {observation.comparison.quantity for observation in observations if not observation.comparison.passed}
+    assert failed == {f"{argument} unchanged"}
+    assert any("in place" in observation.comparison.problem for observation in observations)
