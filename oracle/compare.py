@@ -152,6 +152,10 @@ def compare_evaluations(
 ) -> list[Comparison]:
     """Compare every output and gradient that ``expected`` has; a missing one fails.
 
+    A float result of another dtype than the reference's gets a failed
+    ``"<quantity> dtype"`` comparison, and its values are then compared after
+    casting them to the reference's dtype.
+
     ``precise``, ``spread``: the reference computed in float64 and its rounding spread, for the float32
     rounding rule of :func:`compare_arrays`.
     """
@@ -166,7 +170,15 @@ def compare_evaluations(
                 comparisons.append(Comparison(layer, quantity, np.asarray(reference_value).dtype.name, reference,
                                               (), np.inf, np.inf, np.inf, tolerance, "missing from the result"))
                 continue
-            comparisons.append(compare_arrays(actual_part[name], reference_value, tolerance, layer=layer,
+            value, expected_value = np.asarray(actual_part[name]), np.asarray(reference_value)
+            if check_dtype and value.dtype != expected_value.dtype:
+                # Its own finding, and the values are still judged (after casting), so that a layer that
+                # returns float64 for float32 inputs still gets a verdict on its math.
+                comparisons.append(Comparison(layer, f"{quantity} dtype", value.dtype.name, reference, value.shape,
+                                              np.inf, np.inf, np.inf, tolerance,
+                                              f"dtype {value.dtype} where the reference has {expected_value.dtype}"))
+                value = value.astype(expected_value.dtype) if value.dtype.kind == "f" else value
+            comparisons.append(compare_arrays(value, expected_value, tolerance, layer=layer,
                                               quantity=quantity, reference=reference, check_dtype=check_dtype,
                                               precise=_part(precise, kind).get(name),
                                               spread=_part(spread, kind).get(name)))

@@ -272,3 +272,14 @@ def test_a_layer_that_writes_into_its_arguments_is_reported_for_that_and_nothing
     failed = {observation.comparison.quantity for observation in observations if not observation.comparison.passed}
     assert failed == {f"{argument} unchanged"}
     assert any("in place" in observation.comparison.problem for observation in observations)
+
+
+def test_a_layer_that_returns_float64_for_float32_gets_dtype_findings_and_a_verdict_on_its_values():
+    promoting = next(bug for bug in PLANTED_BUGS if bug.name == "lstm promotes float32 to float64").broken_spec()
+    observations = audit_case(promoting, "float32", 0, 0)
+    failed = {observation.comparison.quantity for observation in observations if not observation.comparison.passed}
+    quantities = [f"output {name}" for name in promoting.outputs] + [f"grad {name}" for name in promoting.grads]
+    assert failed == {f"{quantity} dtype" for quantity in quantities}
+    values = [observation.comparison for observation in observations
+              if observation.comparison.quantity in quantities]
+    assert values and all(np.isfinite(comparison.max_abs) for comparison in values)
