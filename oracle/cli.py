@@ -32,6 +32,7 @@ import os
 import re
 import secrets
 import sys
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from typing import NamedTuple
 
@@ -155,6 +156,16 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     return parser
 
 
+def describe_error(error: BaseException) -> str:
+    """``"SyntaxError at path/file.py:3: ..."``: the error and where in the user's code it was raised."""
+    if isinstance(error, SyntaxError) and error.filename:
+        return f"{type(error).__name__} at {error.filename}:{error.lineno}: {error.msg}"
+    frames = traceback.extract_tb(error.__traceback__)
+    outside = [frame for frame in frames if "importlib" not in frame.filename]
+    where = f" at {outside[-1].filename}:{outside[-1].lineno}" if outside else ""
+    return f"{type(error).__name__}{where}: {error}"
+
+
 def select_specs(layers: Sequence[str] | None, spec_targets: Sequence[str]) -> list[LayerSpec]:
     """The specs to audit (see the module docstring for the rules); :class:`UsageError` on bad names or targets."""
     builtin = {spec.name: spec for spec in all_specs()}
@@ -162,8 +173,8 @@ def select_specs(layers: Sequence[str] | None, spec_targets: Sequence[str]) -> l
     for target in dict.fromkeys(spec_targets):  # naming a target twice loads it once
         try:
             specs = load_specs(target)
-        except (ImportError, AttributeError, ValueError, TypeError) as error:
-            raise UsageError(f"cannot load --spec {target}: {type(error).__name__}: {error}") from error
+        except Exception as error:  # the user's file may raise anything while importing: report, don't crash
+            raise UsageError(f"cannot load --spec {target}: {describe_error(error)}") from error
         for spec in specs:
             if spec.name in builtin or spec.name in loaded:
                 raise UsageError(f"--spec {target} defines a layer named {spec.name!r}, which is already taken")

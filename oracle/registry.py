@@ -41,9 +41,10 @@ def load_specs(target: str) -> list[LayerSpec]:
 
     ``ATTRIBUTE`` may be one :class:`LayerSpec` or an iterable of them. The
     specs are returned, not registered, so user specs never shadow built-ins.
-    A file path is imported as a module named after the file; a dotted name
-    is imported normally (the current directory is searched too, as with
-    ``python -m``).
+    A file path is imported as a module named after the file, with the file's
+    folder importable (so ``from cs231n.layers import *`` beside it works); a
+    dotted name is imported normally (the current directory is searched too,
+    as with ``python -m``).
     """
     module_name, _, attribute = target.rpartition(":")
     if not module_name or not attribute:
@@ -64,6 +65,9 @@ def _import(module_name: str) -> ModuleType:
         path = Path(module_name)
         if not path.is_file():
             raise ModuleNotFoundError(f"no such spec file: {module_name}")
+        folder = str(path.resolve().parent)  # the file's own imports (its package next to it) must work
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
         spec = importlib.util.spec_from_file_location(path.stem, path)
         if spec is None or spec.loader is None:
             raise ImportError(f"cannot import {module_name}")

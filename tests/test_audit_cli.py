@@ -283,3 +283,29 @@ def test_a_layer_that_returns_float64_for_float32_gets_dtype_findings_and_a_verd
     values = [observation.comparison for observation in observations
               if observation.comparison.quantity in quantities]
     assert values and all(np.isfinite(comparison.max_abs) for comparison in values)
+
+
+def test_a_spec_file_can_import_the_package_beside_it(capsys, tmp_path, monkeypatch):
+    """``my_audit.py`` next to the user's ``cs231n/`` folder: ``from cs231n.layers import ...`` works."""
+    (tmp_path / "cs231n").mkdir()
+    (tmp_path / "cs231n" / "__init__.py").write_text("")
+    (tmp_path / "cs231n" / "layers.py").write_text(
+        "import dataclasses\nfrom oracle.builtin_specs import AFFINE\n"
+        "SPECS = [dataclasses.replace(AFFINE, name='user_affine')]\n")
+    (tmp_path / "my_audit.py").write_text("from cs231n.layers import SPECS\n")
+    monkeypatch.setattr(sys, "path", list(sys.path))  # the import adds the file's folder; keep it local
+    monkeypatch.delitem(sys.modules, "cs231n", raising=False)
+    code, out, _ = audit(capsys, "--spec", f"{tmp_path / 'my_audit.py'}:SPECS", "--layers", "user_affine",
+                         "--cases", "1")
+    assert code == 0 and "user_affine" in out
+
+
+@pytest.mark.parametrize("source, error", [
+    ('print "hello"\n', "SyntaxError at {path}:1"),
+    ("x = 1\nraise RuntimeError('boom')\n", "RuntimeError at {path}:2: boom"),
+])
+def test_a_spec_file_that_cannot_be_imported_exits_2_naming_file_line_and_error(capsys, tmp_path, source, error):
+    path = tmp_path / "broken_audit.py"
+    path.write_text(source)
+    code, _, err = audit(capsys, "--spec", f"{path}:SPECS")
+    assert code == 2 and error.format(path=path) in err and "Traceback" not in err
