@@ -41,6 +41,8 @@ _PARAM_ORDER = ("W_embed", "W_proj", "b_proj", "Wx", "Wh", "b", "bh", "W_vocab",
 
 #: Sample output dtype: wide enough for any vocabulary (the seed's int8 is not).
 _WORD_DTYPE = np.int64
+#: The vocabulary entries the model reads: padding, the first input word, and the word sampling may stop at.
+_SPECIAL_TOKENS = ("<NULL>", "<START>", "<END>")
 
 
 def _as_size(name: str, value: Any, minimum: int) -> int:
@@ -105,9 +107,10 @@ class CaptioningRNN:
     Parameters
     ----------
     word_to_idx : Mapping[str, int]
-        The vocabulary: V words mapped one-to-one onto ``0 .. V-1``. It must
-        contain ``"<NULL>"`` (padding, ignored by the loss); ``"<START>"`` is
-        needed by :meth:`sample`, ``"<END>"`` is optional.
+        The vocabulary, of V = ``len(word_to_idx)`` words. It must contain
+        ``"<NULL>"`` (padding, ignored by the loss); ``"<START>"`` is needed
+        by :meth:`sample`, ``"<END>"`` is optional. These special tokens must
+        map to distinct indices in ``[0, V)``; the model reads no other entry.
     input_dim : int, optional
         D, the dimension of the image features.
     wordvec_dim : int, optional
@@ -144,8 +147,9 @@ class CaptioningRNN:
     Raises
     ------
     ValueError
-        For an unknown ``cell_type``, a vocabulary without ``<NULL>`` or not
-        mapping onto ``0 .. V-1`` one-to-one, or a dimension below 1.
+        For an unknown ``cell_type``, a vocabulary without ``<NULL>``, a
+        special token (``<NULL>``, ``<START>``, ``<END>``) outside ``[0, V)``
+        or two on one index, or a dimension below 1.
     TypeError
         For a dtype other than float32/float64 or a non-integer dimension.
     """
@@ -192,14 +196,26 @@ class CaptioningRNN:
 
     @staticmethod
     def _checked_vocabulary(word_to_idx: Mapping[str, int]) -> dict[str, int]:
-        """Copy ``word_to_idx`` after checking it maps V words one-to-one onto ``0 .. V-1``."""
+        """Copy ``word_to_idx`` after checking the entries the model reads: the special tokens.
+
+        ``V = len(word_to_idx)``. ``<NULL>`` (required), ``<START>`` and ``<END>``
+        must be integer indices in ``[0, V)``, distinct from each other. Other
+        words are never read by the model (captions arrive as indices, which
+        are checked against ``V`` where they are used), so their entries are
+        kept as given: CS231n's own check builds a model from
+        ``{'<NULL>': 0, 'cat': 2, 'dog': 3}``.
+        """
         if not isinstance(word_to_idx, Mapping):
             raise TypeError(f"argument 'word_to_idx' must be a mapping, got {type(word_to_idx).__name__}")
         if "<NULL>" not in word_to_idx:
             raise ValueError("argument 'word_to_idx' has no '<NULL>' entry; the loss needs it to mask padding")
         vocab_size = len(word_to_idx)
-        vocabulary: dict[str, int] = {}
-        for word, index in word_to_idx.items():
+        vocabulary = dict(word_to_idx)
+        special: dict[str, int] = {}
+        for word in _SPECIAL_TOKENS:
+            if word not in word_to_idx:
+                continue
+            index = word_to_idx[word]
             if isinstance(index, (bool, np.bool_)):
                 raise TypeError(f"argument 'word_to_idx' maps {word!r} to {index!r}, not an integer index")
             try:
@@ -212,9 +228,9 @@ class CaptioningRNN:
                 raise ValueError(
                     f"argument 'word_to_idx' maps {word!r} to {index}; indices must lie in [0, {vocab_size})"
                 )
-            vocabulary[word] = index
-        if len(set(vocabulary.values())) != vocab_size:
-            raise ValueError("argument 'word_to_idx' maps several words to the same index")
+            vocabulary[word] = special[word] = index
+        if len(set(special.values())) != len(special):
+            raise ValueError(f"argument 'word_to_idx' maps several special tokens to the same index: {special}")
         return vocabulary
 
     def _checked_params(self, features: np.ndarray) -> tuple[dict[str, np.ndarray], np.dtype]:

@@ -11,6 +11,7 @@ import pytest
 
 import impl
 from impl.cell_layouts import CELL_PARAMETERS, CELL_TYPES, captioning_parameter_shapes
+from oracle.tolerances import TOLERANCES
 from tests.impl_cases import DTYPES, RECURRENT_LAYERS, dtype_id, rng, vocabulary
 
 
@@ -141,3 +142,26 @@ def test_model_initialisation_scales_follow_the_seed():
         assert abs(value.mean()) < 0.01 * std
     for name in ("b_proj", "b", "bh", "b_vocab"):
         assert not model.params[name].any()
+
+
+# --------------------------------------------------------------------------- the course's own check
+
+
+@pytest.mark.parametrize("cell, feature_range, expected_loss", [
+    ("rnn", (-1.5, 0.3), 9.83235591003),
+    ("lstm", (-0.5, 1.7), 9.82445935443),
+])
+def test_the_course_notebook_captioning_check_runs_unchanged(cell, feature_range, expected_loss):
+    """CS231n's published check: a vocabulary whose 'dog' maps to 3 with V = 3 (the model never reads it),
+    every parameter a linspace, and the expected losses the notebook prints (to 11 decimals)."""
+    n, d, w, h, t = 10, 20, 30, 40, 13
+    word_to_idx = {"<NULL>": 0, "cat": 2, "dog": 3}
+    model = impl.CaptioningRNN(word_to_idx, input_dim=d, wordvec_dim=w, hidden_dim=h, cell_type=cell,
+                               dtype=np.float64)
+    for name, value in model.params.items():
+        model.params[name] = np.linspace(-1.4, 1.3, num=value.size).reshape(value.shape)
+    features = np.linspace(*feature_range, num=n * d).reshape(n, d)
+    captions = (np.arange(n * t) % len(word_to_idx)).reshape(n, t)
+    loss, _ = model.loss(features, captions)
+    row = TOLERANCES["float64"]  # the printed constants carry 11 decimals, well inside this row
+    assert abs(loss - expected_loss) <= row.atol + row.rtol * expected_loss
