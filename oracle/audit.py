@@ -41,6 +41,7 @@ import traceback
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
@@ -62,6 +63,9 @@ from oracle.spec import Arrays, Evaluation, LayerSpec
 from oracle.tolerances import Tolerance
 
 T = TypeVar("T")
+
+#: The oracle package's folder, whose frames a failure location skips.
+ORACLE_DIR = Path(__file__).resolve().parent
 
 #: The dtypes the audit knows, in the order that fixes their index in the case seed.
 DTYPES: tuple[str, ...] = ("float64", "float32")
@@ -218,8 +222,10 @@ def error_comparison(spec: LayerSpec, dtype: np.dtype, stage: str, reference: st
     It is filed against ``reference`` (the comparison the crash prevented), so
     it appears in that column of the report.
     """
-    where = traceback.extract_tb(error.__traceback__)[-1] if error.__traceback__ else None
-    location = f" at {where.filename}:{where.lineno}" if where else ""
+    # Where in the code under test: the oracle's own frames (which only call it) are left out.
+    frames = [frame for frame in traceback.extract_tb(error.__traceback__)
+              if not Path(frame.filename).resolve().is_relative_to(ORACLE_DIR)]
+    location = f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
     return Comparison(spec.name, f"error in {stage}", dtype.name, reference, (), np.inf, np.inf, np.inf,
                       spec_tolerance(spec, dtype.name), f"raised {type(error).__name__}: {error}{location}")
 

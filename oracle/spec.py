@@ -137,9 +137,25 @@ class LayerSpec:
         return self.backward is None
 
 
+class NotImplementedLayer(NotImplementedError):
+    """A layer function under test is a stub: it returned ``None`` (a body of ``pass``) or a ``None`` result.
+
+    Raising ``NotImplementedError`` itself means the same; both are reported
+    as not implemented, not as a crash of the oracle.
+    """
+
+
+def _implemented(spec: LayerSpec, stage: str, results: Any) -> Any:
+    """``results``, or :class:`NotImplementedLayer` when the function returned ``None`` or only ``None``s."""
+    values = results if isinstance(results, tuple) else (results,)
+    if results is None or (values and all(value is None for value in values)):
+        raise NotImplementedLayer(f"{spec.name}: {stage} returned {results!r}: not implemented (still a stub?)")
+    return results
+
+
 def run_forward(spec: LayerSpec, inputs: Arrays) -> tuple[Arrays, Any]:
     """Run the numpy forward pass; return ``(outputs, state for run_backward)``."""
-    results = spec.forward(*inputs.values())
+    results = _implemented(spec, "forward", spec.forward(*inputs.values()))
     if spec.is_loss:
         loss, *grads = results
         return {spec.outputs[0]: np.asarray(loss)}, tuple(grads)
@@ -154,7 +170,7 @@ def run_backward(spec: LayerSpec, upstream: Arrays, state: Any) -> Arrays:
     if spec.backward is None:
         grads = state
     else:
-        grads = spec.backward(*(upstream[name] for name in spec.outputs), state)
+        grads = _implemented(spec, "backward", spec.backward(*(upstream[name] for name in spec.outputs), state))
         if not isinstance(grads, tuple):
             grads = (grads,)
     if len(grads) != len(spec.grads):

@@ -309,3 +309,16 @@ def test_a_spec_file_that_cannot_be_imported_exits_2_naming_file_line_and_error(
     path.write_text(source)
     code, _, err = audit(capsys, "--spec", f"{path}:SPECS")
     assert code == 2 and error.format(path=path) in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("stub", [
+    lambda *args: None,                          # a body of `pass`
+    lambda *args: (None, None),                  # the course's skeleton: out, cache = None, None
+    lambda *args: (_ for _ in ()).throw(NotImplementedError("TODO")),
+])
+def test_a_stub_is_reported_as_not_implemented_not_as_an_oracle_crash(stub):
+    spec = dataclasses.replace(get_spec("rnn_step"), name="rnn_step_stub", forward=stub)
+    observations = audit_case(spec, "float64", 0, 0)
+    assert len(observations) == 1 and not observations[0].comparison.passed
+    problem = observations[0].comparison.problem
+    assert "NotImplemented" in problem and "oracle/spec.py" not in problem
