@@ -53,6 +53,7 @@ from oracle.checks import (
     mutation_comparisons,
     run_case,
     spec_tolerance,
+    stage_of,
     torch_name,
     twin_comparisons,
 )
@@ -104,6 +105,8 @@ class AuditConfig:
         Where the torch twins run (``"cpu"``, ``"cuda"``, ``"cuda:K"``).
     spec_targets
         The ``--spec`` targets the extra specs were loaded from.
+    impl_target
+        The ``--impl`` target the built-in specs were bound to (``""``: impl).
     """
 
     layers: tuple[str, ...]
@@ -112,6 +115,7 @@ class AuditConfig:
     seed: int
     device: str = "cpu"
     spec_targets: tuple[str, ...] = ()
+    impl_target: str = ""
 
 
 @dataclass(frozen=True)
@@ -230,6 +234,16 @@ def error_comparison(spec: LayerSpec, dtype: np.dtype, stage: str, reference: st
                       spec_tolerance(spec, dtype.name), f"raised {type(error).__name__}: {error}{location}")
 
 
+def describe_inputs(spec: LayerSpec, seed: int, dtype: np.dtype, case_index: int) -> str:
+    """The layer, dtype and input shapes of a case, drawn again (for a case whose run raised)."""
+    try:
+        inputs = spec.make_inputs(RandomSource(case_rng(seed, spec.name, dtype.name, case_index)), dtype)
+    except Exception:  # the spec's own input generator failed: name what is known
+        return f"layer {spec.name}, dtype {dtype.name}"
+    shapes = ", ".join(f"{name}{tuple(array.shape)}" for name, array in inputs.items())
+    return f"layer {spec.name}, dtype {dtype.name}, inputs {shapes}"
+
+
 def audit_case(spec: LayerSpec, dtype_name: str, seed: int, case_index: int,
                device: str = "cpu") -> list[Observation]:
     """Run case ``case_index`` of ``spec`` in ``dtype_name`` and compare impl, torch and finite differences pairwise.
@@ -247,8 +261,8 @@ def audit_case(spec: LayerSpec, dtype_name: str, seed: int, case_index: int,
     try:
         case = run_case(spec, RandomSource(case_rng(seed, spec.name, dtype.name, case_index)), dtype)
     except Exception as error:  # a crashing layer is a finding, not a reason to stop the audit
-        failed = error_comparison(spec, dtype, IMPL, twin_label, error)
-        return [Observation(IMPL, failed, case_index, f"layer {spec.name}, dtype {dtype.name}")]
+        failed = error_comparison(spec, dtype, stage_of(error, IMPL), twin_label, error)
+        return [Observation(IMPL, failed, case_index, describe_inputs(spec, seed, dtype, case_index))]
     observations: list[Observation] = []
 
     def record(subject: str, comparisons: Sequence[Comparison]) -> None:

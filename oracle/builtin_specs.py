@@ -10,8 +10,10 @@ every dimension is sometimes 1.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
+from typing import Any
 
 import numpy as np
 
@@ -108,23 +110,27 @@ def captioning_inputs(source: InputSource, dtype: np.dtype, cell: str) -> Arrays
     return {"features": source.floats((n, d), dtype), "captions": captions, "null": np.array(null), **params}
 
 
-def captioning_loss(cell: str):
-    """``forward(features, captions, null, *params) -> (loss, *grads)`` of a ``CaptioningRNN``."""
+def captioning_loss(cell: str, model_class: type = impl.CaptioningRNN):
+    """``forward(features, captions, null, *params) -> (loss, *grads)`` of a ``model_class`` model."""
     names = CAPTIONING_PARAMETERS[cell]
 
     def forward(features: np.ndarray, captions: np.ndarray, null: np.ndarray, *params: np.ndarray):
-        model = build_captioning_model(cell, int(null), dict(zip(names, params, strict=True)))
+        model = build_captioning_model(cell, int(null), dict(zip(names, params, strict=True)), model_class)
         loss, grads = model.loss(features, captions)
         return (loss, *(grads[name] for name in names))
 
     return forward
 
 
-def build_captioning_model(cell: str, null: int, params: Arrays) -> impl.CaptioningRNN:
-    """A ``CaptioningRNN`` whose parameters are exactly ``params``."""
+def build_captioning_model(cell: str, null: int, params: Arrays, model_class: type = impl.CaptioningRNN) -> Any:
+    """A ``model_class`` model (the seed's constructor) whose parameters are exactly ``params``.
+
+    impl's model is seeded; a user's class gets the seed's arguments only.
+    """
     (input_dim, hidden_dim), (vocab_size, wordvec_dim) = params["W_proj"].shape, params["W_embed"].shape
-    model = impl.CaptioningRNN(vocabulary(vocab_size, null), input_dim=input_dim, wordvec_dim=wordvec_dim,
-                               hidden_dim=hidden_dim, cell_type=cell, dtype=params["W_proj"].dtype, seed=0)
+    options = dict(input_dim=input_dim, wordvec_dim=wordvec_dim, hidden_dim=hidden_dim, cell_type=cell,
+                   dtype=params["W_proj"].dtype, **({"seed": 0} if model_class is impl.CaptioningRNN else {}))
+    model = model_class(vocabulary(vocab_size, null), **options)
     model.params = dict(params)
     return model
 
@@ -174,6 +180,13 @@ def affine_error_inputs(inputs: Arrays) -> list[ErrorInput]:
                        f"x of shape {bad.shape}") for bad in (flat, flat[:1].reshape(()))]
 
 
+def bind_captioning_model(spec: LayerSpec, found: dict[str, Any], cell: str) -> LayerSpec:
+    """``spec`` (a ``cell`` captioning model) auditing ``found["CaptioningRNN"]``'s loss and greedy sampling."""
+    model_class = found["CaptioningRNN"]
+    return dataclasses.replace(spec, forward=captioning_loss(cell, model_class),
+                               extra_checks=(sampling_check(cell, model_class),))
+
+
 AFFINE = register(LayerSpec(
     name="affine", make_inputs=affine_inputs, forward=impl.affine_forward, backward=impl.affine_backward,
     outputs=("out",), grads=("x", "w", "b"), twin=twins.affine,
@@ -213,6 +226,7 @@ SIGMOID = register(LayerSpec(
     backward=lambda dout, cache: (),
     outputs=("out",), grads=(), twin=twins.sigmoid,
     zero_size=dict.fromkeys(("N", "D"), RESULT), public_names=("sigmoid",),
+    binder=lambda spec, found: dataclasses.replace(spec, forward=lambda x: (found["sigmoid"](x), None)),
 ))
 
 RNN_STEP = recurrent_spec("rnn_step", "rnn", sequence=False, state=("prev_h",), outputs=("next_h",),
@@ -249,7 +263,7 @@ CAPTIONING = {
                    "D": "argument 'input_dim' must be >= 1, got 0", "W": "argument 'wordvec_dim' must be >= 1, got 0",
                    "H": "argument 'hidden_dim' must be >= 1, got 0"},
         gates=GateLayout(cell, CELL_PARAMETERS[cell]), public_names=("CaptioningRNN",),
-        extra_checks=(sampling_check(cell),),
+        extra_checks=(sampling_check(cell),), binder=functools.partial(bind_captioning_model, cell=cell),
     ))
     for cell in CELL_TYPES
 }

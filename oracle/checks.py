@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,15 +54,37 @@ class Case:
         return f"layer {self.spec.name}, dtype {self.dtype}, inputs {shapes}"
 
 
+_STAGE_NOTE = "rnn-oracle stage: "
+
+
+@contextlib.contextmanager
+def stage(name: str) -> Iterator[None]:
+    """Tag an exception raised inside with the stage (``"forward"``, ``"backward"``) it came from."""
+    try:
+        yield
+    except Exception as error:
+        error.add_note(_STAGE_NOTE + name)
+        raise
+
+
+def stage_of(error: BaseException, default: str) -> str:
+    """The stage :func:`stage` tagged ``error`` with, else ``default``."""
+    notes = [note for note in getattr(error, "__notes__", []) if note.startswith(_STAGE_NOTE)]
+    return notes[-1].removeprefix(_STAGE_NOTE) if notes else default
+
+
 def run_case(spec: LayerSpec, source: InputSource, dtype: np.dtype) -> Case:
     """Draw inputs and upstream gradients from ``source`` and run impl forward and backward on copies of them."""
     inputs = spec.make_inputs(source, np.dtype(dtype))
     given = copies(inputs)
-    outputs, state = run_forward(spec, given)
+    with stage("forward"):
+        outputs, state = run_forward(spec, given)
     mutated = [("input", name) for name in changed(inputs, given)]
-    upstream = make_upstream(spec, outputs, source)
+    # In the case's dtype, whatever the forward returned: a promoting forward must not make a right backward fail.
+    upstream = make_upstream(spec, outputs, source, np.dtype(dtype))
     given_upstream = copies(upstream)
-    grads = run_backward(spec, given_upstream, state)
+    with stage("backward"):
+        grads = run_backward(spec, given_upstream, state)
     mutated += [("upstream gradient", name) for name in changed(upstream, given_upstream)]
     return Case(spec, inputs, upstream, Evaluation(outputs, grads), tuple(mutated))
 

@@ -39,6 +39,7 @@ from typing import NamedTuple
 import torch
 
 from oracle.audit import DTYPES, AuditConfig, Progress, run_audit
+from oracle.impl_audit import run_impl_audit
 from oracle.registry import all_specs, load_specs
 from oracle.report import count, render, selection, to_json
 from oracle.spec import LayerSpec
@@ -111,7 +112,14 @@ def add_audit_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--spec", action="append", default=[], metavar="MODULE:ATTRIBUTE",
                         help="load extra layer specs (one LayerSpec or an iterable of them); repeatable. "
                              "Only these are audited unless --layers names the layers to audit")
-    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON (schema: oracle/report.py)")
+    parser.add_argument("--impl", action="extend", nargs="+", default=[], metavar="TARGET",
+                        help="audit your own implementation instead of impl: a .py file, a package folder "
+                             "(cs231n/ with rnn_layers.py and classifiers/rnn.py) or a dotted module; several "
+                             "targets are audited one process each, with a grader's summary")
+    parser.add_argument("-j", "--jobs", type=_cases, default=1, metavar="N",
+                        help="with several --impl targets, audit N at a time (default 1)")
+    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON (schema: oracle/report.py, "
+                                                        "or oracle/impl_audit.py with --impl)")
 
 
 def subcommands() -> dict[str, Subcommand]:
@@ -248,6 +256,16 @@ def print_progress(event: Progress) -> None:
 
 def run_audit_command(args: argparse.Namespace) -> int:
     """Run ``audit`` with parsed ``args``: table and summary on stdout, progress on stderr."""
+    if args.impl:
+        if args.spec:
+            raise UsageError("--impl audits the built-in layers bound to your functions; it takes no --spec")
+        layers = select_specs(_names(args.layers), [])
+        config = AuditConfig(layers=tuple(spec.name for spec in layers), dtypes=check_dtypes(_names(args.dtypes)),
+                             cases=args.cases, seed=args.seed, device=args.device)
+        check_device(config.device)
+        check_json_path(args.json)
+        with single_threaded_torch():
+            return run_impl_audit(args, config, [spec.name for spec in layers], print_progress)
     specs = select_specs(_names(args.layers), args.spec)
     config = AuditConfig(layers=tuple(spec.name for spec in specs), dtypes=check_dtypes(_names(args.dtypes)),
                          cases=args.cases, seed=args.seed, device=args.device, spec_targets=tuple(args.spec))

@@ -155,6 +155,8 @@ def rerun_command(config: AuditConfig, layer: str, dtype: str, case_index: int, 
              "--cases", str(case_index + 1)]
     for target in config.spec_targets:
         words += ["--spec", target]
+    if config.impl_target:
+        words += ["--impl", config.impl_target]
     if config.device != "cpu":
         words += ["--device", config.device]
     return shlex.join(words)

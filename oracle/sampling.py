@@ -22,16 +22,20 @@ from oracle.spec import Arrays, ExtraCheck, LayerSpec
 from oracle.tolerances import Tolerance
 
 
-def sampling_check(cell: str) -> ExtraCheck:
-    """The greedy-sampling check of a ``cell`` captioning spec: an :class:`~oracle.spec.ExtraCheck` named ``sample``."""
+def sampling_check(cell: str, model_class: type | None = None) -> ExtraCheck:
+    """The greedy-sampling check of a ``cell`` captioning spec: an :class:`~oracle.spec.ExtraCheck` named ``sample``.
+
+    ``model_class``: the ``CaptioningRNN`` class under test (impl's by default).
+    """
 
     def run(spec: LayerSpec, case: Case, device: str) -> list[Comparison]:
-        return [sampling_comparison(spec, case, cell, device)]
+        return [sampling_comparison(spec, case, cell, device, model_class)]
 
     return ExtraCheck("sample", run)
 
 
-def sample_both(cell: str, inputs: Arrays, device: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def sample_both(cell: str, inputs: Arrays, device: str,
+                model_class: type | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Greedy captions of impl's model and of the twin, and the twin's scores, from a captioning case's inputs.
 
     Both decode ``T`` words, ``T + 1`` being the length of the case's captions.
@@ -40,16 +44,34 @@ def sample_both(cell: str, inputs: Arrays, device: str) -> tuple[np.ndarray, np.
 
     params = {name: inputs[name] for name in CAPTIONING_PARAMETERS[cell]}
     null, max_length = int(inputs["null"]), inputs["captions"].shape[1] - 1
-    start = builtin_specs.vocabulary(params["W_embed"].shape[0], null)["<START>"]
-    model = builtin_specs.build_captioning_model(cell, null, params)
+    vocabulary = builtin_specs.vocabulary(params["W_embed"].shape[0], null)
+    model = builtin_specs.build_captioning_model(cell, null, params, model_class or builtin_specs.impl.CaptioningRNN)
     impl_words = np.asarray(model.sample(inputs["features"], max_length=max_length))
     twin = twins.CaptioningTwin(cell, params, null=null, device=device)
-    twin_words, scores = twin.sample(inputs["features"], max_length, start)
-    return impl_words, twin_words, scores
+    twin_words, scores = twin.sample(inputs["features"], max_length, vocabulary["<START>"])
+    return stopped_at_end_as_twin(impl_words, twin_words, vocabulary["<END>"], null), twin_words, scores
 
 
-def sampling_comparison(spec: LayerSpec, case: Case, cell: str, device: str) -> Comparison:
-    """Greedy sampling of impl's ``CaptioningRNN`` against :class:`oracle.twins.CaptioningTwin`.
+def stopped_at_end_as_twin(words: np.ndarray, twin_words: np.ndarray, end: int, null: int) -> np.ndarray:
+    """``words``, with ``<NULL>`` after the twin's first ``<END>`` of a row read as the twin's word.
+
+    The seed allows both decodes: running all ``max_length`` steps, or
+    stopping at ``<END>`` and padding with ``<NULL>``. Column 0 is always
+    the first sampled word, never ``<START>``.
+    """
+    if words.shape != twin_words.shape or words.ndim != 2:
+        return words
+    after_end = np.cumsum(twin_words == end, axis=1) - (twin_words == end) > 0
+    return np.where(after_end & (words == null), twin_words, words)
+
+
+def sampling_comparison(spec: LayerSpec, case: Case, cell: str, device: str,
+                        model_class: type | None = None) -> Comparison:
+    """Greedy sampling of the ``CaptioningRNN`` under test against :class:`oracle.twins.CaptioningTwin`.
+
+    Conventions (:func:`stopped_at_end_as_twin`): column 0 holds the first
+    sampled word, and a decode that stops at ``<END>`` and leaves ``<NULL>``
+    after it is accepted.
 
     Where a row first differs, the twin chose word ``a`` and impl word ``b``;
     the row disagrees only if the twin's score gap ``|s[a] - s[b]|`` exceeds
@@ -59,7 +81,7 @@ def sampling_comparison(spec: LayerSpec, case: Case, cell: str, device: str) -> 
     ``max_abs`` is the largest such gap, ``ratio`` the largest gap over its
     allowance.
     """
-    impl_words, twin_words, scores = sample_both(cell, case.inputs, device)
+    impl_words, twin_words, scores = sample_both(cell, case.inputs, device, model_class)
     tolerance = spec_tolerance(spec, case.dtype.name)
     header: dict[str, Any] = dict(layer=spec.name, quantity="sample captions", dtype=case.dtype.name,
                                   reference=torch_name(device), shape=impl_words.shape, tolerance=tolerance)

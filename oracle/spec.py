@@ -105,6 +105,10 @@ class LayerSpec:
     extra_checks
         Checks of its own that the generic suites and the audit run after the
         generic ones (:class:`ExtraCheck`).
+    binder
+        How to bind the spec to another implementation, given its functions
+        by public name (``rnn-oracle audit --impl``, :mod:`oracle.targets`);
+        ``None``: ``public_names`` are ``(forward, backward)``, or the loss.
     """
 
     name: str
@@ -121,6 +125,7 @@ class LayerSpec:
     gates: GateLayout | None = None
     public_names: tuple[str, ...] = ()
     extra_checks: tuple[ExtraCheck, ...] = ()
+    binder: Callable[[LayerSpec, dict[str, Any]], LayerSpec] | None = None
 
     def __post_init__(self) -> None:
         bind = getattr(self.twin, "with_gradients", None)  # a TorchTwin learns its gradient names from the spec
@@ -190,11 +195,14 @@ def changed(before: Arrays, after: Arrays) -> tuple[str, ...]:
                          and np.array_equal(after[name], value, equal_nan=value.dtype.kind in "fc")))
 
 
-def make_upstream(spec: LayerSpec, outputs: Arrays, source: InputSource) -> Arrays:
-    """Random upstream gradients, one per output, shaped and typed like it (none for a loss)."""
+def make_upstream(spec: LayerSpec, outputs: Arrays, source: InputSource, dtype: np.dtype | None = None) -> Arrays:
+    """Random upstream gradients, one per output, shaped like it (none for a loss).
+
+    Their dtype is ``dtype`` (the case's) when given, else each output's.
+    """
     if spec.is_loss:
         return {}
-    return {name: source.floats(outputs[name].shape, outputs[name].dtype) for name in spec.outputs}
+    return {name: source.floats(np.shape(outputs[name]), dtype or outputs[name].dtype) for name in spec.outputs}
 
 
 def objective(spec: LayerSpec, inputs: Arrays, upstream: Arrays) -> float:

@@ -1,0 +1,59 @@
+"""``rnn-oracle audit --impl``: a user's implementation audited by one command, each problem reported as itself."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+from oracle.cli import main
+from oracle.targets import FINDINGS
+from tests.user_implementations import PROBLEMS, course_folder
+
+
+def impl_audit(capsys, tmp_path, *targets: str, extra: tuple[str, ...] = ()) -> tuple[int, dict, str, str]:
+    path = tmp_path / "verdicts.json"
+    code = main(["audit", "--impl", *targets, "--cases", "4", "--json", str(path), *extra])
+    out, err = capsys.readouterr()
+    return code, json.loads(path.read_text()), out, err
+
+
+@pytest.fixture
+def isolated_imports(monkeypatch):
+    """Each test's course folder is a package named cs231n on its own path (the audit replaces an earlier one)."""
+    monkeypatch.setattr(sys, "path", list(sys.path))
+
+
+@pytest.mark.parametrize("problem", PROBLEMS)
+def test_each_problem_gets_exactly_its_finding(problem, capsys, tmp_path, isolated_imports):
+    folder = course_folder(tmp_path, problem)
+    code, document, out, _ = impl_audit(capsys, tmp_path, str(folder))
+    [entry] = document["targets"]
+    assert entry["error"] is None
+    found = {function: {finding for findings in dtypes.values() for finding in findings} - {"pass"}
+             for function, dtypes in entry["verdicts"].items()}
+    expected = PROBLEMS[problem][2]
+    assert {function: findings for function, findings in found.items() if findings} == expected, entry["evidence"]
+    assert code == (0 if not expected else 1)
+    assert all(set(findings) <= set(FINDINGS) for dtypes in entry["verdicts"].values()
+               for findings in dtypes.values())
+    assert f"verdicts for {folder}" in out
+
+
+def test_a_crash_names_the_smallest_case_that_triggers_it(capsys, tmp_path, isolated_imports):
+    folder = course_folder(tmp_path, "crash on a size-1 axis")
+    _, document, _, _ = impl_audit(capsys, tmp_path, str(folder), extra=("--layers", "temporal_affine"))
+    [evidence] = document["targets"][0]["evidence"]["temporal_affine_forward"]["float64"]
+    assert evidence.startswith("crash:") and "ValueError" in evidence and "inputs x(" in evidence
+
+
+def test_a_file_that_cannot_be_imported_gets_one_message_and_the_others_still_run(capsys, tmp_path):
+    broken = tmp_path / "python2.py"
+    broken.write_text('print "hello"\n')
+    code, document, out, err = impl_audit(capsys, tmp_path, str(broken), "impl", extra=("--layers", "affine"))
+    entries = {entry["target"]: entry for entry in document["targets"]}
+    assert code == 2
+    assert "SyntaxError" in entries[str(broken)]["error"] and f"{broken}:1" in entries[str(broken)]["error"]
+    assert entries["impl"]["error"] is None and entries["impl"]["verdicts"]["affine_forward"]["float64"] == ["pass"]
+    assert "Traceback" not in err and "target\tseconds\tverdict\tfindings" in out
