@@ -674,8 +674,8 @@ def test_plain_error_messages_in_full():
     cases = [
         (lambda: impl.CaptioningRNN({"a": 0, "<START>": 1}),
          "argument 'word_to_idx' has no '<NULL>' entry; the loss needs it to mask padding"),
-        (lambda: impl.CaptioningRNN({"<NULL>": 0, "a": 0}),
-         "argument 'word_to_idx' maps several words to the same index"),
+        (lambda: impl.CaptioningRNN({"<NULL>": 0, "<END>": 0}),
+         "argument 'word_to_idx' maps several special tokens to the same index: {'<NULL>': 0, '<END>': 0}"),
         (lambda: impl.CaptioningRNN({"<NULL>": 0, "a": 1}, input_dim=2, wordvec_dim=2, hidden_dim=2).sample(
             np.ones((1, 2), np.float32)),
          "the vocabulary has no '<START>' entry, so sample() has no first word to feed"),

@@ -1,9 +1,11 @@
 """A toy built-in layer declared by one spec in this one file: ``out = 2 * affine(x, w, b)``.
 
 ``tests/test_toy_layer.py`` loads this module as a pytest plugin (``-p
-tests.toy_layer``) and checks that the generic suites and the audit pick the
-layer up with no other edit. With ``TOY_LAYER_BUG=1`` its backward forgets to
-double the bias gradient, and those suites must fail.
+tests.toy_layer``), whose ``pytest_configure`` registers the spec before the
+generic suites collect, and checks that they and the audit pick the layer up
+with no other edit. Importing the module registers nothing, so the rest of
+the suite never sees the toy. With ``TOY_LAYER_BUG=1`` its backward forgets
+to double the bias gradient, and those suites must fail.
 """
 
 from __future__ import annotations
@@ -43,10 +45,15 @@ def doubled_affine_twin(tensors):
 
 
 assert AFFINE.contract is not None
-TOY = register(LayerSpec(
+TOY = LayerSpec(
     name=NAME, make_inputs=affine_inputs, forward=doubled_affine_forward, backward=doubled_affine_backward,
     outputs=("out",), grads=("x", "w", "b"), twin=TorchTwin(NAME, doubled_affine_twin),
     contract=InputContract(layout=AFFINE.contract.layout, layout_text=AFFINE.contract.layout_text,
                            variable_ndim=frozenset({"x"}), error_inputs=affine_error_inputs),
     zero_size={"N": RESULT, "M": RESULT}, public_names=("doubled_affine_forward", "doubled_affine_backward"),
-))
+)
+
+
+def pytest_configure(config: object) -> None:
+    """As a pytest plugin: register the toy like a built-in layer."""
+    register(TOY)
