@@ -214,9 +214,9 @@ def test_a_crashing_layer_is_reported_as_a_failure_not_a_crash():
     result = run_audit([spec], AuditConfig(layers=(spec.name,), dtypes=("float64",), cases=2, seed=0))
     assert not result.passed
     [check] = result.checks
-    assert check.quantity == "error in impl" and len(check.failures) == 2
+    assert check.quantity == "error in forward" and len(check.failures) == 2
     assert "FloatingPointError: planted crash" in check.failures[0].message
-    assert "FAIL affine_crashing float64 error in impl" in render(result)
+    assert "FAIL affine_crashing float64 error in forward" in render(result)
 
 
 class FakeTwin:
