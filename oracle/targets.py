@@ -161,7 +161,7 @@ def functions_of(spec: LayerSpec) -> tuple[str, ...]:
     return spec.public_names
 
 
-def _function(spec: LayerSpec, check: CheckResult) -> str:
+def function_of(spec: LayerSpec, check: CheckResult) -> str:
     """Which of the spec's functions a check is about: forward (outputs, inputs), backward, or sampling."""
     names = functions_of(spec)
     quantity = check.quantity
@@ -215,7 +215,7 @@ def verdicts(result: AuditResult, specs: Sequence[LayerSpec]) -> tuple[dict, dic
             found.setdefault(function, {}).setdefault(run.dtype, [])
             evidence.setdefault(function, {}).setdefault(run.dtype, [])
         for check in run.checks:
-            function, finding = _function(spec, check), _finding(check)
+            function, finding = function_of(spec, check), _finding(check)
             if finding == "pass":
                 continue
             if finding not in found[function][run.dtype]:
