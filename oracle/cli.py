@@ -32,7 +32,6 @@ import os
 import re
 import secrets
 import sys
-import traceback
 from collections.abc import Callable, Iterator, Sequence
 from typing import NamedTuple
 
@@ -43,6 +42,7 @@ from oracle.impl_audit import run_impl_audit
 from oracle.registry import all_specs, load_specs
 from oracle.report import count, render, selection, to_json
 from oracle.spec import LayerSpec
+from oracle.targets import describe_error
 
 #: Optional subcommands: name -> module exposing ``add_arguments(parser)`` and ``run(args) -> int``.
 OPTIONAL_SUBCOMMANDS = {"bench": "oracle.bench"}
@@ -162,16 +162,6 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         command.add_arguments(subparser)
         subparser.set_defaults(run=command.run, prog=prog)
     return parser
-
-
-def describe_error(error: BaseException) -> str:
-    """``"SyntaxError at path/file.py:3: ..."``: the error and where in the user's code it was raised."""
-    if isinstance(error, SyntaxError) and error.filename:
-        return f"{type(error).__name__} at {error.filename}:{error.lineno}: {error.msg}"
-    frames = traceback.extract_tb(error.__traceback__)
-    outside = [frame for frame in frames if "importlib" not in frame.filename]
-    where = f" at {outside[-1].filename}:{outside[-1].lineno}" if outside else ""
-    return f"{type(error).__name__}{where}: {error}"
 
 
 def select_specs(layers: Sequence[str] | None, spec_targets: Sequence[str]) -> list[LayerSpec]:
