@@ -68,6 +68,9 @@ T = TypeVar("T")
 #: The oracle package's folder, whose frames a failure location skips.
 ORACLE_DIR = Path(__file__).resolve().parent
 
+#: Exit statuses of ``rnn-oracle audit``: every check passed, a check failed, bad usage (or a target not imported).
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
 #: The dtypes the audit knows, in the order that fixes their index in the case seed.
 DTYPES: tuple[str, ...] = ("float64", "float32")
 

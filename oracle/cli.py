@@ -37,7 +37,7 @@ from typing import NamedTuple
 
 import torch
 
-from oracle.audit import DTYPES, AuditConfig, Progress, run_audit
+from oracle.audit import DTYPES, EXIT_FAILED, EXIT_OK, EXIT_USAGE, AuditConfig, Progress, run_audit
 from oracle.impl_audit import run_impl_audit
 from oracle.registry import all_specs, load_specs
 from oracle.report import count, render, selection, to_json
@@ -53,7 +53,6 @@ DEFAULT_CASES = 16
 #: The master seed by default: a fixed one, so two default runs report the same numbers.
 DEFAULT_SEED = 0
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 class UsageError(Exception):

@@ -22,12 +22,10 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from oracle.audit import AuditConfig, run_audit
+from oracle.audit import EXIT_FAILED, EXIT_OK, EXIT_USAGE, AuditConfig, run_audit
 from oracle.registry import all_specs
 from oracle.report import render
 from oracle.targets import FINDINGS, TargetError, bound_specs, load_target, verdicts
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 #: The ``--json`` document of an ``--impl`` audit.
 IMPL_JSON_SCHEMA = {
