@@ -59,4 +59,14 @@ def check_no_mutation_and_determinism(spec: LayerSpec, draw: Draw) -> None:
             np.testing.assert_array_equal(second[name], first[name], err_msg=f"{spec.name}: {label} changed {name}")
 
 
-ALL_CHECKS = (check_matches_twin, check_dtypes_and_shapes, check_no_mutation_and_determinism)
+def check_extra_checks(spec: LayerSpec, draw: Draw) -> None:
+    """The spec's own checks (``LayerSpec.extra_checks``, e.g. the captioning model's greedy sampling) pass."""
+    if not spec.extra_checks:
+        return
+    case = run_case(spec, HypothesisSource(draw), draw_dtype(draw))
+    comparisons = [comparison for extra in spec.extra_checks for comparison in extra.run(spec, case, "cpu")]
+    report = failures_report(case, comparisons)
+    assert not report, report
+
+
+ALL_CHECKS = (check_matches_twin, check_dtypes_and_shapes, check_no_mutation_and_determinism, check_extra_checks)

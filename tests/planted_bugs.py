@@ -13,7 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+import impl
 from oracle.registry import get_spec
+from oracle.sampling import sampling_check
 from oracle.spec import LayerSpec
 
 
@@ -162,6 +164,21 @@ def transposed_recurrent_weight(spec: LayerSpec) -> LayerSpec:
     return dataclasses.replace(spec, forward=forward, backward=backward)
 
 
+class StartTokenInColumnZero(impl.CaptioningRNN):
+    """A model whose greedy ``sample`` returns ``<START>`` in column 0 and drops the last sampled word."""
+
+    def sample(self, features, max_length=30):
+        words = super().sample(features, max_length)
+        start = np.full((words.shape[0], 1), self.word_to_idx["<START>"], dtype=words.dtype)
+        return np.concatenate([start, words[:, :-1]], axis=1)
+
+
+def sample_starts_with_the_start_token(spec: LayerSpec) -> LayerSpec:
+    """The captioning spec's sampling check run on :class:`StartTokenInColumnZero`."""
+    assert spec.gates is not None
+    return dataclasses.replace(spec, extra_checks=(sampling_check(spec.gates.cell, StartTokenInColumnZero),))
+
+
 PLANTED_BUGS = (
     PlantedBug("lstm gates f and o swapped", "lstm", gate_order_swapped(1, 2, 4, ("Wx", "Wh", "b")),
                "check_matches_twin"),
@@ -187,4 +204,6 @@ PLANTED_BUGS = (
     PlantedBug("buffered dW[x] += dout embedding backward", "word_embedding", buffered_embedding_backward,
                "check_matches_twin"),
     PlantedBug("rnn uses Wh transposed", "rnn", transposed_recurrent_weight, "check_matches_twin"),
+    PlantedBug("captioning_lstm sample puts <START> in column 0", "captioning_lstm",
+               sample_starts_with_the_start_token, "check_extra_checks"),
 )
