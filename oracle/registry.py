@@ -59,21 +59,34 @@ def load_specs(target: str) -> list[LayerSpec]:
     return loaded
 
 
+def import_file(path: Path, module_name: str | None = None) -> ModuleType:
+    """Import the ``.py`` file at ``path`` with its folder importable (so its own imports work).
+
+    The module is named ``module_name`` and entered in ``sys.modules`` under it,
+    or, without one, named after the file and left out of ``sys.modules``.
+    ``ImportError`` when the file cannot be loaded; whatever the file raises
+    while it runs propagates.
+    """
+    folder = str(path.resolve().parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    spec = importlib.util.spec_from_file_location(module_name or path.stem, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    if module_name:
+        sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 def _import(module_name: str) -> ModuleType:
     """Import a dotted module name, or a ``.py`` file by path."""
     if module_name.endswith(".py"):
         path = Path(module_name)
         if not path.is_file():
             raise ModuleNotFoundError(f"no such spec file: {module_name}")
-        folder = str(path.resolve().parent)  # the file's own imports (its package next to it) must work
-        if folder not in sys.path:
-            sys.path.insert(0, folder)
-        spec = importlib.util.spec_from_file_location(path.stem, path)
-        if spec is None or spec.loader is None:
-            raise ImportError(f"cannot import {module_name}")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
+        return import_file(path)
     if "" not in sys.path and str(Path.cwd()) not in sys.path:
         sys.path.insert(0, str(Path.cwd()))
     return importlib.import_module(module_name)

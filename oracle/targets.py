@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import importlib.util
 import re
 import sys
 import traceback
@@ -47,6 +46,7 @@ from types import ModuleType
 from typing import Any
 
 from oracle.audit import AuditResult, CheckResult
+from oracle.registry import import_file
 from oracle.spec import LayerSpec, NotImplementedLayer
 
 FINDINGS = ("pass", "wrong_value", "dtype_changed", "mutates_input", "crash", "not_implemented", "untested")
@@ -97,14 +97,7 @@ def load_target(text: str) -> Target:
     path = Path(text)
     try:
         if path.suffix == ".py" and path.is_file():
-            _importable(path.resolve().parent)
-            module_name = "_rnn_oracle_target_" + re.sub(r"\W", "_", path.stem)
-            loader_spec = importlib.util.spec_from_file_location(module_name, path)
-            if loader_spec is None or loader_spec.loader is None:
-                raise TargetError(f"cannot import {text}")
-            module = importlib.util.module_from_spec(loader_spec)
-            sys.modules[module_name] = module
-            loader_spec.loader.exec_module(module)
+            module = import_file(path, "_rnn_oracle_target_" + re.sub(r"\W", "_", path.stem))
             return Target(text, (module,))
         if path.is_dir():
             folder = path.resolve()
