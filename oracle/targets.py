@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import math
 import re
 import sys
 import traceback
@@ -183,14 +184,8 @@ def _finding(check: CheckResult) -> str:
 
 def _size(inputs: str) -> int:
     """Total number of elements of the shapes a case description lists (``x(1, 2), W(3,)``)."""
-    total = 0
-    for shape in re.findall(r"\(([\d, ]*)\)", inputs):
-        sizes = [int(size) for size in shape.replace(" ", "").split(",") if size]
-        product = 1
-        for size in sizes:
-            product *= size
-        total += product
-    return total
+    return sum(math.prod(int(size) for size in shape.replace(" ", "").split(",") if size)
+               for shape in re.findall(r"\(([\d, ]*)\)", inputs))
 
 
 def verdicts(result: AuditResult, specs: Sequence[LayerSpec]) -> tuple[dict, dict]:
