@@ -8,7 +8,8 @@ adding it needs no change here.
 
 Exit status: 0 when every check passed, 1 when any failed, 2 on bad usage
 (argparse errors, unknown layer names, a ``--spec`` that cannot be loaded,
-``--device cuda`` without CUDA, an unwritable ``--json`` path).
+``--device cuda`` without CUDA, an unwritable ``--json`` or ``--html`` path,
+``--html`` without the extra ``rnn-oracle[report]``).
 
 Which layers ``audit`` checks
 -----------------------------
@@ -52,6 +53,9 @@ DEFAULT_CASES = 16
 
 #: The master seed by default: a fixed one, so two default runs report the same numbers.
 DEFAULT_SEED = 0
+
+#: The modules ``--html`` needs: the optional extra ``rnn-oracle[report]``.
+REPORT_LIBRARIES = ("jinja2", "matplotlib")
 
 
 
@@ -119,6 +123,9 @@ def add_audit_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with several --impl targets, audit N at a time (default 1)")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON (schema: oracle/report.py, "
                                                         "or oracle/impl_audit.py with --impl)")
+    parser.add_argument("--html", metavar="PATH",
+                        help="also write one self-contained HTML page with plots (oracle/html_report.py; "
+                             "with several --impl targets, the grader's grid); needs rnn-oracle[report]")
 
 
 def subcommands() -> dict[str, Subcommand]:
@@ -141,7 +148,8 @@ def _summary(docstring: str | None, name: str) -> str:
 AUDIT_EPILOG = """\
 exit status: 0 when every check passed, 1 when any failed, 2 on bad usage
 (unknown layer or dtype, a --spec that cannot be loaded, --device cuda
-without CUDA, an unwritable --json path).
+without CUDA, an unwritable --json or --html path, --html without
+rnn-oracle[report] installed).
 
 With --spec and no --layers only the loaded specs are audited; with --layers
 exactly the named layers are, from the built-in and the loaded specs alike.
@@ -224,13 +232,28 @@ def single_threaded_torch() -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-def check_json_path(path: str | None) -> None:
-    """:class:`UsageError` before the audit runs when ``--json PATH`` could not be written after it."""
+def check_json_path(path: str | None, option: str = "--json") -> None:
+    """:class:`UsageError` before the audit runs when ``--json PATH`` (or ``option``) could not be written after it."""
     if path is None:
         return
     folder = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path) or not os.path.isdir(folder) or not os.access(folder, os.W_OK):
-        raise UsageError(f"cannot write --json {path}: not a writable file path")
+        raise UsageError(f"cannot write {option} {path}: not a writable file path")
+
+
+def check_html_path(path: str | None) -> None:
+    """:class:`UsageError` before the audit runs when ``--html PATH`` could not be written after it.
+
+    The page needs the optional extra ``rnn-oracle[report]``; its modules are
+    looked for here but imported only when the page is written.
+    """
+    if path is None:
+        return
+    missing = [name for name in REPORT_LIBRARIES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise UsageError(f"--html needs {' and '.join(missing)}, which are not installed: "
+                         "install rnn-oracle[report] (pip install 'rnn-oracle[report]')")
+    check_json_path(path, "--html")
 
 
 def print_progress(event: Progress) -> None:
@@ -253,6 +276,7 @@ def run_audit_command(args: argparse.Namespace) -> int:
                              cases=args.cases, seed=args.seed, device=args.device)
         check_device(config.device)
         check_json_path(args.json)
+        check_html_path(args.html)
         with single_threaded_torch():
             return run_impl_audit(args, config, [spec.name for spec in layers], print_progress)
     specs = select_specs(_names(args.layers), args.spec)
@@ -260,6 +284,7 @@ def run_audit_command(args: argparse.Namespace) -> int:
                          cases=args.cases, seed=args.seed, device=args.device, spec_targets=tuple(args.spec))
     check_device(config.device)
     check_json_path(args.json)
+    check_html_path(args.html)
     print(f"{args.prog} audit: {selection(config)}", file=sys.stderr, flush=True)
     with single_threaded_torch():
         result = run_audit(specs, config, progress=print_progress)
@@ -272,6 +297,13 @@ def run_audit_command(args: argparse.Namespace) -> int:
                 handle.write("\n")
         except OSError as error:
             raise UsageError(f"cannot write --json {args.json}: {error}") from error
+    if args.html:
+        from oracle.html_report import write_report  # the optional extra, imported only when asked for
+
+        try:
+            write_report(args.html, config, args.command_line, result=result, prog=args.prog)
+        except OSError as error:
+            raise UsageError(f"cannot write --html {args.html}: {error}") from error
     return EXIT_OK if result.passed else EXIT_FAILED
 
 

@@ -5,9 +5,12 @@ its verdicts, one line per function and dtype (:func:`oracle.targets.verdicts`).
 Several targets are audited each in a fresh process (each submission's own
 ``cs231n`` package must not meet another's in ``sys.modules``), ``-j N`` at
 a time, and summarised one row per target: seconds, and every finding that
-is not ``pass``. ``--json PATH`` writes :data:`IMPL_JSON_SCHEMA`. Exit
-status: 0 when every function of every target passed, 1 when any has a
-finding, 2 when a target could not be imported (the others still run).
+is not ``pass``. ``--json PATH`` writes :data:`IMPL_JSON_SCHEMA`; ``--html
+PATH`` the page of :mod:`oracle.html_report` (one target: its audit and
+verdicts; several: the grader's grid of targets x functions). Exit status:
+0 when every function of every target passed, 1 when any has a finding, 2
+when a target could not be imported (the others still run) or the page
+could not be written.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from oracle.audit import EXIT_FAILED, EXIT_OK, EXIT_USAGE, AuditConfig, run_audit
+from oracle.audit import EXIT_FAILED, EXIT_OK, EXIT_USAGE, AuditConfig, AuditResult, run_audit
 from oracle.registry import all_specs
 from oracle.report import render
 from oracle.targets import FINDINGS, TargetError, bound_specs, load_target, verdicts
@@ -43,13 +46,14 @@ IMPL_JSON_SCHEMA = {
 
 
 def audit_one(target_text: str, config: AuditConfig, layers: Sequence[str], prog: str,
-              progress: object = None) -> tuple[dict, str]:
-    """Audit one target in this process: ``(its JSON entry, the text report)``."""
+              progress: object = None) -> tuple[dict, str, AuditResult | None]:
+    """Audit one target in this process: ``(its JSON entry, the text report, the audit)`` (no audit: not imported)."""
     started = time.perf_counter()
     try:
         target = load_target(target_text)
     except TargetError as error:
-        return {"target": target_text, "seconds": 0.0, "error": str(error), "verdicts": {}, "evidence": {}}, ""
+        entry = {"target": target_text, "seconds": 0.0, "error": str(error), "verdicts": {}, "evidence": {}}
+        return entry, "", None
     chosen = [spec for spec in all_specs() if not layers or spec.name in layers]
     specs = bound_specs(chosen, target)
     config = AuditConfig(layers=tuple(spec.name for spec in specs), dtypes=config.dtypes, cases=config.cases,
@@ -58,7 +62,7 @@ def audit_one(target_text: str, config: AuditConfig, layers: Sequence[str], prog
     found, evidence = verdicts(result, specs)
     entry = {"target": target_text, "seconds": round(time.perf_counter() - started, 2), "error": None,
              "verdicts": found, "evidence": evidence}
-    return entry, render(result, prog)
+    return entry, render(result, prog), result
 
 
 def render_verdicts(entry: dict) -> str:
@@ -115,12 +119,13 @@ def run_impl_audit(args: argparse.Namespace, config: AuditConfig, layers: Sequen
     """The ``--impl`` audit of ``args.impl`` (see the module docstring)."""
     targets = list(dict.fromkeys(args.impl))
     if len(targets) == 1:
-        entry, report = audit_one(targets[0], config, layers, args.prog, progress)
+        entry, report, result = audit_one(targets[0], config, layers, args.prog, progress)
         if report:
             print(report)
         print(render_verdicts(entry))
         entries = [entry]
     else:
+        result = None
         with tempfile.TemporaryDirectory() as folder, ThreadPoolExecutor(max_workers=args.jobs) as pool:
             futures = [pool.submit(audit_in_subprocess, target, args, Path(folder), index)
                        for index, target in enumerate(targets)]
@@ -137,4 +142,19 @@ def run_impl_audit(args: argparse.Namespace, config: AuditConfig, layers: Sequen
     if args.json:
         Path(args.json).write_text(json.dumps({"schema_version": IMPL_JSON_SCHEMA["schema_version"],
                                                "targets": entries}, indent=2) + "\n")
+    if args.html and not write_html(args, result.config if result is not None else config, entries, result):
+        return EXIT_USAGE
     return status(entries)
+
+
+def write_html(args: argparse.Namespace, config: AuditConfig, entries: Sequence[dict],
+               result: AuditResult | None) -> bool:
+    """Write the ``--html`` page of ``entries`` (and of ``result``, one target's audit); ``False`` when it cannot."""
+    from oracle.html_report import write_report  # the optional extra rnn-oracle[report], only when asked for
+
+    try:
+        write_report(args.html, config, args.command_line, result=result, entries=entries, prog=args.prog)
+    except OSError as error:
+        print(f"{args.prog} audit: error: cannot write --html {args.html}: {error}", file=sys.stderr)
+        return False
+    return True
