@@ -39,7 +39,7 @@ import platform
 import time
 import traceback
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
@@ -58,9 +58,12 @@ from oracle.checks import (
     twin_comparisons,
 )
 from oracle.compare import Comparison
-from oracle.finite_diff import numeric_gradients
+from oracle.directional import FiniteDifferences, finite_differences
+from oracle.localize import Localization
+from oracle.metamorphic import metamorphic_comparisons
+from oracle.profiles import DEFAULT, Setting, case_setting
 from oracle.sources import RandomSource
-from oracle.spec import Arrays, Evaluation, LayerSpec
+from oracle.spec import Evaluation, LayerSpec
 from oracle.tolerances import Tolerance
 
 T = TypeVar("T")
@@ -80,14 +83,19 @@ FINITE_DIFFERENCE = "finite_difference"
 #: Subject name of impl.
 IMPL = "impl"
 
+#: Stage name of the metamorphic checks (:mod:`oracle.metamorphic`), in error rows.
+METAMORPHIC = "metamorphic checks"
 
-def case_rng(seed: int, layer: str, dtype: str, case_index: int) -> np.random.Generator:
+
+def case_rng(seed: int, layer: str, dtype: str, case_index: int, stream: int = 0) -> np.random.Generator:
     """The generator of case ``case_index`` of ``layer`` in ``dtype``: independent of every other selection.
 
     ``zlib.crc32`` (not ``hash``) gives the layer a stable integer across
-    processes and Python versions.
+    processes and Python versions. ``stream`` 0 draws the case's inputs, 1
+    the directions of its directional checks.
     """
-    return np.random.default_rng([seed, zlib.crc32(layer.encode()), DTYPES.index(np.dtype(dtype).name), case_index])
+    key = [seed, zlib.crc32(layer.encode()), DTYPES.index(np.dtype(dtype).name), case_index]
+    return np.random.default_rng(key + [stream] * (stream > 0))
 
 
 @dataclass(frozen=True)
@@ -110,6 +118,10 @@ class AuditConfig:
         The ``--spec`` targets the extra specs were loaded from.
     impl_target
         The ``--impl`` target the built-in specs were bound to (``""``: impl).
+    profile
+        A name from :data:`oracle.profiles.PROFILES`.
+    dims
+        Sizes fixed for every case, by dimension name (``--dims``).
     """
 
     layers: tuple[str, ...]
@@ -119,6 +131,12 @@ class AuditConfig:
     device: str = "cpu"
     spec_targets: tuple[str, ...] = ()
     impl_target: str = ""
+    profile: str = "default"
+    dims: Mapping[str, int] = field(default_factory=dict)
+
+    def setting(self, case_index: int) -> Setting:
+        """How case ``case_index`` is drawn (:func:`oracle.profiles.case_setting`)."""
+        return case_setting(self.profile, self.dims, case_index)
 
 
 @dataclass(frozen=True)
@@ -133,11 +151,12 @@ class Observation:
 
 @dataclass(frozen=True)
 class CaseFailure:
-    """A case in which a check failed: enough to reproduce and read it."""
+    """A case in which a check failed: enough to reproduce and read it, and where it is wrong."""
 
     case_index: int
     inputs: str
     message: str
+    localization: Localization | None = None
 
 
 @dataclass(frozen=True)
@@ -237,10 +256,15 @@ def error_comparison(spec: LayerSpec, dtype: np.dtype, stage: str, reference: st
                       spec_tolerance(spec, dtype.name), f"raised {type(error).__name__}: {error}{location}")
 
 
-def describe_inputs(spec: LayerSpec, seed: int, dtype: np.dtype, case_index: int) -> str:
+def case_source(spec: LayerSpec, dtype: np.dtype, seed: int, case_index: int, setting: Setting) -> RandomSource:
+    """The source case ``case_index`` of ``spec`` in ``dtype`` draws its inputs and upstream gradients from."""
+    return RandomSource(case_rng(seed, spec.name, dtype.name, case_index), setting.dims, setting.scale)
+
+
+def describe_inputs(spec: LayerSpec, seed: int, dtype: np.dtype, case_index: int, setting: Setting = DEFAULT[0]) -> str:
     """The layer, dtype and input shapes of a case, drawn again (for a case whose run raised)."""
     try:
-        inputs = spec.make_inputs(RandomSource(case_rng(seed, spec.name, dtype.name, case_index)), dtype)
+        inputs = spec.make_inputs(case_source(spec, dtype, seed, case_index, setting), dtype)
     except Exception:  # the spec's own input generator failed: name what is known
         return f"layer {spec.name}, dtype {dtype.name}"
     shapes = ", ".join(f"{name}{tuple(array.shape)}" for name, array in inputs.items())
@@ -248,8 +272,10 @@ def describe_inputs(spec: LayerSpec, seed: int, dtype: np.dtype, case_index: int
 
 
 def audit_case(spec: LayerSpec, dtype_name: str, seed: int, case_index: int,
-               device: str = "cpu") -> list[Observation]:
+               device: str = "cpu", setting: Setting = DEFAULT[0]) -> list[Observation]:
     """Run case ``case_index`` of ``spec`` in ``dtype_name`` and compare impl, torch and finite differences pairwise.
+
+    ``setting`` says how the case is drawn (:mod:`oracle.profiles`).
 
     Returns
     -------
@@ -262,20 +288,22 @@ def audit_case(spec: LayerSpec, dtype_name: str, seed: int, case_index: int,
     dtype = np.dtype(dtype_name)
     twin_label = torch_name(device)
     try:
-        case = run_case(spec, RandomSource(case_rng(seed, spec.name, dtype.name, case_index)), dtype)
+        case = run_case(spec, case_source(spec, dtype, seed, case_index, setting), dtype)
     except Exception as error:  # a crashing layer is a finding, not a reason to stop the audit
         failed = error_comparison(spec, dtype, stage_of(error, IMPL), twin_label, error)
-        return [Observation(IMPL, failed, case_index, describe_inputs(spec, seed, dtype, case_index))]
+        return [Observation(IMPL, failed, case_index, describe_inputs(spec, seed, dtype, case_index, setting)
+                            + _setting_note(setting))]
     observations: list[Observation] = []
+    described = case.describe() + _setting_note(setting)
 
     def record(subject: str, comparisons: Sequence[Comparison]) -> None:
-        observations.extend(Observation(subject, comparison, case_index, case.describe()) for comparison in comparisons)
+        observations.extend(Observation(subject, comparison, case_index, described) for comparison in comparisons)
 
     def attempt(stage: str, reference: str, action: Callable[[], T]) -> T | None:
         try:
             return action()
         except Exception as error:  # recorded as a failed check of impl against ``reference``
-            record(IMPL, [error_comparison(spec, dtype, stage, reference, error)])
+            record(IMPL, [error_comparison(spec, dtype, stage_of(error, stage), reference, error)])
             return None
 
     record(IMPL, mutation_comparisons(case))
@@ -287,20 +315,31 @@ def audit_case(spec: LayerSpec, dtype_name: str, seed: int, case_index: int,
                                                        expected=twin_run))
         if comparisons is not None:
             record(IMPL, comparisons)
-    numeric: Arrays | None = None
+    numeric: FiniteDifferences | None = None
     if spec.grads:
+        directions = case_rng(seed, spec.name, dtype.name, case_index, stream=1)
         numeric = attempt(FINITE_DIFFERENCE, FINITE_DIFFERENCE,
-                          lambda: numeric_gradients(spec, case.inputs, case.upstream))
+                          lambda: finite_differences(spec, case.inputs, case.upstream, directions))
     if numeric is not None:
-        record(IMPL, against_finite_differences(case, numeric))
+        twin_grads = None if twin_result is None else twin_result.grads
+        record(IMPL, against_finite_differences(case, numeric, suspects=twin_grads))
         if twin_result is not None:
             twin_case = replace(case, result=Evaluation({}, twin_result.grads))
-            record(twin_label, against_finite_differences(twin_case, numeric))
+            record(twin_label, against_finite_differences(twin_case, numeric, suspects=case.result.grads))
     for extra in spec.extra_checks:
         found = attempt(extra.name, twin_label, functools.partial(extra.run, spec, case, device))
         if found is not None:
             record(IMPL, found)
+    relations = attempt(METAMORPHIC, METAMORPHIC,
+                        lambda: metamorphic_comparisons(spec, case.inputs, case.upstream, case.result))
+    if relations is not None:
+        record(IMPL, relations)
     return observations
+
+
+def _setting_note(setting: Setting) -> str:
+    """``" (setting long sequence)"`` for a case of a named profile setting, else ``""``."""
+    return "" if setting.name == DEFAULT[0].name else f" (setting: {setting.name})"
 
 
 def aggregate(observations: Sequence[Observation]) -> tuple[CheckResult, ...]:
@@ -315,7 +354,8 @@ def aggregate(observations: Sequence[Observation]) -> tuple[CheckResult, ...]:
 def _fold(group: Sequence[Observation]) -> CheckResult:
     first = group[0].comparison
     comparisons = [observation.comparison for observation in group]
-    failures = tuple(CaseFailure(observation.case_index, observation.inputs, observation.comparison.describe())
+    failures = tuple(CaseFailure(observation.case_index, observation.inputs, observation.comparison.describe(),
+                                 observation.comparison.localization)
                      for observation in group if not observation.comparison.passed)
     return CheckResult(
         layer=first.layer, dtype=first.dtype, quantity=first.quantity, subject=group[0].subject,
@@ -329,7 +369,8 @@ def audit_layer(spec: LayerSpec, dtype: str, config: AuditConfig) -> LayerRun:
     """Every case of ``spec`` in ``dtype``, folded into checks."""
     started = time.perf_counter()
     observations = [observation for case_index in range(config.cases)
-                    for observation in audit_case(spec, dtype, config.seed, case_index, config.device)]
+                    for observation in audit_case(spec, dtype, config.seed, case_index, config.device,
+                                                  config.setting(case_index))]
     # The dtype of a check is the case's dtype even where a comparison recorded another (an error row).
     checks = tuple(replace(check, dtype=np.dtype(dtype).name) for check in aggregate(observations))
     return LayerRun(spec.name, np.dtype(dtype).name, config.cases, time.perf_counter() - started, checks)

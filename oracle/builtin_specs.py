@@ -28,9 +28,10 @@ from impl.cell_layouts import (
 )
 from oracle import twins
 from oracle.contract import RESULT, ErrorInput, GateLayout, InputContract
+from oracle.metamorphic import sequence_matches_steps
 from oracle.registry import register
 from oracle.sampling import sampling_check
-from oracle.sources import InputSource
+from oracle.sources import InputSource, weight_matrix
 from oracle.spec import Arrays, LayerSpec, Twin
 
 
@@ -46,7 +47,8 @@ def recurrent_inputs(
     x_shape = (n, source.dim("T"), d) if sequence else (n, d)
     inputs = {"x": source.floats(x_shape, dtype)}
     inputs.update({name: source.floats((n, h), dtype) for name in state})
-    inputs.update({name: source.floats(shape, dtype) for name, shape in cell_parameter_shapes(cell, d, h).items()})
+    inputs.update({name: weight_matrix(source, shape, dtype) if len(shape) == 2 else source.floats(shape, dtype)
+                   for name, shape in cell_parameter_shapes(cell, d, h).items()})
     return inputs
 
 
@@ -56,7 +58,7 @@ def affine_inputs(source: InputSource, dtype: np.dtype) -> Arrays:
     m = source.dim("M")
     return {
         "x": source.floats((source.dim("N"), *feature_shape), dtype),
-        "w": source.floats((math.prod(feature_shape), m), dtype),
+        "w": weight_matrix(source, (math.prod(feature_shape), m), dtype),
         "b": source.floats((m,), dtype),
     }
 
@@ -66,7 +68,7 @@ def temporal_affine_inputs(source: InputSource, dtype: np.dtype) -> Arrays:
     d, m = source.dim("D"), source.dim("M")
     return {
         "x": source.floats((source.dim("N"), source.dim("T"), d), dtype),
-        "w": source.floats((d, m), dtype),
+        "w": weight_matrix(source, (d, m), dtype),
         "b": source.floats((m,), dtype),
     }
 
@@ -106,7 +108,9 @@ def captioning_inputs(source: InputSource, dtype: np.dtype, cell: str) -> Arrays
     captions = source.indices((n, t + 1), v)
     captions[:, 1:][~source.mask((n, t))] = null
     shapes = captioning_parameter_shapes(cell, input_dim=d, wordvec_dim=w, hidden_dim=h, vocab_size=v)
-    params = {name: source.floats(shape, dtype) for name, shape in shapes.items()}
+    # W_embed's rows are looked up, not summed: only the matrices that multiply an input are scaled.
+    params = {name: weight_matrix(source, shape, dtype) if len(shape) == 2 and name != "W_embed"
+              else source.floats(shape, dtype) for name, shape in shapes.items()}
     return {"features": source.floats((n, d), dtype), "captions": captions, "null": np.array(null), **params}
 
 
@@ -135,7 +139,8 @@ def build_captioning_model(cell: str, null: int, params: Arrays, model_class: ty
     return model
 
 
-def recurrent_contract(cell: str, *, sequence: bool, state: tuple[str, ...]) -> InputContract:
+def recurrent_contract(cell: str, *, sequence: bool, state: tuple[str, ...],
+                       outputs: tuple[str, ...]) -> InputContract:
     """The input contract of a recurrent layer: ``x``, the states and the cell's parameters.
 
     The gate width ``G*H`` of ``Wx``, ``Wh`` and ``b`` is tied to ``H`` (``G``
@@ -148,16 +153,18 @@ def recurrent_contract(cell: str, *, sequence: bool, state: tuple[str, ...]) -> 
             **cell_parameter_layouts(cell)}
     text.update({"dh": "(N, T, H)"} if sequence else {"dnext_h": "(N, H)", "dnext_c": "(N, H)"})
     names = ("x", *state, *CELL_PARAMETERS[cell])
-    return InputContract(layout=lambda inputs: {name: layout[name] for name in names}, layout_text=text)
+    return InputContract(layout=lambda inputs: {name: layout[name] for name in names}, layout_text=text,
+                         outputs=dict.fromkeys(outputs, ("N", "T", "H") if sequence else ("N", "H")))
 
 
 def recurrent_spec(name: str, cell: str, *, sequence: bool, state: tuple[str, ...], outputs: tuple[str, ...],
-                   twin: Twin) -> LayerSpec:
+                   twin: Twin, step: LayerSpec | None = None) -> LayerSpec:
     """A recurrent layer of impl whose forward/backward are ``impl.<name>_forward`` / ``impl.<name>_backward``.
 
     Its gradients are those of ``x``, every state and every cell parameter;
     the seed's names of the functions are the spec's (``lstm_with_c0``:
-    ``lstm_forward_with_c0``).
+    ``lstm_forward_with_c0``). A sequence layer given its cell's ``step``
+    spec is checked against the loop of that step (:mod:`oracle.metamorphic`).
     """
     forward_name, backward_name = ((f"{name}_forward", f"{name}_backward") if name != "lstm_with_c0"
                                    else ("lstm_forward_with_c0", "lstm_backward_with_c0"))
@@ -167,9 +174,10 @@ def recurrent_spec(name: str, cell: str, *, sequence: bool, state: tuple[str, ..
         make_inputs=lambda source, dtype: recurrent_inputs(source, dtype, cell, sequence=sequence, state=state),
         forward=getattr(impl, forward_name), backward=getattr(impl, backward_name), outputs=outputs,
         grads=("x", *state, *CELL_PARAMETERS[cell]), twin=twin,
-        contract=recurrent_contract(cell, sequence=sequence, state=state),
+        contract=recurrent_contract(cell, sequence=sequence, state=state, outputs=outputs),
         zero_size=dict.fromkeys(dims, RESULT), gates=GateLayout(cell, CELL_PARAMETERS[cell]),
         public_names=(forward_name, backward_name),
+        extra_checks=(sequence_matches_steps(step, cell),) if step is not None else (),
     ))
 
 
@@ -194,7 +202,7 @@ AFFINE = register(LayerSpec(
     contract=InputContract(
         layout=lambda inputs: {"x": ("N",) + ("D",) * (inputs["x"].ndim - 1), "w": ("D", "M"), "b": ("M",)},
         layout_text={"x": "(N, d_1, ..., d_k)", "w": "(D, M)", "b": "(M,)", "dout": "(N, M)"},
-        variable_ndim=frozenset({"x"}), error_inputs=affine_error_inputs),
+        variable_ndim=frozenset({"x"}), error_inputs=affine_error_inputs, outputs={"out": ("N", "M")}),
     zero_size=dict.fromkeys(("N", "M"), RESULT), public_names=("affine_forward", "affine_backward"),
 ))
 
@@ -203,7 +211,8 @@ TEMPORAL_AFFINE = register(LayerSpec(
     backward=impl.temporal_affine_backward, outputs=("out",), grads=("x", "w", "b"), twin=twins.temporal_affine,
     contract=InputContract(
         layout=lambda inputs: {"x": ("N", "T", "D"), "w": ("D", "M"), "b": ("M",)},
-        layout_text={"x": "(N, T, D)", "w": "(D, M)", "b": "(M,)", "dout": "(N, T, M)"}),
+        layout_text={"x": "(N, T, D)", "w": "(D, M)", "b": "(M,)", "dout": "(N, T, M)"},
+        outputs={"out": ("N", "T", "M")}),
     zero_size=dict.fromkeys(("N", "T", "D", "M"), RESULT),
     public_names=("temporal_affine_forward", "temporal_affine_backward"),
 ))
@@ -214,7 +223,7 @@ WORD_EMBEDDING = register(LayerSpec(
     contract=InputContract(
         layout=lambda inputs: {"x": ("N", "T"), "W": ("V", "D")},
         layout_text={"x": "(N, T)", "W": "(V, D)", "dout": "(N, T, D)"},
-        index_bounds={"x": lambda inputs: inputs["W"].shape[0]}),
+        index_bounds={"x": lambda inputs: inputs["W"].shape[0]}, outputs={"out": ("N", "T", "D")}),
     zero_size=dict.fromkeys(("N", "T", "D"), RESULT),
     public_names=("word_embedding_forward", "word_embedding_backward"),
 ))
@@ -231,15 +240,16 @@ SIGMOID = register(LayerSpec(
 
 RNN_STEP = recurrent_spec("rnn_step", "rnn", sequence=False, state=("prev_h",), outputs=("next_h",),
                           twin=twins.rnn_step)
-RNN = recurrent_spec("rnn", "rnn", sequence=True, state=("h0",), outputs=("h",), twin=twins.rnn)
+RNN = recurrent_spec("rnn", "rnn", sequence=True, state=("h0",), outputs=("h",), twin=twins.rnn, step=RNN_STEP)
 LSTM_STEP = recurrent_spec("lstm_step", "lstm", sequence=False, state=("prev_h", "prev_c"),
                            outputs=("next_h", "next_c"), twin=twins.lstm_step)
-LSTM = recurrent_spec("lstm", "lstm", sequence=True, state=("h0",), outputs=("h",), twin=twins.lstm)
+LSTM = recurrent_spec("lstm", "lstm", sequence=True, state=("h0",), outputs=("h",), twin=twins.lstm,
+                      step=LSTM_STEP)
 LSTM_WITH_C0 = recurrent_spec("lstm_with_c0", "lstm", sequence=True, state=("h0", "c0"), outputs=("h",),
-                              twin=twins.lstm_with_c0)
+                              twin=twins.lstm_with_c0, step=LSTM_STEP)
 GRU_STEP = recurrent_spec("gru_step", "gru", sequence=False, state=("prev_h",), outputs=("next_h",),
                           twin=twins.gru_step)
-GRU = recurrent_spec("gru", "gru", sequence=True, state=("h0",), outputs=("h",), twin=twins.gru)
+GRU = recurrent_spec("gru", "gru", sequence=True, state=("h0",), outputs=("h",), twin=twins.gru, step=GRU_STEP)
 
 TEMPORAL_SOFTMAX_LOSS = register(LayerSpec(
     name="temporal_softmax_loss", make_inputs=softmax_loss_inputs, forward=impl.temporal_softmax_loss,

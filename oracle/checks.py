@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from oracle.compare import Comparison, compare_evaluations
+from oracle.directional import FiniteDifferences, compare_directional, element_slice
+from oracle.localize import quantity_axes
 from oracle.rounding import rounding_spread
 from oracle.sources import InputSource
 from oracle.spec import Arrays, Evaluation, LayerSpec, changed, copies, make_upstream, run_backward, run_forward
@@ -129,22 +131,66 @@ def twin_comparisons(spec: LayerSpec, inputs: Arrays, upstream: Arrays, result: 
     expected = view(spec.twin(inputs, upstream, device) if expected is None else expected)
     tolerance = spec_tolerance(spec, dtype.name)
     label = torch_name(device)
-    comparisons = compare_evaluations(result, expected, tolerance, layer=spec.name, reference=label)
+    axes = quantity_axes(spec, inputs)
+    comparisons = compare_evaluations(result, expected, tolerance, layer=spec.name, reference=label, axes=axes)
     values_disagree = any(not c.passed and np.isfinite(c.max_abs) for c in comparisons)
     if dtype != np.float32 or not values_disagree:
         return comparisons
     precise, spread = rounding_spread(spec, inputs, upstream)
     return compare_evaluations(result, expected, tolerance, layer=spec.name, reference=label, precise=view(precise),
-                               spread=view(spread))
+                               spread=view(spread), axes=axes)
 
 
-def against_finite_differences(case: Case, numeric_grads: Arrays) -> list[Comparison]:
-    """Compare the gradients of ``case`` with float64 finite differences (values only, not dtype)."""
+def against_finite_differences(case: Case, numeric: FiniteDifferences,
+                               suspects: Arrays | None = None) -> list[Comparison]:
+    """Compare the gradients of ``case`` with float64 finite differences (values only, not dtype).
+
+    ``numeric`` holds element-wise gradients or, for large inputs, directional derivatives
+    (:func:`oracle.directional.finite_differences`). A float32 value outside the tolerance is judged by
+    the float32 rounding rule against the finite difference (which is a float64 result), as
+    :func:`twin_comparisons` judges it against the float64 twin. A failed directional check is followed by
+    element-wise differences on the elements where the gradient and ``suspects`` (the other oracle's
+    gradients) differ most, which locate the error.
+    """
     tolerance = finite_difference_tolerance(case.dtype)
     if "finite_difference" in case.spec.tolerances:
         tolerance = spec_tolerance(case.spec, "finite_difference").loosest(tolerance)
-    return compare_evaluations(Evaluation({}, case.result.grads), Evaluation({}, numeric_grads), tolerance,
-                               layer=case.spec.name, reference="finite_difference", check_dtype=False)
+    spread: Evaluation | None = None
+    comparisons: list[Comparison] = []
+    axes = quantity_axes(case.spec, case.inputs)
+    for name, reference in numeric.items():
+        if isinstance(reference, np.ndarray) or name not in case.result.grads:
+            expected = Evaluation({}, {name: np.asarray(reference) if isinstance(reference, np.ndarray) else
+                                       np.zeros(reference.directions[0].shape)})
+            actual = Evaluation({}, {name: case.result.grads[name]} if name in case.result.grads else {})
+
+            def elementwise(rounding: Evaluation | None, actual: Evaluation = actual,
+                            expected: Evaluation = expected) -> list[Comparison]:
+                return compare_evaluations(actual, expected, tolerance, layer=case.spec.name,
+                                           reference="finite_difference", check_dtype=False, axes=axes,
+                                           precise=None if rounding is None else expected, spread=rounding)
+
+            found = elementwise(None)
+            if case.dtype == np.float32 and any(not c.passed and np.isfinite(c.max_abs) for c in found):
+                # The float32 rounding rule, against the float64 finite differences (see oracle.tolerances).
+                spread = spread or rounding_spread(case.spec, case.inputs, case.upstream)[1]
+                found = elementwise(spread)
+            comparisons += found
+            continue
+        grad = case.result.grads[name]
+        comparison = compare_directional(grad, reference, tolerance, layer=case.spec.name, quantity=f"grad {name}",
+                                         reference="finite_difference")
+        if not comparison.passed and case.dtype == np.float32 and np.isfinite(comparison.max_abs):
+            spread = spread or rounding_spread(case.spec, case.inputs, case.upstream)[1]
+            comparison = compare_directional(grad, reference, tolerance, layer=case.spec.name,
+                                             quantity=f"grad {name}", reference="finite_difference",
+                                             spread=spread.grads[name])
+        if not comparison.passed and np.isfinite(comparison.max_abs):
+            text, where = element_slice(case.spec, case.inputs, case.upstream, name, grad, tolerance,
+                                        None if suspects is None else suspects.get(name))
+            comparison = replace(comparison, problem=f"{comparison.problem}; {text}", localization=where)
+        comparisons.append(comparison)
+    return comparisons
 
 
 def failures_report(case: Case, comparisons: list[Comparison]) -> str:

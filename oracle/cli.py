@@ -36,12 +36,15 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import NamedTuple
 
+import numpy as np
 import torch
 
 from oracle.audit import DTYPES, EXIT_FAILED, EXIT_OK, EXIT_USAGE, AuditConfig, Progress, run_audit
 from oracle.impl_audit import run_impl_audit
+from oracle.profiles import PROFILES, case_setting, parse_dims
 from oracle.registry import all_specs, load_specs
 from oracle.report import count, render, selection, to_json
+from oracle.sources import DimensionError, RandomSource
 from oracle.spec import LayerSpec
 from oracle.targets import describe_error
 
@@ -92,6 +95,13 @@ def _seed(text: str) -> int:
     return value
 
 
+def _dims(text: str) -> dict[str, int]:
+    try:
+        return parse_dims(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"--dims: {error}") from error
+
+
 def _device(text: str) -> str:
     if not re.fullmatch(r"cpu|cuda(:\d+)?", text):
         raise argparse.ArgumentTypeError(f"--device must be 'cpu', 'cuda' or 'cuda:K', got {text!r}")
@@ -112,6 +122,13 @@ def add_audit_arguments(parser: argparse.ArgumentParser) -> None:
                              "every case is seeded from it, the layer, the dtype and the case index")
     parser.add_argument("--device", type=_device, default="cpu",
                         help="where the torch twins run: cpu (default), cuda or cuda:K")
+    parser.add_argument("--dims", type=_dims, default={}, metavar="NAME=SIZE,...",
+                        help="fix sizes for every case, e.g. N=64,T=50,D=128,H=256 (names as the specs draw them: "
+                             "N, T, D, H, M, V, W; the others keep their defaults, drawn from 1..4). Inputs above "
+                             "256 elements are checked along random directions (oracle/directional.py)")
+    parser.add_argument("--profile", choices=tuple(PROFILES), default="default",
+                        help="how cases are drawn: default, or stress (cases cycle through a long sequence, a "
+                             "kernel chunk boundary, saturated gates and large inputs; oracle/profiles.py)")
     parser.add_argument("--spec", action="append", default=[], metavar="MODULE:ATTRIBUTE",
                         help="load extra layer specs (one LayerSpec or an iterable of them); repeatable. "
                              "Only these are audited unless --layers names the layers to audit")
@@ -202,6 +219,26 @@ def check_dtypes(dtypes: Sequence[str] | None) -> tuple[str, ...]:
     return tuple(dtype for dtype in DTYPES if dtype in chosen)
 
 
+def check_dims(specs: Sequence[LayerSpec], config: AuditConfig) -> None:
+    """:class:`UsageError` when ``--dims`` names a dimension no selected layer draws, or a size one refuses."""
+    if not config.dims:
+        return
+    drawn: set[str] = set()
+    for spec in specs:
+        for case_index in range(min(config.cases, len(PROFILES[config.profile]))):
+            setting = case_setting(config.profile, config.dims, case_index)
+            source = RandomSource(np.random.default_rng(0), setting.dims, setting.scale)
+            try:
+                spec.make_inputs(source, np.dtype(np.float64))
+            except DimensionError as error:
+                raise UsageError(f"--dims: layer {spec.name}: {error}") from error
+            drawn.update(source.drawn)
+    unknown = [name for name in config.dims if name not in drawn]
+    if unknown:
+        raise UsageError(f"--dims names {', '.join(unknown)}, which no selected layer draws; they draw "
+                         f"{', '.join(sorted(drawn))}")
+
+
 def check_device(device: str) -> None:
     """:class:`UsageError` when ``device`` is a GPU this machine does not have."""
     if not device.startswith("cuda"):
@@ -273,7 +310,9 @@ def run_audit_command(args: argparse.Namespace) -> int:
             raise UsageError("--impl audits the built-in layers bound to your functions; it takes no --spec")
         layers = select_specs(_names(args.layers), [])
         config = AuditConfig(layers=tuple(spec.name for spec in layers), dtypes=check_dtypes(_names(args.dtypes)),
-                             cases=args.cases, seed=args.seed, device=args.device)
+                             cases=args.cases, seed=args.seed, device=args.device, profile=args.profile,
+                             dims=args.dims)
+        check_dims(layers, config)
         check_device(config.device)
         check_json_path(args.json)
         check_html_path(args.html)
@@ -281,7 +320,9 @@ def run_audit_command(args: argparse.Namespace) -> int:
             return run_impl_audit(args, config, [spec.name for spec in layers], print_progress)
     specs = select_specs(_names(args.layers), args.spec)
     config = AuditConfig(layers=tuple(spec.name for spec in specs), dtypes=check_dtypes(_names(args.dtypes)),
-                         cases=args.cases, seed=args.seed, device=args.device, spec_targets=tuple(args.spec))
+                         cases=args.cases, seed=args.seed, device=args.device, spec_targets=tuple(args.spec),
+                         profile=args.profile, dims=args.dims)
+    check_dims(specs, config)
     check_device(config.device)
     check_json_path(args.json)
     check_html_path(args.html)

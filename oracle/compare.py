@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from oracle.localize import Localization, QuantityAxes, localize
 from oracle.spec import Evaluation
 from oracle.tolerances import ROUNDING_FACTOR, Tolerance
 
@@ -35,6 +36,9 @@ class Comparison:
         Set when values outside the tolerance were accepted by the float32
         rounding rule (see :func:`compare_arrays`), with the worst error
         against what the rule allows.
+    localization
+        Where a comparison that failed on values is wrong (worst element,
+        gate blocks, time steps: :mod:`oracle.localize`); ``None`` otherwise.
     """
 
     layer: str
@@ -48,6 +52,7 @@ class Comparison:
     tolerance: Tolerance
     problem: str
     note: str = ""
+    localization: Localization | None = None
 
     @property
     def passed(self) -> bool:
@@ -62,6 +67,7 @@ class Comparison:
             f"worst err / allowed {self.ratio:.3g} (rtol={self.tolerance.rtol:g}, atol={self.tolerance.atol:g})"
             + (f"; {self.problem}" if self.problem else "")
             + (f"; {self.note}" if self.note else "")
+            + (f"; {self.localization.describe()}" if self.localization is not None else "")
         )
 
 
@@ -76,10 +82,13 @@ def compare_arrays(
     check_dtype: bool = True,
     precise: np.ndarray | None = None,
     spread: np.ndarray | None = None,
+    axes: QuantityAxes | None = None,
 ) -> Comparison:
     """Compare ``actual`` with ``expected``: dtype, shape, then values under ``tolerance``.
 
     NaNs agree with NaNs in the same places, infinities with equal infinities.
+    A comparison that fails on values is localized (:func:`oracle.localize.localize`
+    along ``axes``).
 
     The float32 rounding rule (with ``precise`` and ``spread``): two correct
     float32 computations of an ill-conditioned quantity (a gradient that is
@@ -94,9 +103,10 @@ def compare_arrays(
     actual = np.asarray(actual)
     expected = np.asarray(expected)
 
-    def outcome(max_abs: float, max_rel: float, ratio: float, problem: str, note: str = "") -> Comparison:
+    def outcome(max_abs: float, max_rel: float, ratio: float, problem: str, note: str = "",
+                where: Localization | None = None) -> Comparison:
         return Comparison(layer, quantity, actual.dtype.name, reference, actual.shape, max_abs, max_rel, ratio,
-                          tolerance, problem, note)
+                          tolerance, problem, note, where)
 
     if check_dtype and actual.dtype != expected.dtype:
         return outcome(np.inf, np.inf, np.inf, f"dtype {actual.dtype} where the reference has {expected.dtype}")
@@ -107,7 +117,8 @@ def compare_arrays(
     diff = abs_difference(a, e)
     allowed = tolerance.atol + tolerance.rtol * np.abs(e)
     with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = float(np.max(diff / allowed, initial=0.0))
+        ratios = np.where(diff == 0, 0.0, diff / allowed)  # equal values pass even under a zero tolerance
+        ratio = float(np.max(ratios, initial=0.0))
         nonzero = e != 0
         max_rel = float(np.max(diff[nonzero] / np.abs(e[nonzero]), initial=0.0))
     max_abs = float(np.max(diff, initial=0.0))
@@ -116,7 +127,7 @@ def compare_arrays(
     outside = diff > allowed
     problem = f"{int(np.count_nonzero(outside))} of {a.size} elements outside tolerance"
     if precise is None or spread is None or np.shape(precise) != a.shape or np.shape(spread) != a.shape:
-        return outcome(max_abs, max_rel, ratio, problem)
+        return outcome(max_abs, max_rel, ratio, problem, where=localize(ratios, axes))
     p = np.asarray(precise, dtype=np.float64)
     rule_allows = tolerance.atol + tolerance.rtol * np.abs(p) + ROUNDING_FACTOR * np.asarray(spread, np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -128,7 +139,7 @@ def compare_arrays(
     if worst <= 1.0:
         return outcome(max_abs, max_rel, ratio, "", f"accepted by the float32 rounding rule: {errors}")
     return outcome(max_abs, max_rel, ratio, f"{problem}, and farther from the float64 result than float32 rounding "
-                                            f"explains: {errors}")
+                                            f"explains: {errors}", where=localize(rule_ratio, axes))
 
 
 def abs_difference(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
@@ -149,6 +160,7 @@ def compare_evaluations(
     check_dtype: bool = True,
     precise: Evaluation | None = None,
     spread: Evaluation | None = None,
+    axes: dict[str, QuantityAxes] | None = None,
 ) -> list[Comparison]:
     """Compare every output and gradient that ``expected`` has; a missing one fails.
 
@@ -157,7 +169,8 @@ def compare_evaluations(
     casting them to the reference's dtype.
 
     ``precise``, ``spread``: the reference computed in float64 and its rounding spread, for the float32
-    rounding rule of :func:`compare_arrays`.
+    rounding rule of :func:`compare_arrays`. ``axes``: what the axes of each quantity mean, by quantity
+    (:func:`oracle.localize.quantity_axes`), for localizing failures.
     """
     comparisons = []
     for kind, actual_part, expected_part in (
@@ -181,7 +194,8 @@ def compare_evaluations(
             comparisons.append(compare_arrays(value, expected_value, tolerance, layer=layer,
                                               quantity=quantity, reference=reference, check_dtype=check_dtype,
                                               precise=_part(precise, kind).get(name),
-                                              spread=_part(spread, kind).get(name)))
+                                              spread=_part(spread, kind).get(name),
+                                              axes=(axes or {}).get(quantity)))
     return comparisons
 
 

@@ -55,6 +55,11 @@ class InputContract:
     error_inputs
         ``error_inputs(valid inputs) -> ErrorInput``s specific to the layer,
         beyond what the generic breakages cover.
+    outputs
+        Output name -> one symbol per axis, in the symbols of ``layout``
+        (``{"h": ("N", "T", "H")}``); the upstream gradients share them.
+        Failure reports read the time axis ``"T"`` from here
+        (:mod:`oracle.localize`), the metamorphic checks the batch axis ``"N"``.
     """
 
     layout: Layout
@@ -62,6 +67,7 @@ class InputContract:
     index_bounds: Mapping[str, Callable[[Arrays], int]] = field(default_factory=dict)
     variable_ndim: frozenset[str] = frozenset()
     error_inputs: Callable[[Arrays], Iterable[ErrorInput]] | None = None
+    outputs: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 #: :attr:`LayerSpec.zero_size` value: a zero-size dimension gives a defined result (that of the zero-padded

@@ -62,7 +62,7 @@ def step_sizes(x: np.ndarray) -> np.ndarray:
     return RELATIVE_STEP * np.maximum(1.0, np.abs(x))
 
 
-def central_difference(f, x: np.ndarray) -> np.ndarray:
+def central_difference(f, x: np.ndarray, indices: np.ndarray | None = None) -> np.ndarray:
     """Gradient of the scalar ``f()`` with respect to ``x``, which ``f`` reads and this perturbs in place.
 
     Parameters
@@ -72,21 +72,23 @@ def central_difference(f, x: np.ndarray) -> np.ndarray:
     x
         A float64 array owned by the caller of this function (not by the
         user): each element is perturbed and restored exactly in turn.
+    indices
+        Flat indices of the elements to differentiate; ``None``: all.
 
     Returns
     -------
     numpy.ndarray
-        A float64 array shaped like ``x``.
+        A float64 array shaped like ``x`` (all elements), or the partial
+        derivatives at ``indices``, in their order.
     """
-    grad = np.zeros_like(x)
-    if x.size == 0:
-        return grad
-    flat_x, flat_grad = x.reshape(-1), grad.reshape(-1)
-    if not np.shares_memory(flat_x, x):
+    flat_indices = np.arange(x.size) if indices is None else np.asarray(indices, dtype=np.int64).reshape(-1)
+    derivatives = np.zeros(flat_indices.size)
+    if x.size and not np.shares_memory(x.reshape(-1), x):
         # reshape copied (x is not contiguous): perturbing the copy would not reach f.
         raise ValueError("central_difference needs a contiguous array it can perturb in place")
+    flat_x = x.reshape(-1)
     steps = step_sizes(flat_x)
-    for index in range(flat_x.size):
+    for position, index in enumerate(flat_indices):
         original = flat_x[index]
         plus, minus = original + steps[index], original - steps[index]
         flat_x[index] = plus
@@ -94,11 +96,12 @@ def central_difference(f, x: np.ndarray) -> np.ndarray:
         flat_x[index] = minus
         f_minus = f()
         flat_x[index] = original
-        flat_grad[index] = (f_plus - f_minus) / (plus - minus)
-    return grad
+        derivatives[position] = (f_plus - f_minus) / (plus - minus)
+    return derivatives.reshape(x.shape) if indices is None else derivatives
 
 
-def numeric_gradients(spec: LayerSpec, inputs: Arrays, upstream: Arrays) -> Arrays:
+def numeric_gradients(spec: LayerSpec, inputs: Arrays, upstream: Arrays,
+                      names: tuple[str, ...] | None = None) -> Arrays:
     """Float64 central-difference gradients of ``objective(spec, inputs, upstream)``.
 
     Parameters
@@ -112,11 +115,13 @@ def numeric_gradients(spec: LayerSpec, inputs: Arrays, upstream: Arrays) -> Arra
     upstream
         Upstream gradients by output name (empty for a loss layer), cast to
         float64. Never modified.
+    names
+        The inputs to differentiate (default: ``spec.grads``).
 
     Returns
     -------
     dict
-        A float64 array per name in ``spec.grads``, shaped like that input.
+        A float64 array per name, shaped like that input.
 
     Raises
     ------
@@ -126,7 +131,7 @@ def numeric_gradients(spec: LayerSpec, inputs: Arrays, upstream: Arrays) -> Arra
     point = as_float64(inputs)
     upstream64 = as_float64(upstream)
     grads = {}
-    for name in spec.grads:
+    for name in spec.grads if names is None else names:
         if not np.issubdtype(point[name].dtype, np.floating):
             raise TypeError(f"{spec.name}: cannot differentiate input {name!r} of dtype {point[name].dtype}")
         grads[name] = central_difference(lambda: objective(spec, point, upstream64), point[name])

@@ -16,6 +16,7 @@ could not be written.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from oracle.audit import EXIT_FAILED, EXIT_OK, EXIT_USAGE, AuditConfig, AuditResult, run_audit
+from oracle.profiles import format_dims
 from oracle.registry import all_specs
 from oracle.report import render
 from oracle.targets import FINDINGS, TargetError, bound_specs, load_target, verdicts
@@ -56,8 +58,7 @@ def audit_one(target_text: str, config: AuditConfig, layers: Sequence[str], prog
         return entry, "", None
     chosen = [spec for spec in all_specs() if not layers or spec.name in layers]
     specs = bound_specs(chosen, target)
-    config = AuditConfig(layers=tuple(spec.name for spec in specs), dtypes=config.dtypes, cases=config.cases,
-                         seed=config.seed, device=config.device, impl_target=target_text)
+    config = dataclasses.replace(config, layers=tuple(spec.name for spec in specs), impl_target=target_text)
     result = run_audit(specs, config, progress=progress)  # type: ignore[arg-type]
     found, evidence = verdicts(result, specs)
     entry = {"target": target_text, "seconds": round(time.perf_counter() - started, 2), "error": None,
@@ -102,7 +103,9 @@ def audit_in_subprocess(target: str, args: argparse.Namespace, folder: Path, ind
     """Audit ``target`` with ``python -m oracle audit --impl TARGET`` and read its JSON entry."""
     path = folder / f"target{index}.json"
     command = [sys.executable, "-m", "oracle", "audit", "--impl", target, "--json", str(path),
-               "--cases", str(args.cases), "--seed", str(args.seed), "--device", args.device]
+               "--cases", str(args.cases), "--seed", str(args.seed), "--device", args.device, "--profile", args.profile]
+    if args.dims:
+        command += ["--dims", format_dims(args.dims)]
     for option, values in (("--layers", args.layers), ("--dtypes", args.dtypes)):
         if values:
             command += [option, *values]

@@ -38,7 +38,8 @@ A single object; :data:`JSON_SCHEMA` is its JSON Schema. Fields:
 ``options`` (object)
     The selection actually audited: ``layers`` (list of str), ``dtypes``
     (list of str), ``cases`` (int), ``seed`` (int), ``device`` (str),
-    ``specs`` (list of the ``--spec`` targets).
+    ``specs`` (list of the ``--spec`` targets), ``profile`` (str) and
+    ``dims`` (object: the ``--dims`` sizes by dimension name).
 ``command_line`` (list of str)
     The arguments the command was given (after the program name).
 ``environment`` (object)
@@ -55,10 +56,17 @@ A single object; :data:`JSON_SCHEMA` is its JSON Schema. Fields:
     at most 1 when passing; numbers, or null when not finite, e.g. a shape
     mismatch or NaN), ``passed`` (bool) and ``failures`` (list of objects
     ``case`` (int, the case index), ``inputs`` (str: layer, dtype and input
-    shapes), ``message`` (str) and ``rerun`` (str: a command line auditing
-    just that layer, dtype and seed, up to that case)).
+    shapes), ``message`` (str), ``rerun`` (str: a command line auditing
+    just that layer, dtype and seed, up to that case) and ``localization``
+    (null, or an object: ``worst_index`` (list of int), ``steps`` (null, or
+    the worst error over its allowance at each time step t = 0..T-1),
+    ``first_failing_step_from_end`` (null or int: the last step t whose
+    error exceeds its allowance), ``gates`` (null, or the worst error over
+    its allowance per gate block, e.g. ``{"i": 0.1, "f": 0.2, "o": 40,
+    "g": 38}``); :mod:`oracle.localize`)).
 
-Version history: 1, the first.
+Version history: 1, the first; 2, ``options.profile``, ``options.dims`` and
+``failures[].localization`` added.
 """
 
 from __future__ import annotations
@@ -69,16 +77,24 @@ from collections.abc import Sequence
 
 from oracle.audit import FINITE_DIFFERENCE, IMPL, AuditConfig, AuditResult, CheckResult
 from oracle.checks import torch_name
+from oracle.profiles import format_dims
 
 #: Version of the JSON document's layout.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _NUMBER_OR_NULL = {"type": ["number", "null"]}
+_LOCALIZATION_SCHEMA = {
+    "type": ["object", "null"],
+    "properties": {"worst_index": {"type": "array", "items": {"type": "integer"}},
+                   "steps": {"type": ["array", "null"], "items": _NUMBER_OR_NULL},
+                   "first_failing_step_from_end": {"type": ["integer", "null"]},
+                   "gates": {"type": ["object", "null"]}},
+}
 _FAILURE_SCHEMA = {
     "type": "object",
-    "required": ["case", "inputs", "message", "rerun"],
+    "required": ["case", "inputs", "message", "rerun", "localization"],
     "properties": {"case": {"type": "integer"}, "inputs": {"type": "string"}, "message": {"type": "string"},
-                   "rerun": {"type": "string"}},
+                   "rerun": {"type": "string"}, "localization": _LOCALIZATION_SCHEMA},
 }
 _RESULT_SCHEMA = {
     "type": "object",
@@ -111,12 +127,13 @@ JSON_SCHEMA = {
         },
         "seed": {"type": "integer"},
         "options": {
-            "type": "object", "required": ["layers", "dtypes", "cases", "seed", "device", "specs"],
+            "type": "object", "required": ["layers", "dtypes", "cases", "seed", "device", "specs", "profile", "dims"],
             "properties": {
                 "layers": {"type": "array", "items": {"type": "string"}},
                 "dtypes": {"type": "array", "items": {"type": "string"}},
                 "cases": {"type": "integer"}, "seed": {"type": "integer"}, "device": {"type": "string"},
-                "specs": {"type": "array", "items": {"type": "string"}},
+                "specs": {"type": "array", "items": {"type": "string"}}, "profile": {"type": "string"},
+                "dims": {"type": "object"},
             },
         },
         "command_line": {"type": "array", "items": {"type": "string"}},
@@ -159,6 +176,10 @@ def rerun_command(config: AuditConfig, layer: str, dtype: str, case_index: int, 
         words += ["--impl", config.impl_target]
     if config.device != "cpu":
         words += ["--device", config.device]
+    if config.profile != "default":
+        words += ["--profile", config.profile]
+    if config.dims:
+        words += ["--dims", format_dims(config.dims)]
     return shlex.join(words)
 
 
@@ -217,9 +238,11 @@ def count(number: int, noun: str) -> str:
 
 
 def selection(config: AuditConfig) -> str:
-    """``"15 layers x 2 dtypes x 16 cases, seed 0, device cpu"``."""
+    """``"15 layers x 2 dtypes x 16 cases, seed 0, device cpu"`` (and the profile and ``--dims`` when given)."""
+    extra = (f", profile {config.profile}" if config.profile != "default" else "") + (
+        f", dims {format_dims(config.dims)}" if config.dims else "")
     return (f"{count(len(config.layers), 'layer')} x {count(len(config.dtypes), 'dtype')} x "
-            f"{count(config.cases, 'case')}, seed {config.seed}, device {config.device}")
+            f"{count(config.cases, 'case')}, seed {config.seed}, device {config.device}{extra}")
 
 
 def summary_line(result: AuditResult) -> str:
@@ -312,7 +335,8 @@ def _check_json(check: CheckResult, config: AuditConfig, prog: str) -> dict:
         "cases": check.cases, "max_abs": _finite_or_none(check.max_abs), "max_rel": _finite_or_none(check.max_rel),
         "worst_ratio": _finite_or_none(check.ratio), "passed": check.passed,
         "failures": [{"case": failure.case_index, "inputs": failure.inputs, "message": failure.message,
-                      "rerun": rerun_command(config, check.layer, check.dtype, failure.case_index, prog)}
+                      "rerun": rerun_command(config, check.layer, check.dtype, failure.case_index, prog),
+                      "localization": None if failure.localization is None else failure.localization.to_json()}
                      for failure in check.failures],
     }
 
@@ -330,7 +354,8 @@ def to_json(result: AuditResult, command_line: Sequence[str], prog: str = "rnn-o
                     "seconds": result.seconds},
         "seed": config.seed,
         "options": {"layers": list(config.layers), "dtypes": list(config.dtypes), "cases": config.cases,
-                    "seed": config.seed, "device": config.device, "specs": list(config.spec_targets)},
+                    "seed": config.seed, "device": config.device, "specs": list(config.spec_targets),
+                    "profile": config.profile, "dims": dict(config.dims)},
         "command_line": list(command_line),
         "environment": result.environment,
         "results": [_check_json(check, config, prog) for check in checks],

@@ -55,10 +55,19 @@ class ExtraCheck:
         ``run(spec, case, device) -> [Comparison]``: ``case`` is the
         :class:`oracle.checks.Case` the generic checks ran (inputs, upstream
         gradients and impl's results), ``device`` the twins' device.
+    public_names
+        Public functions of its own the check calls besides the spec's (the
+        loop-of-steps check of a sequence calls the step functions).
+    binder
+        ``binder({public name: function}) -> ExtraCheck``: the check bound to
+        another implementation's functions of ``public_names``
+        (:func:`oracle.targets.bind`); ``None`` when it calls none.
     """
 
     name: str
     run: Callable[[Any, Any, str], list[Any]]
+    public_names: tuple[str, ...] = ()
+    binder: Callable[[dict[str, Any]], ExtraCheck] | None = None
 
 
 @dataclass(frozen=True)
@@ -217,3 +226,15 @@ def objective(spec: LayerSpec, inputs: Arrays, upstream: Arrays) -> float:
     if spec.is_loss:
         return float(outputs[spec.outputs[0]])
     return float(sum(np.vdot(upstream[name], outputs[name]) for name in spec.outputs))
+
+
+def objective_scale(spec: LayerSpec, inputs: Arrays, upstream: Arrays) -> float:
+    """The sum of the absolute values of the terms of :func:`objective` (``|loss|`` for a loss layer).
+
+    The rounding error of one evaluation of the objective is a few ``eps``
+    times this (:mod:`oracle.directional`).
+    """
+    outputs, _ = run_forward(spec, copies(inputs))
+    if spec.is_loss:
+        return abs(float(outputs[spec.outputs[0]]))
+    return float(sum(np.sum(np.abs(upstream[name] * outputs[name])) for name in spec.outputs))

@@ -17,7 +17,11 @@ The audit's checks are folded into one verdict per function and dtype
     every check of the function passed;
 ``wrong_value``
     an output or gradient disagrees with the references (after casting, for
-    a promoted dtype), or greedy sampling disagrees with the twin's;
+    a promoted dtype), greedy sampling disagrees with the twin's, or a
+    metamorphic relation fails (:mod:`oracle.metamorphic`: a sequence that
+    disagrees with its own step, a batch row that depends on the others);
+``nondeterministic``
+    a second call on fresh copies of the same arguments gave other results;
 ``dtype_changed``
     an output or gradient came back in another dtype than the inputs';
 ``mutates_input``
@@ -50,7 +54,8 @@ from oracle.audit import AuditResult, CheckResult
 from oracle.registry import import_file
 from oracle.spec import LayerSpec, NotImplementedLayer
 
-FINDINGS = ("pass", "wrong_value", "dtype_changed", "mutates_input", "crash", "not_implemented", "untested")
+FINDINGS = ("pass", "wrong_value", "nondeterministic", "dtype_changed", "mutates_input", "crash", "not_implemented",
+            "untested")
 
 #: Modules of a course folder that hold the layer functions and the model, in lookup order.
 COURSE_MODULES = ("rnn_layers", "classifiers.rnn")
@@ -131,7 +136,17 @@ def missing(name: str, target: Target) -> Callable[..., Any]:
 
 def bind(spec: LayerSpec, target: Target) -> LayerSpec:
     """``spec`` with its functions taken from ``target`` by their public names (see the module docstring)."""
-    found = {name: target.find(name) or missing(name, target) for name in spec.public_names}
+    bound = _bind_functions(spec, _found(spec.public_names, target))
+    checks = tuple(check if check.binder is None else check.binder(_found(check.public_names, target))
+                   for check in bound.extra_checks)
+    return dataclasses.replace(bound, extra_checks=checks)
+
+
+def _found(names: Iterable[str], target: Target) -> dict[str, Any]:
+    return {name: target.find(name) or missing(name, target) for name in names}
+
+
+def _bind_functions(spec: LayerSpec, found: dict[str, Any]) -> LayerSpec:
     if spec.binder is not None:
         return spec.binder(spec, found)
     if spec.is_loss:
@@ -165,8 +180,12 @@ def function_of(spec: LayerSpec, check: CheckResult) -> str:
         return names[-1]
     if spec.public_names == ("CaptioningRNN",):
         return names[0]
-    backward = (quantity.startswith(("grad ", "upstream gradient ")) or quantity == "error in backward")
+    backward = quantity.startswith(("grad", "upstream gradient ", "error in backward"))
     return names[1] if backward else names[0]
+
+
+#: The quantity suffix of the loop-of-steps relation (:func:`oracle.metamorphic.sequence_matches_steps`).
+STEP_LOOP = "[loop of steps]"
 
 
 def _finding(check: CheckResult) -> str:
@@ -179,6 +198,8 @@ def _finding(check: CheckResult) -> str:
         return "dtype_changed"
     if check.quantity.endswith(" unchanged"):
         return "mutates_input"
+    if check.quantity.endswith("[repeated call]"):
+        return "nondeterministic"
     return "wrong_value"
 
 
@@ -202,9 +223,22 @@ def verdicts(result: AuditResult, specs: Sequence[LayerSpec]) -> tuple[dict, dic
         for function in functions_of(spec):
             found.setdefault(function, {}).setdefault(run.dtype, [])
             evidence.setdefault(function, {}).setdefault(run.dtype, [])
+        referenced_ok = {function: all(check.passed for check in run.checks if function_of(spec, check) == function
+                                       and not check.quantity.endswith(STEP_LOOP))
+                         for function in functions_of(spec)}
+        nondeterministic = any(_finding(check) == "nondeterministic" for other in result.runs
+                               if other.layer == run.layer for check in other.checks)  # checked in float64 only
         for check in run.checks:
             function, finding = function_of(spec, check), _finding(check)
             if finding == "pass":
+                continue
+            if check.quantity.endswith(STEP_LOOP) and referenced_ok[function]:
+                # The sequence agrees with its twin and finite differences: the step functions are what is
+                # wrong, and their own checks report it.
+                continue
+            if nondeterministic and check.reference == "finite_difference":
+                # Finite differences of a forward pass that changes from call to call say nothing about
+                # the backward pass; the nondeterminism is the finding.
                 continue
             if finding not in found[function][run.dtype]:
                 found[function][run.dtype].append(finding)

@@ -26,8 +26,10 @@ from typing import Any
 import numpy as np
 
 import impl
-from impl.cell_layouts import CELL_PARAMETERS, cell_parameter_shapes
+from impl.cell_layouts import cell_parameter_shapes
+from oracle import metamorphic
 from oracle.compare import Comparison
+from oracle.registry import get_spec
 from oracle.spec import Arrays, Evaluation
 
 DTYPES = [np.float64, np.float32]
@@ -115,56 +117,14 @@ def recurrent_inputs(layer: str, dtype: Any, *, n: int, d: int, h: int, t: int |
 
 
 def loop_of_steps(layer: str, inputs: Arrays, dh: np.ndarray) -> Evaluation:
-    """Forward and backward of sequence ``layer`` as a Python loop of its cell's step functions.
+    """Forward and backward of sequence ``layer`` (one of :data:`SEQUENCE_LAYERS`) as a loop of impl's step functions.
 
-    Parameters
-    ----------
-    layer
-        One of :data:`SEQUENCE_LAYERS`.
-    inputs
-        Its inputs by name (:func:`recurrent_inputs`); ``x`` is ``(N, T, D)``.
-    dh
-        ``(N, T, H)`` upstream gradient of the hidden states.
-
-    Returns
-    -------
-    Evaluation
-        Output ``h (N, T, H)`` and the gradients of every input, by name, in
-        the dtype of the inputs.
+    :func:`oracle.metamorphic.loop_of_steps` with the cell's step spec; ``x`` is
+    ``(N, T, D)``, ``dh`` ``(N, T, H)``. Returns output ``h`` and every gradient,
+    in the dtype of the inputs.
     """
     cell = RECURRENT_LAYERS[layer].cell
-    step = RECURRENT_LAYERS[f"{cell}_step"]
-    lstm = cell == "lstm"
-    x, h = inputs["x"], inputs["h0"]
-    n, t, _ = x.shape
-    weights = [inputs[name] for name in CELL_PARAMETERS[cell]]
-    c = inputs.get("c0", np.zeros_like(h))
-    hs, caches = [], []
-    for time in range(t):
-        if lstm:
-            h, c, cache = step.forward(x[:, time], h, c, *weights)
-        else:
-            h, cache = step.forward(x[:, time], h, *weights)
-        hs.append(h)
-        caches.append(cache)
-    out = np.stack(hs, axis=1) if t else np.zeros((n, 0, h.shape[1]), x.dtype)
-
-    dx = np.zeros_like(x)
-    totals = [np.zeros_like(w) for w in weights]
-    carry_h = np.zeros_like(inputs["h0"])
-    carry_c = np.zeros_like(inputs["h0"])
-    for time in range(t - 1, -1, -1):
-        upstream = dh[:, time] + carry_h
-        if lstm:
-            dx_t, carry_h, carry_c, *dw = step.backward(upstream, carry_c, caches[time])
-        else:
-            dx_t, carry_h, *dw = step.backward(upstream, caches[time])
-        dx[:, time] = dx_t
-        for total, part in zip(totals, dw, strict=True):
-            total += part
-    grads = {"x": dx, "h0": carry_h, **({"c0": carry_c} if "c0" in inputs else {})}
-    grads.update(zip(CELL_PARAMETERS[cell], totals, strict=True))
-    return Evaluation({"h": out}, grads)
+    return metamorphic.loop_of_steps(get_spec(f"{cell}_step"), cell, inputs, dh)
 
 
 def vocabulary(size: int, start: int = 1, null: int = 0) -> dict[str, int]:

@@ -11,6 +11,7 @@ import copy
 import numpy as np
 
 from oracle.checks import against_twin, failures_report, run_case
+from oracle.metamorphic import metamorphic_comparisons
 from oracle.spec import LayerSpec, make_upstream, run_backward, run_forward
 from tests.hypothesis_source import Draw, HypothesisSource, draw_dtype
 
@@ -69,4 +70,12 @@ def check_extra_checks(spec: LayerSpec, draw: Draw) -> None:
     assert not report, report
 
 
-ALL_CHECKS = (check_matches_twin, check_dtypes_and_shapes, check_no_mutation_and_determinism, check_extra_checks)
+def check_metamorphic(spec: LayerSpec, draw: Draw) -> None:
+    """The metamorphic relations that apply to the layer hold on a float64 case (:mod:`oracle.metamorphic`)."""
+    case = run_case(spec, HypothesisSource(draw), np.dtype(np.float64))
+    report = failures_report(case, metamorphic_comparisons(spec, case.inputs, case.upstream, case.result))
+    assert not report, report
+
+
+ALL_CHECKS = (check_matches_twin, check_dtypes_and_shapes, check_no_mutation_and_determinism, check_extra_checks,
+              check_metamorphic)

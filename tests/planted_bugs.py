@@ -17,6 +17,7 @@ import impl
 from oracle.registry import get_spec
 from oracle.sampling import sampling_check
 from oracle.spec import LayerSpec
+from tests import recurrent_bugs
 
 
 @dataclass(frozen=True)
@@ -206,4 +207,12 @@ PLANTED_BUGS = (
     PlantedBug("rnn uses Wh transposed", "rnn", transposed_recurrent_weight, "check_matches_twin"),
     PlantedBug("captioning_lstm sample puts <START> in column 0", "captioning_lstm",
                sample_starts_with_the_start_token, "check_extra_checks"),
+    PlantedBug("rnn rows start from the batch's mean h0", "rnn", recurrent_bugs.rows_coupled, "check_metamorphic"),
+    PlantedBug("gru sequence adds the bias twice, its step once", "gru", recurrent_bugs.sequence_unlike_its_step,
+               "check_extra_checks"),
+    PlantedBug("lstm output changes from call to call", "lstm", recurrent_bugs.nondeterministic, "check_metamorphic"),
+    PlantedBug("softmax loss ignores the mask (metamorphic)", "temporal_softmax_loss", mask_altered(np.ones_like),
+               "check_metamorphic"),
+    PlantedBug("affine backward adds a constant to dw", "affine", grad_transformed("w", lambda g: g + 1e-3),
+               "check_metamorphic"),
 )

@@ -72,8 +72,10 @@ def test_audit_of_two_layers_passes_and_prints_table_and_summary(capsys):
     for row in ("affine  ", "lstm  ", "output h", "grad Wx", "grad h0", "float32", "float64"):
         assert row in out, row
     assert "FAIL" not in out
-    # Per dtype: affine 1 output + 3 grads x 3 pairs, lstm 1 output + 5 grads x 3 pairs.
-    assert "52 of 52 checks passed (all passed)" in out and "seed 3" in out
+    # Per dtype: affine 1 output + 3 grads x 3 pairs, lstm 1 output + 5 grads x 3 pairs; in float64 also the
+    # metamorphic relations (outputs and grads of [repeated call] and [batch split], grads of [2x upstream] and
+    # [zero upstream]: 6 per layer; lstm's [loop of steps]: 2 more).
+    assert "66 of 66 checks passed (all passed)" in out and "seed 3" in out
     assert "cudnn_allow_tf32" in out  # the precision settings in force are part of the report
     assert "[1/4] affine float64 ..." in err and "[4/4] lstm float32 ..." in err
 

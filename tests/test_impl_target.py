@@ -44,8 +44,12 @@ def test_each_problem_gets_exactly_its_finding(problem, capsys, tmp_path, isolat
 def test_a_crash_names_the_smallest_case_that_triggers_it(capsys, tmp_path, isolated_imports):
     folder = course_folder(tmp_path, "crash on a size-1 axis")
     _, document, _, _ = impl_audit(capsys, tmp_path, str(folder), extra=("--layers", "temporal_affine"))
-    [evidence] = document["targets"][0]["evidence"]["temporal_affine_forward"]["float64"]
-    assert evidence.startswith("crash:") and "ValueError" in evidence and "inputs x(" in evidence
+    evidence = document["targets"][0]["evidence"]["temporal_affine_forward"]["float64"]
+    # The generated cases with a size of 1, and the batch-split relation's row 0 run alone (N = 1).
+    assert sorted(text.split(" (")[0] for text in evidence) == [
+        "crash: temporal_affine error in forward",
+        "crash: temporal_affine error in forward [batch split: row 0 alone, N = 1]"]
+    assert all("ValueError" in text and "inputs x(" in text for text in evidence)
 
 
 def test_a_file_that_cannot_be_imported_gets_one_message_and_the_others_still_run(capsys, tmp_path):

@@ -61,6 +61,18 @@ def rnn_forward(x, h0, Wx, Wh, b):
     h, _ = _impl.rnn_forward(x, h0, Wx, Wh, b)
     return h, (x, h0, Wx, Wh, b)
 ''', "", {"rnn_backward": {"wrong_value"}}),
+    "step adds the bias twice, sequence right": ('''
+def gru_step_forward(x, prev_h, Wx, Wh, b, bh):
+    return _impl.gru_step_forward(x, prev_h, Wx, Wh, 2 * b, bh)  # the loop of steps no longer equals gru_forward
+''', "", {"gru_step_forward": {"wrong_value"}, "gru_step_backward": {"wrong_value"}}),
+    "output noise that changes on every call": ('''
+_noise = np.random.default_rng(0)
+
+
+def affine_forward(x, w, b):
+    out, cache = _impl.affine_forward(x, w, b)
+    return out + 1e-3 * _noise.standard_normal(out.shape).astype(out.dtype), cache
+''', "", {"affine_forward": {"wrong_value", "nondeterministic"}}),
     "sample feeds the wrong word": ("", '''
 class CaptioningRNN(_impl.CaptioningRNN):
     def sample(self, features, max_length=30):

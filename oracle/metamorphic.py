@@ -1,0 +1,242 @@
+"""Metamorphic checks: relations every correct layer satisfies, which need no reference implementation.
+
+``[loop of steps]``
+    a sequence layer equals the loop of its own step functions, forward and
+    backward (recurrent sequence specs: :func:`sequence_matches_steps`, an
+    :class:`~oracle.spec.ExtraCheck` bound to the same implementation's step
+    functions);
+``[batch split]``
+    row 0 run alone and rows 1..N-1 run alone give the batch's rows of every
+    output and of every gradient of an input indexed by the batch, and the
+    other gradients (the parameters') add up to the batch's (forward/backward
+    layers whose contract puts the batch axis ``N`` first; ``N >= 2``);
+``[2x upstream]``, ``[zero upstream]``
+    gradients are linear in the upstream gradient: twice the upstream
+    gradient gives twice the gradients, zero gives zero;
+``[masked values changed]``
+    redrawing every value at a masked position (the ``(N, T)`` inputs where a
+    boolean ``(N, T)`` mask is false) changes neither the loss nor its
+    gradient;
+``[repeated call]``
+    forward and backward again on fresh copies of the arguments give
+    bit-identical results.
+
+Each relation is one check of the outputs and one of the gradients
+(quantities ``"outputs [batch split]"``, ``"grads [batch split]"``), against
+a reference naming what the layer was compared with; a failure names every
+output or gradient that broke it. The relations are
+checked on float64 cases under the ``float64`` row (``exact`` for repeated
+calls). In float32, two correct computations of one quantity in different
+orders can differ by more than any fixed tolerance where the problem is
+ill-conditioned, and the relations test the structure of the code, which
+does not depend on the dtype; the twin comparisons judge float32 values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import numpy as np
+
+from impl.cell_layouts import CELL_PARAMETERS
+from oracle.checks import stage
+from oracle.compare import Comparison, compare_evaluations
+from oracle.spec import Arrays, Evaluation, ExtraCheck, LayerSpec, copies, run_backward, run_forward
+from oracle.tolerances import TOLERANCES
+
+#: The dtype the relations are checked in (see the module docstring).
+CHECKED_DTYPE = np.dtype(np.float64)
+
+
+def evaluate(spec: LayerSpec, inputs: Arrays, upstream: Arrays, label: str) -> Evaluation:
+    """The layer's forward and backward on fresh copies of ``inputs`` and ``upstream``.
+
+    An exception is tagged with its stage and ``label``, e.g. ``"forward [batch split: row 0 alone]"``.
+    """
+    with stage(f"forward [{label}]"):
+        outputs, state = run_forward(spec, copies(inputs))
+    with stage(f"backward [{label}]"):
+        return Evaluation(outputs, run_backward(spec, copies(upstream), state))
+
+
+def relation(name: str, reference: str, comparisons: list[Comparison]) -> list[Comparison]:
+    """``comparisons`` folded into one check of relation ``name`` per kind: ``"outputs [name]"``, ``"grads [name]"``.
+
+    Each is the worst comparison of its kind (greatest error ratio), against
+    ``reference``; a failed one names every quantity that broke the relation.
+    """
+    folded = []
+    for kind in ("output", "grad"):
+        group = [comparison for comparison in comparisons if comparison.quantity.startswith(kind + " ")]
+        if not group:
+            continue
+        failed = [comparison for comparison in group if not comparison.passed]
+        worst = max(failed or group, key=lambda comparison: comparison.ratio)
+        broken = ", ".join(comparison.quantity for comparison in failed)
+        problem = f"{broken} broke it; worst {worst.quantity}: {worst.problem}" if failed else ""
+        folded.append(dataclasses.replace(worst, quantity=f"{kind}s [{name}]", reference=reference, problem=problem))
+    return folded
+
+
+def _compare(spec: LayerSpec, actual: Evaluation, expected: Evaluation, row: str = "float64") -> list[Comparison]:
+    return compare_evaluations(actual, expected, TOLERANCES[row], layer=spec.name, reference="")
+
+
+def repeated_call(spec: LayerSpec, inputs: Arrays, upstream: Arrays, result: Evaluation) -> list[Comparison]:
+    """``[repeated call]``: a second forward and backward on fresh copies is bit-identical."""
+    again = evaluate(spec, inputs, upstream, "repeated call")
+    return relation("repeated call", "its first call", _compare(spec, again, result, "exact"))
+
+
+def upstream_linearity(spec: LayerSpec, inputs: Arrays, upstream: Arrays, result: Evaluation) -> list[Comparison]:
+    """``[2x upstream]`` and ``[zero upstream]`` (forward/backward layers with gradients)."""
+    if spec.is_loss or not spec.grads:
+        return []
+    doubled = evaluate(spec, inputs, {name: 2 * value for name, value in upstream.items()}, "2x upstream")
+    zero = evaluate(spec, inputs, {name: np.zeros_like(value) for name, value in upstream.items()}, "zero upstream")
+    twice = Evaluation({}, {name: 2 * np.asarray(grad) for name, grad in result.grads.items()})
+    nothing = Evaluation({}, {name: np.zeros_like(np.asarray(grad)) for name, grad in result.grads.items()})
+    return (relation("2x upstream", "twice its gradients at 1x", _compare(spec, Evaluation({}, doubled.grads), twice))
+            + relation("zero upstream", "zero", _compare(spec, Evaluation({}, zero.grads), nothing)))
+
+
+def batch_split(spec: LayerSpec, inputs: Arrays, upstream: Arrays, result: Evaluation) -> list[Comparison]:
+    """``[batch split]`` (see the module docstring); nothing for layers without a leading batch axis, or N = 1."""
+    contract = spec.contract
+    if spec.is_loss or contract is None or not contract.outputs:
+        return []
+    if any(axes[:1] != ("N",) for axes in contract.outputs.values()):
+        return []
+    batched = [name for name, axes in contract.layout(inputs).items() if axes[:1] == ("N",)]
+    if not batched or np.shape(inputs[batched[0]])[0] < 2:
+        return []
+    rows = np.shape(inputs[batched[0]])[0]
+    parts = [evaluate(spec, {name: value[part] if name in batched else value for name, value in inputs.items()},
+                      {name: value[part] for name, value in upstream.items()}, f"batch split: {label}")
+             for part, label in ((slice(0, 1), "row 0 alone, N = 1"), (slice(1, rows), f"rows 1..{rows - 1} alone"))]
+    outputs = {name: np.concatenate([part.outputs[name] for part in parts]) for name in result.outputs}
+    grads = {name: np.concatenate([part.grads[name] for part in parts]) if name in batched
+             else parts[0].grads[name] + parts[1].grads[name] for name in result.grads}
+    return relation("batch split", "row 0 and rows 1..N-1 run separately",
+                    _compare(spec, result, Evaluation(outputs, grads)))
+
+
+def masked_values_changed(spec: LayerSpec, inputs: Arrays, upstream: Arrays, result: Evaluation) -> list[Comparison]:
+    """``[masked values changed]``: layers with a boolean ``(N, T)`` mask input, when some position is masked."""
+    contract = spec.contract
+    if contract is None:
+        return []
+    layout = contract.layout(inputs)
+    masks = [name for name, axes in layout.items() if axes == ("N", "T") and inputs[name].dtype == bool]
+    if not masks or np.all(inputs[masks[0]]):
+        return []
+    hidden = ~inputs[masks[0]]
+    rng = np.random.default_rng(0)
+    changed = dict(inputs)
+    for name, axes in layout.items():
+        if name in masks or axes[:2] != ("N", "T"):
+            continue
+        value = np.array(inputs[name], copy=True)
+        if name in contract.index_bounds:
+            value[hidden] = rng.integers(0, contract.index_bounds[name](inputs), size=value[hidden].shape)
+        else:
+            value[hidden] = rng.uniform(-3.0, 3.0, size=value[hidden].shape)
+        changed[name] = value
+    return relation("masked values changed", "its run with the original masked values",
+                    _compare(spec, evaluate(spec, changed, upstream, "masked values changed"), result))
+
+
+#: The relations every spec is checked against, in report order (:func:`metamorphic_comparisons`).
+RELATIONS: tuple[Callable[[LayerSpec, Arrays, Arrays, Evaluation], list[Comparison]], ...] = (
+    repeated_call, upstream_linearity, batch_split, masked_values_changed)
+
+
+def metamorphic_comparisons(spec: LayerSpec, inputs: Arrays, upstream: Arrays,
+                            result: Evaluation) -> list[Comparison]:
+    """Every relation of :data:`RELATIONS` that applies to ``spec``, for a float64 case (none for float32)."""
+    if {np.asarray(value).dtype for value in inputs.values() if np.asarray(value).dtype.kind == "f"} != {CHECKED_DTYPE}:
+        return []
+    return [comparison for check in RELATIONS for comparison in check(spec, inputs, upstream, result)]
+
+
+def loop_of_steps(step: LayerSpec, cell: str, inputs: Arrays, dh: np.ndarray) -> Evaluation:
+    """Forward and backward of a sequence layer as a Python loop of ``step``'s functions.
+
+    Parameters
+    ----------
+    step
+        The cell's step spec (``rnn_step``, ``lstm_step``, ``gru_step``), bound
+        to the implementation under test.
+    cell
+        ``"rnn"``, ``"lstm"`` or ``"gru"``.
+    inputs
+        The sequence layer's inputs: ``x (N, T, D)``, ``h0 (N, H)``, for the
+        LSTM optionally ``c0 (N, H)``, then the cell's parameters.
+    dh
+        ``(N, T, H)`` upstream gradient of the hidden states.
+
+    Returns
+    -------
+    Evaluation
+        Output ``h (N, T, H)`` and the gradients of every input, by name.
+    """
+    lstm = cell == "lstm"
+    backward = step.backward
+    if backward is None:
+        raise TypeError(f"{step.name} is a loss spec, not a step")
+    x, h = inputs["x"], inputs["h0"]
+    n, t, _ = x.shape
+    names = CELL_PARAMETERS[cell]
+    weights = [inputs[name] for name in names]
+    c = inputs.get("c0", np.zeros_like(h))
+    hs, caches = [], []
+    for time in range(t):
+        if lstm:
+            h, c, cache = step.forward(x[:, time], h, c, *weights)
+        else:
+            h, cache = step.forward(x[:, time], h, *weights)
+        hs.append(h)
+        caches.append(cache)
+    out = np.stack(hs, axis=1) if t else np.zeros((n, 0, h.shape[1]), x.dtype)
+    dx = np.zeros_like(x)
+    totals = [np.zeros_like(w) for w in weights]
+    carry_h = np.zeros_like(inputs["h0"])
+    carry_c = np.zeros_like(inputs["h0"])
+    for time in range(t - 1, -1, -1):
+        upstream = dh[:, time] + carry_h
+        if lstm:
+            dx_t, carry_h, carry_c, *dw = backward(upstream, carry_c, caches[time])
+        else:
+            dx_t, carry_h, *dw = backward(upstream, caches[time])
+        dx[:, time] = dx_t
+        for total, part in zip(totals, dw, strict=True):
+            total += part
+    grads = {"x": dx, "h0": carry_h, **({"c0": carry_c} if "c0" in inputs else {})}
+    grads.update(zip(names, totals, strict=True))
+    return Evaluation({"h": out}, grads)
+
+
+def sequence_matches_steps(step: LayerSpec, cell: str) -> ExtraCheck:
+    """``[loop of steps]``: the sequence spec's results equal :func:`loop_of_steps` of ``step`` (float64 cases).
+
+    Bound to a user's implementation (``rnn-oracle audit --impl``), the loop
+    uses that implementation's step functions. When they are missing or
+    raise, the relation is not checked: the step's own checks report that.
+    """
+
+    def run(spec: LayerSpec, case, device: str) -> list[Comparison]:
+        if case.dtype != CHECKED_DTYPE:
+            return []
+        try:
+            loop = loop_of_steps(step, cell, copies(case.inputs), np.array(case.upstream["h"], copy=True))
+        except Exception:  # the step functions' own checks report their crash or absence
+            return []
+        return relation("loop of steps", "the loop of its step functions", _compare(spec, case.result, loop))
+
+    def bind(found: dict) -> ExtraCheck:
+        forward, backward = step.public_names
+        return sequence_matches_steps(dataclasses.replace(step, forward=found[forward], backward=found[backward]),
+                                      cell)
+
+    return ExtraCheck("loop of steps", run, public_names=step.public_names, binder=bind)
