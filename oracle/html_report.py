@@ -42,6 +42,7 @@ import jinja2
 
 from oracle.audit import AuditConfig, AuditResult, CheckResult, environment
 from oracle.html_plots import RatioPoint, StepSeries, gate_heatmap, ratio_plot, steps_plot
+from oracle.localize import Localization
 from oracle.report import _rows, diagnosis, pairs, rerun_command, selection, summary_line
 from oracle.targets import FINDINGS
 
@@ -114,11 +115,6 @@ class LayerFailures:
     blocks: tuple[FailureBlock, ...]
 
 
-def localization_of(failure: Any) -> Any:
-    """The failure's :class:`oracle.localize.Localization`, or ``None`` (a crash, a dtype mismatch)."""
-    return getattr(failure, "localization", None)
-
-
 def layer_rows(result: AuditResult) -> list[LayerRow]:
     """One :class:`LayerRow` per run, in audit order."""
     return [LayerRow(anchor("layer", run.layer, run.dtype), run.layer, run.dtype, len(run.checks),
@@ -153,11 +149,11 @@ def step_series(failed: Sequence[CheckResult]) -> list[StepSeries]:
     """Per failing pair, the per-step ratios of its first failing case that has a time axis."""
     series = []
     for check in failed:
-        located = [(failure, localization_of(failure)) for failure in check.failures]
-        with_steps = [(failure, where) for failure, where in located if where is not None and where.steps]
-        if with_steps:
-            failure, where = with_steps[0]
-            series.append(StepSeries(f"{pair_label(check)}, case {failure.case_index}", tuple(where.steps)))
+        for failure in check.failures:
+            where = failure.localization  # None for a crash or a dtype mismatch; no steps without a time axis
+            if where is not None and where.steps:
+                series.append(StepSeries(f"{pair_label(check)}, case {failure.case_index}", where.steps))
+                break
     return series
 
 
@@ -170,8 +166,7 @@ def gate_table(checks: Sequence[CheckResult]) -> tuple[list[str], list[str], lis
     worst: dict[str, dict[str, float]] = {}
     for check in checks:
         for failure in check.failures:
-            where = localization_of(failure)
-            for gate, ratio in getattr(where, "gates", ()) or ():
+            for gate, ratio in failure.localization.gates if failure.localization is not None else ():
                 row = worst.setdefault(check.quantity, {})
                 row[gate] = max(row.get(gate, 0.0), ratio)
     gates = list(dict.fromkeys(gate for row in worst.values() for gate in row))
@@ -195,7 +190,7 @@ def failure_sections(result: AuditResult, prog: str) -> list[LayerFailures]:
             continue
         failed_checks.setdefault((layer, dtype), []).extend(failed)
         evidence = tuple(Evidence(pair_label(check), len(check.failures), check.cases, first.case_index,
-                                  first.inputs, first.message, _describe(localization_of(first)))
+                                  first.inputs, first.message, _describe(first.localization))
                          for check in failed for first in check.failures[:1])
         block_id = anchor("failure", layer, dtype, quantity)
         series = step_series(failed)
@@ -215,7 +210,7 @@ def failure_sections(result: AuditResult, prog: str) -> list[LayerFailures]:
     return sections
 
 
-def _describe(where: Any) -> str:
+def _describe(where: Localization | None) -> str:
     return where.describe() if where is not None else ""
 
 
