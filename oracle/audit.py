@@ -49,6 +49,7 @@ import torch
 
 from oracle import twins
 from oracle.checks import (
+    Case,
     against_finite_differences,
     mutation_comparisons,
     run_case,
@@ -242,18 +243,20 @@ class Progress:
 
 
 def error_comparison(spec: LayerSpec, dtype: np.dtype, stage: str, reference: str,
-                     error: BaseException) -> Comparison:
+                     error: BaseException, trigger: str = "") -> Comparison:
     """A failed comparison standing for an exception raised while running ``stage``.
 
     It is filed against ``reference`` (the comparison the crash prevented), so
-    it appears in that column of the report.
+    it appears in that column of the report. ``trigger`` says which sizes
+    make it raise (:func:`size_one_trigger`), when known.
     """
     # Where in the code under test: the oracle's own frames (which only call it) are left out.
     frames = [frame for frame in traceback.extract_tb(error.__traceback__)
               if not Path(frame.filename).resolve().is_relative_to(ORACLE_DIR)]
     location = f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
     return Comparison(spec.name, f"error in {stage}", dtype.name, reference, (), np.inf, np.inf, np.inf,
-                      spec_tolerance(spec, dtype.name), f"raised {type(error).__name__}: {error}{location}")
+                      spec_tolerance(spec, dtype.name),
+                      f"raised {type(error).__name__}: {error}{location}{f'; {trigger}' if trigger else ''}")
 
 
 def case_source(spec: LayerSpec, dtype: np.dtype, seed: int, case_index: int, setting: Setting) -> RandomSource:
@@ -269,6 +272,37 @@ def describe_inputs(spec: LayerSpec, seed: int, dtype: np.dtype, case_index: int
         return f"layer {spec.name}, dtype {dtype.name}"
     shapes = ", ".join(f"{name}{tuple(array.shape)}" for name, array in inputs.items())
     return f"layer {spec.name}, dtype {dtype.name}, inputs {shapes}"
+
+
+def size_one_trigger(spec: LayerSpec, dtype: np.dtype, seed: int, case_index: int, setting: Setting,
+                     failing: Callable[[Case], object]) -> str:
+    """Which size of 1 makes a crash happen: ``"it raises only when N = 1"``, or ``""`` when none alone does.
+
+    The case is drawn again with every size dimension of the spec
+    (:attr:`~oracle.spec.LayerSpec.zero_size`) at ``max(2, its size)``, then
+    with one of them at 1 at a time; ``failing(case)`` runs the stage that
+    raised (run on the drawn case itself, for a crash in forward or backward).
+    """
+    probe = case_source(spec, dtype, seed, case_index, setting)
+    try:
+        spec.make_inputs(probe, dtype)
+    except Exception:  # the spec cannot even draw this case: nothing to learn
+        return ""
+    sizes = {name: probe.sizes[name] for name in spec.zero_size if name in probe.sizes}
+    base = {name: max(2, size) for name, size in sizes.items()}
+
+    def raises(dims: dict[str, int]) -> bool:
+        trial = replace(setting, dims={**setting.dims, **dims})
+        try:
+            failing(run_case(spec, case_source(spec, dtype, seed, case_index, trial), dtype))
+        except Exception:
+            return True
+        return False
+
+    if not sizes or raises(base):
+        return ""
+    triggers = [name for name in sizes if raises({**base, name: 1})]
+    return f"it raises only when {' or '.join(f'{name} = 1' for name in triggers)}" if triggers else ""
 
 
 def audit_case(spec: LayerSpec, dtype_name: str, seed: int, case_index: int,
@@ -290,7 +324,8 @@ def audit_case(spec: LayerSpec, dtype_name: str, seed: int, case_index: int,
     try:
         case = run_case(spec, case_source(spec, dtype, seed, case_index, setting), dtype)
     except Exception as error:  # a crashing layer is a finding, not a reason to stop the audit
-        failed = error_comparison(spec, dtype, stage_of(error, IMPL), twin_label, error)
+        trigger = size_one_trigger(spec, dtype, seed, case_index, setting, lambda case: None)
+        failed = error_comparison(spec, dtype, stage_of(error, IMPL), twin_label, error, trigger)
         return [Observation(IMPL, failed, case_index, describe_inputs(spec, seed, dtype, case_index, setting)
                             + _setting_note(setting))]
     observations: list[Observation] = []
@@ -327,9 +362,12 @@ def audit_case(spec: LayerSpec, dtype_name: str, seed: int, case_index: int,
             twin_case = replace(case, result=Evaluation({}, twin_result.grads))
             record(twin_label, against_finite_differences(twin_case, numeric, suspects=case.result.grads))
     for extra in spec.extra_checks:
-        found = attempt(extra.name, twin_label, functools.partial(extra.run, spec, case, device))
-        if found is not None:
-            record(IMPL, found)
+        try:
+            record(IMPL, extra.run(spec, case, device))
+        except Exception as error:  # a crash of the spec's own check (a model's sample): say which size causes it
+            trigger = size_one_trigger(spec, dtype, seed, case_index, setting,
+                                       functools.partial(extra.run, spec, device=device))
+            record(IMPL, [error_comparison(spec, dtype, stage_of(error, extra.name), twin_label, error, trigger)])
     relations = attempt(METAMORPHIC, METAMORPHIC,
                         lambda: metamorphic_comparisons(spec, case.inputs, case.upstream, case.result))
     if relations is not None:

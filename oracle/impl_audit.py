@@ -4,9 +4,9 @@ One target is audited in this process: the usual table and failures, then
 its verdicts, one line per function and dtype (:func:`oracle.targets.verdicts`).
 Several targets are audited each in a fresh process (each submission's own
 ``cs231n`` package must not meet another's in ``sys.modules``), ``-j N`` at
-a time, and summarised one row per target: seconds, and every finding that
-is not ``pass``. ``--json PATH`` writes :data:`IMPL_JSON_SCHEMA`; ``--html
-PATH`` the page of :mod:`oracle.html_report` (one target: its audit and
+a time, and summarised in a grid (:func:`grader_grid`): one row per target,
+its seconds, and one column per function with its findings. ``--json PATH``
+writes :data:`IMPL_JSON_SCHEMA`; ``--html PATH`` the page of :mod:`oracle.html_report` (one target: its audit and
 verdicts; several: the grader's grid of targets x functions). Exit status:
 0 when every function of every target passed, 1 when any has a finding, 2
 when a target could not be imported (the others still run) or the page
@@ -78,17 +78,26 @@ def render_verdicts(entry: dict) -> str:
     return "\n".join(lines)
 
 
-def summary_row(entry: dict) -> str:
-    """The grader's row: target, seconds, and each function with a finding other than pass."""
-    if entry["error"]:
-        return f"{entry['target']}\t-\tERROR\t{entry['error']}"
-    problems = []
-    for function, dtypes in entry["verdicts"].items():
-        findings = sorted({finding for found in dtypes.values() for finding in found if finding != "pass"},
-                          key=FINDINGS.index)
-        if findings:
-            problems.append(f"{function}: {'+'.join(findings)}")
-    return f"{entry['target']}\t{entry['seconds']:.1f}\t{'pass' if not problems else 'FINDINGS'}\t{'; '.join(problems)}"
+def grader_grid(entries: Sequence[dict]) -> str:
+    """The grader's summary, tab-separated: one row per target, its seconds, then one column per function.
+
+    A cell holds the function's findings over both dtypes joined by ``+``
+    (``pass`` when clean, ``-`` when not audited); a target that could not be
+    imported gets ``ERROR`` and its message in the last column.
+    """
+    functions = list(dict.fromkeys(function for entry in entries for function in entry["verdicts"]))
+    lines = ["\t".join(["target", "seconds", *functions, "error"])]
+    for entry in entries:
+        if entry["error"]:
+            lines.append("\t".join([entry["target"], "-", *(["ERROR"] * len(functions)), entry["error"]]))
+            continue
+        cells = []
+        for function in functions:
+            dtypes = entry["verdicts"].get(function)
+            found = {finding for findings in (dtypes or {}).values() for finding in findings}
+            cells.append("-" if dtypes is None else "+".join(sorted(found - {"pass"} or {"pass"}, key=FINDINGS.index)))
+        lines.append("\t".join([entry["target"], f"{entry['seconds']:.1f}", *cells, ""]))
+    return "\n".join(lines)
 
 
 def status(entries: Sequence[dict]) -> int:
@@ -136,9 +145,7 @@ def run_impl_audit(args: argparse.Namespace, config: AuditConfig, layers: Sequen
             for number, future in enumerate(futures, start=1):
                 entries.append(future.result())
                 print(f"[{number}/{len(targets)}] {entries[-1]['target']} done", file=sys.stderr, flush=True)
-        print("target\tseconds\tverdict\tfindings")
-        for entry in entries:
-            print(summary_row(entry))
+        print(grader_grid(entries))
     for entry in entries:
         if entry["error"]:
             print(f"{args.prog} audit: error: {entry['target']}: {entry['error']}", file=sys.stderr)

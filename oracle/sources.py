@@ -114,6 +114,11 @@ class RandomSource:
         """The dimension names asked for so far, in order."""
         return tuple(self._dims)
 
+    @property
+    def sizes(self) -> dict[str, int]:
+        """The sizes given so far, by dimension name."""
+        return dict(self._dims)
+
     def dim(self, name: str, low: int = 1, high: int = 4) -> int:
         if name not in self._dims:
             if name in self._fixed and self._fixed[name] < low:

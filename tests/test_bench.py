@@ -19,6 +19,7 @@ import torch
 
 from impl.cell_layouts import gate_count
 from oracle import bench
+from oracle.bench.audit_timing import AuditRun, audit_runs, format_audit_timings, time_audits
 from oracle.tolerances import TOLERANCES
 
 TOP_KEYS = {"schema", "created", "settings", "machine", "results"}
@@ -181,3 +182,14 @@ def test_twin_timing_tool_times_every_recurrent_twin_and_probes_matmul_precision
     assert document["precision"]["cpu"]["reduced_precision"] is False  # the CPU multiplies in full float32
     if not torch.cuda.is_available():
         assert twin_timing.main(["--devices", "cuda"]) == 2
+
+
+def test_audit_timings_time_the_audit_and_compare_with_its_budget() -> None:
+    runs = audit_runs(16)
+    assert [(run.layers[:1], run.cases, run.budget) for run in runs] == [(("affine",), 16, 30.0),
+                                                                         (("lstm",), 1, 60.0)]
+    assert runs[1].dims == {"N": 64, "T": 50, "D": 128, "H": 256}
+    tiny = AuditRun("affine, one case", ("affine",), 1, budget=1e-9)
+    [row] = time_audits((tiny,))
+    assert row["seconds"] > 0 and row["within_budget"] is False and row["audit_passed"] is True
+    assert "affine, one case" in format_audit_timings([row]) and " NO " in format_audit_timings([row])

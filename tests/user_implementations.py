@@ -73,6 +73,12 @@ def affine_forward(x, w, b):
     out, cache = _impl.affine_forward(x, w, b)
     return out + 1e-3 * _noise.standard_normal(out.shape).astype(out.dtype), cache
 ''', "", {"affine_forward": {"wrong_value", "nondeterministic"}}),
+    "sample crashes when N = 1": ("", '''
+class CaptioningRNN(_impl.CaptioningRNN):
+    def sample(self, features, max_length=30):
+        n, d = features.squeeze().shape  # the classic squeeze pitfall: fails when N or D is 1
+        return super().sample(features.reshape(n, d), max_length)
+''', {f"CaptioningRNN.sample[{cell}]": {"crash"} for cell in ("rnn", "lstm", "gru")}),
     "sample feeds the wrong word": ("", '''
 class CaptioningRNN(_impl.CaptioningRNN):
     def sample(self, features, max_length=30):

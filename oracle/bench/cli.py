@@ -12,8 +12,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from oracle.bench.audit_timing import audit_runs, format_audit_timings, time_audits
 from oracle.bench.cases import CASES, CASES_BY_NAME, Case
 from oracle.bench.driver import run_benchmarks
+from oracle.bench.machine import loadavg, machine_info
 from oracle.bench.table import dims_text, format_table
 from oracle.bench.timing import (
     DEFAULT_BLOCK_TIME,
@@ -53,6 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the inputs (default 0)")
     parser.add_argument("--fail-on-miss", action="store_true",
                         help="exit with status 2 when a row misses its target or mismatches")
+    parser.add_argument("--audit-timings", action="store_true",
+                        help="instead of the cases, time the audit itself: the default audit (budget 30 s) and the "
+                             "LSTM at N=64,T=50,D=128,H=256 in both dtypes (budget 60 s); oracle/bench/audit_timing.py")
 
 
 def _select(names: Sequence[str] | None) -> list[Case]:
@@ -79,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
         2 for bad options or, with ``--fail-on-miss``, a missed target or a
         mismatch.
     """
+    if args.audit_timings:
+        return _run_audit_timings(args)
     if args.list:
         for case in CASES:
             target = "-" if case.target is None else f"<= {case.target:g}"
@@ -108,19 +115,38 @@ def run(args: argparse.Namespace) -> int:
         progress=lambda line: print(line, file=sys.stderr, flush=True),
     )
     print(format_table(report))
-    if args.json:
-        path = Path(args.json)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(report, indent=2, allow_nan=False) + "\n", encoding="utf-8")
-        except OSError as exc:
-            print(f"rnn-oracle bench: cannot write --json {path}: {exc}", file=sys.stderr)
-            return 2
-        print(f"wrote {path}", file=sys.stderr)
+    if args.json and not _write_json(args.json, report):
+        return 2
     statuses = [row["status"] for row in report["results"]]
     if "error" in statuses:
         return 1
     if args.fail_on_miss and ("miss" in statuses or "mismatch" in statuses):
+        return 2
+    return 0
+
+
+def _write_json(path_text: str, document: dict) -> bool:
+    path = Path(path_text)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(document, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    except OSError as exc:
+        print(f"rnn-oracle bench: cannot write --json {path}: {exc}", file=sys.stderr)
+        return False
+    print(f"wrote {path}", file=sys.stderr)
+    return True
+
+
+def _run_audit_timings(args: argparse.Namespace) -> int:
+    """``--audit-timings``: the table of :mod:`oracle.bench.audit_timing` and the machine it ran on."""
+    from oracle.cli import DEFAULT_CASES
+
+    rows = time_audits(audit_runs(DEFAULT_CASES), progress=lambda line: print(line, file=sys.stderr, flush=True))
+    machine = machine_info(threads_pinned=False)
+    print(format_audit_timings(rows))
+    print(f"machine: {machine.get('cpu_model')}, {machine.get('logical_cpus')} logical CPUs, "
+          f"load average {loadavg()}")
+    if args.json and not _write_json(args.json, {"audit_timings": rows, "machine": machine}):
         return 2
     return 0
 
