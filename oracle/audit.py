@@ -34,7 +34,6 @@ The functions here are pure apart from running the layers; rendering is in
 
 from __future__ import annotations
 
-import functools
 import platform
 import time
 import traceback
@@ -64,7 +63,7 @@ from oracle.localize import Localization
 from oracle.metamorphic import metamorphic_comparisons
 from oracle.profiles import DEFAULT, Setting, case_setting
 from oracle.sources import RandomSource
-from oracle.spec import Evaluation, LayerSpec
+from oracle.spec import Evaluation, ExtraCheck, LayerSpec
 from oracle.tolerances import Tolerance
 
 T = TypeVar("T")
@@ -365,8 +364,11 @@ def audit_case(spec: LayerSpec, dtype_name: str, seed: int, case_index: int,
         try:
             record(IMPL, extra.run(spec, case, device))
         except Exception as error:  # a crash of the spec's own check (a model's sample): say which size causes it
-            trigger = size_one_trigger(spec, dtype, seed, case_index, setting,
-                                       functools.partial(extra.run, spec, device=device))
+
+            def rerun(drawn: Case, check: ExtraCheck = extra) -> object:
+                return check.run(spec, drawn, device)
+
+            trigger = size_one_trigger(spec, dtype, seed, case_index, setting, rerun)
             record(IMPL, [error_comparison(spec, dtype, stage_of(error, extra.name), twin_label, error, trigger)])
     relations = attempt(METAMORPHIC, METAMORPHIC,
                         lambda: metamorphic_comparisons(spec, case.inputs, case.upstream, case.result))

@@ -160,6 +160,25 @@ def metamorphic_comparisons(spec: LayerSpec, inputs: Arrays, upstream: Arrays,
     return [comparison for check in RELATIONS for comparison in check(spec, inputs, upstream, result)]
 
 
+def forward_steps(step: LayerSpec, cell: str, x: np.ndarray, h0: np.ndarray, c0: np.ndarray | None,
+                  weights: list[np.ndarray]) -> tuple[np.ndarray, list]:
+    """The forward pass of a sequence as a loop of ``step.forward``: ``(h (N, T, H), the steps' caches)``.
+
+    ``x`` is ``(N, T, D)``; ``c0`` is the LSTM's initial cell state (``None``: zeros; ignored by other cells).
+    """
+    n, t, _ = x.shape
+    h, c = h0, (np.zeros_like(h0) if c0 is None else c0)
+    hs, caches = [], []
+    for time in range(t):
+        if cell == "lstm":
+            h, c, cache = step.forward(x[:, time], h, c, *weights)
+        else:
+            h, cache = step.forward(x[:, time], h, *weights)
+        hs.append(h)
+        caches.append(cache)
+    return (np.stack(hs, axis=1) if t else np.zeros((n, 0, h0.shape[1]), x.dtype)), caches
+
+
 def loop_of_steps(step: LayerSpec, cell: str, inputs: Arrays, dh: np.ndarray) -> Evaluation:
     """Forward and backward of a sequence layer as a Python loop of ``step``'s functions.
 
@@ -185,25 +204,15 @@ def loop_of_steps(step: LayerSpec, cell: str, inputs: Arrays, dh: np.ndarray) ->
     backward = step.backward
     if backward is None:
         raise TypeError(f"{step.name} is a loss spec, not a step")
-    x, h = inputs["x"], inputs["h0"]
-    n, t, _ = x.shape
+    x = inputs["x"]
     names = CELL_PARAMETERS[cell]
     weights = [inputs[name] for name in names]
-    c = inputs.get("c0", np.zeros_like(h))
-    hs, caches = [], []
-    for time in range(t):
-        if lstm:
-            h, c, cache = step.forward(x[:, time], h, c, *weights)
-        else:
-            h, cache = step.forward(x[:, time], h, *weights)
-        hs.append(h)
-        caches.append(cache)
-    out = np.stack(hs, axis=1) if t else np.zeros((n, 0, h.shape[1]), x.dtype)
+    out, caches = forward_steps(step, cell, x, inputs["h0"], inputs.get("c0"), weights)
     dx = np.zeros_like(x)
     totals = [np.zeros_like(w) for w in weights]
     carry_h = np.zeros_like(inputs["h0"])
     carry_c = np.zeros_like(inputs["h0"])
-    for time in range(t - 1, -1, -1):
+    for time in range(x.shape[1] - 1, -1, -1):
         upstream = dh[:, time] + carry_h
         if lstm:
             dx_t, carry_h, carry_c, *dw = backward(upstream, carry_c, caches[time])

@@ -12,6 +12,7 @@ import dataclasses
 import numpy as np
 
 from impl.cell_layouts import CELL_PARAMETERS, gate_columns
+from oracle.metamorphic import forward_steps
 from oracle.registry import get_spec
 from oracle.spec import LayerSpec
 
@@ -29,16 +30,8 @@ def _step_backward_loop(spec: LayerSpec, cut: int | None = None, carry: bool = T
     lstm = cell == "lstm"
 
     def forward(x, h0, *weights):
-        h, c = h0, np.zeros_like(h0)
-        hs, caches = [], []
-        for t in range(x.shape[1]):
-            if lstm:
-                h, c, cache = step.forward(x[:, t], h, c, *weights)
-            else:
-                h, cache = step.forward(x[:, t], h, *weights)
-            hs.append(h)
-            caches.append(cache)
-        return np.stack(hs, axis=1), (x, h0, weights, caches)
+        out, caches = forward_steps(step, cell, x, h0, None, list(weights))
+        return out, (x, h0, weights, caches)
 
     def backward(dh, cache):
         x, h0, weights, caches = cache

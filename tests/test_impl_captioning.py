@@ -111,6 +111,7 @@ def test_model_records_its_vocabulary_and_dtype(dtype):
     assert model.dtype == np.dtype(dtype)
     assert model.word_to_idx == vocab and model.word_to_idx is not vocab
     assert model.idx_to_word == {2: "<NULL>", 0: "<START>", 3: "<END>", 1: "cat"}
+    # The seed's model keeps the special words' indices in these attributes, and course code reads them.
     assert (model._null, model._start, model._end) == (2, 0, 3)
 
 
