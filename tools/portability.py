@@ -32,9 +32,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 #: Where float32 rounding decides verdicts: the twin comparisons of every layer, the planted bugs that
-#: must still fail, the numerical edges, the float32 rule itself and the audit.
+#: must still fail, the numerical edges, the float32 rule itself, the audit, the directional checks, the
+#: localized failures and the audits at larger sizes.
 SUITES = ("tests/test_layer_specs.py", "tests/test_planted_bugs.py", "tests/test_numerical_edges.py",
-          "tests/test_float32_rounding_rule.py", "tests/test_audit_cli.py")
+          "tests/test_float32_rounding_rule.py", "tests/test_audit_cli.py", "tests/test_directional.py",
+          "tests/test_localization.py", "tests/test_audit_sizes.py")
 
 
 def threads(count: int) -> dict[str, str]:
