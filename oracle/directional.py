@@ -167,9 +167,10 @@ def compare_directional(grad: np.ndarray, derivatives: DirectionalDerivatives, t
     element = allowed_element_error(g, tolerance, spread)
     diffs = [abs(float(np.vdot(g, u)) - value) for u, value in zip(derivatives.directions, derivatives.values,
                                                                       strict=True)]
-    if not np.all(np.isfinite(g)):
-        diffs = [np.inf] * len(diffs)
-    ratios = [diff / (error + element) for diff, error in zip(diffs, derivatives.errors, strict=True)]
+    # A NaN or infinity anywhere (in the gradient or a difference) is a failure, never a silent pass.
+    diffs = [diff if np.isfinite(diff) and np.all(np.isfinite(g)) else np.inf for diff in diffs]
+    ratios = [diff / (error + element) if np.isfinite(error + element) else np.inf
+              for diff, error in zip(diffs, derivatives.errors, strict=True)]
     relative = [diff / abs(value) if value else 0.0 for diff, value in zip(diffs, derivatives.values, strict=True)]
     worst = int(np.argmax(ratios))
     what = (f"directional check along {len(diffs)} random +-1 directions (input of {g.size} elements): worst "

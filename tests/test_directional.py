@@ -87,3 +87,18 @@ def test_directions_are_drawn_from_their_own_stream_of_the_case():
     first = case_rng(0, spec.name, "float64", 3, stream=1).random(4)
     assert np.array_equal(first, case_rng(0, spec.name, "float64", 3, stream=1).random(4))
     assert not np.array_equal(first, case_rng(0, spec.name, "float64", 3).random(4))
+
+
+def test_a_nan_gradient_or_difference_fails_instead_of_passing():
+    spec = get_spec("rnn")
+    case = run_case(spec, RandomSource(np.random.default_rng(1), {"N": 2, "T": 3}), np.dtype(np.float64))
+    derivatives = directional_derivatives(spec, case.inputs, case.upstream, "Wx", np.random.default_rng(2))
+    tolerance = finite_difference_tolerance(np.float64)
+    options = dict(layer=spec.name, quantity="grad Wx", reference="finite_difference")
+    grad = case.result.grads["Wx"]
+    assert compare_directional(grad, derivatives, tolerance, **options).passed
+    with_nan = grad.copy()
+    with_nan[0, 0] = np.nan
+    assert not compare_directional(with_nan, derivatives, tolerance, **options).passed
+    nan_difference = dataclasses.replace(derivatives, values=(np.nan, *derivatives.values[1:]))
+    assert not compare_directional(grad, nan_difference, tolerance, **options).passed
