@@ -97,7 +97,8 @@ class Localization:
         else:
             parts.append(f"right at the last {count - 1 - failing[-1]} step(s), wrong from t = {failing[-1]} back")
         ratios = np.array([self.steps[t] for t in failing])
-        if len(failing) >= 3 and ratios[0] > 2 * ratios[-1] and np.corrcoef(failing, np.log(ratios))[0, 1] < -0.5:
+        if (len(failing) >= 3 and np.all(np.isfinite(ratios)) and np.ptp(ratios) > 0 and ratios[0] > 2 * ratios[-1]
+                and np.corrcoef(failing, np.log(ratios))[0, 1] < -0.5):
             parts.append("error grows backwards in time")
         return ", ".join(parts)
 

@@ -102,3 +102,9 @@ def test_a_passing_comparison_has_no_localization():
     result = run_audit([get_spec("gru")], AuditConfig(("gru",), ("float64",), 2, 0))
     assert result.passed and all(not check.failures for check in result.checks)
     assert Localization((0,)).describe() == "worst at index (0,)"
+
+
+def test_infinite_or_flat_step_errors_name_no_trend_and_raise_no_warning():
+    for ratio in (np.array([[np.inf, 5.0, 3.0, 2.0]]), np.full((1, 4), 9.0)):
+        where = localize(ratio, QuantityAxes(time_axis=1))
+        assert "grows backwards" not in where.step_pattern() and "wrong from the last step on" in where.step_pattern()
