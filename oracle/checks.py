@@ -115,6 +115,38 @@ def against_twin(case: Case, device: str = "cpu") -> list[Comparison]:
     return twin_comparisons(case.spec, case.inputs, case.upstream, case.result, device)
 
 
+class RoundingRule:
+    """The float32 rounding rule's reference for one case (:mod:`oracle.tolerances`), computed once, when needed.
+
+    ``rule.needed(comparisons)`` says whether some float32 value fell outside
+    its tolerance row (a finite disagreement in a float32 case); ``rule.precise``
+    and ``rule.spread`` are then the twin's float64 result and each element's
+    rounding spread (:func:`oracle.rounding.rounding_spread`), run on first use
+    and kept for the case's other comparisons.
+    """
+
+    def __init__(self, spec: LayerSpec, inputs: Arrays, upstream: Arrays) -> None:
+        self._spec, self._inputs, self._upstream = spec, inputs, upstream
+        self._float32 = float_dtype(inputs) == np.float32
+        self._result: tuple[Evaluation, Evaluation] | None = None
+
+    def needed(self, comparisons: list[Comparison]) -> bool:
+        return self._float32 and any(not c.passed and np.isfinite(c.max_abs) for c in comparisons)
+
+    def _computed(self) -> tuple[Evaluation, Evaluation]:
+        if self._result is None:
+            self._result = rounding_spread(self._spec, self._inputs, self._upstream)
+        return self._result
+
+    @property
+    def precise(self) -> Evaluation:
+        return self._computed()[0]
+
+    @property
+    def spread(self) -> Evaluation:
+        return self._computed()[1]
+
+
 def twin_comparisons(spec: LayerSpec, inputs: Arrays, upstream: Arrays, result: Evaluation, device: str = "cpu",
                      expected: Evaluation | None = None,
                      view: Callable[[Evaluation], Evaluation] = lambda evaluation: evaluation) -> list[Comparison]:
@@ -133,12 +165,11 @@ def twin_comparisons(spec: LayerSpec, inputs: Arrays, upstream: Arrays, result: 
     label = torch_name(device)
     axes = quantity_axes(spec, inputs)
     comparisons = compare_evaluations(result, expected, tolerance, layer=spec.name, reference=label, axes=axes)
-    values_disagree = any(not c.passed and np.isfinite(c.max_abs) for c in comparisons)
-    if dtype != np.float32 or not values_disagree:
+    rule = RoundingRule(spec, inputs, upstream)
+    if not rule.needed(comparisons):
         return comparisons
-    precise, spread = rounding_spread(spec, inputs, upstream)
-    return compare_evaluations(result, expected, tolerance, layer=spec.name, reference=label, precise=view(precise),
-                               spread=view(spread), axes=axes)
+    return compare_evaluations(result, expected, tolerance, layer=spec.name, reference=label,
+                               precise=view(rule.precise), spread=view(rule.spread), axes=axes)
 
 
 def against_finite_differences(case: Case, numeric: FiniteDifferences,
@@ -155,7 +186,7 @@ def against_finite_differences(case: Case, numeric: FiniteDifferences,
     tolerance = finite_difference_tolerance(case.dtype)
     if "finite_difference" in case.spec.tolerances:
         tolerance = spec_tolerance(case.spec, "finite_difference").loosest(tolerance)
-    spread: Evaluation | None = None
+    rule = RoundingRule(case.spec, case.inputs, case.upstream)
     comparisons: list[Comparison] = []
     axes = quantity_axes(case.spec, case.inputs)
     for name, reference in numeric.items():
@@ -171,20 +202,16 @@ def against_finite_differences(case: Case, numeric: FiniteDifferences,
                                            precise=None if rounding is None else expected, spread=rounding)
 
             found = elementwise(None)
-            if case.dtype == np.float32 and any(not c.passed and np.isfinite(c.max_abs) for c in found):
-                # The float32 rounding rule, against the float64 finite differences (see oracle.tolerances).
-                spread = spread or rounding_spread(case.spec, case.inputs, case.upstream)[1]
-                found = elementwise(spread)
-            comparisons += found
+            # The float32 rounding rule, against the float64 finite differences (see oracle.tolerances).
+            comparisons += elementwise(rule.spread) if rule.needed(found) else found
             continue
         grad = case.result.grads[name]
         comparison = compare_directional(grad, reference, tolerance, layer=case.spec.name, quantity=f"grad {name}",
                                          reference="finite_difference")
-        if not comparison.passed and case.dtype == np.float32 and np.isfinite(comparison.max_abs):
-            spread = spread or rounding_spread(case.spec, case.inputs, case.upstream)[1]
+        if rule.needed([comparison]):
             comparison = compare_directional(grad, reference, tolerance, layer=case.spec.name,
                                              quantity=f"grad {name}", reference="finite_difference",
-                                             spread=spread.grads[name])
+                                             spread=rule.spread.grads[name])
         if not comparison.passed and np.isfinite(comparison.max_abs):
             text, where = element_slice(case.spec, case.inputs, case.upstream, name, grad, tolerance,
                                         None if suspects is None else suspects.get(name))

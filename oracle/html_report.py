@@ -43,7 +43,7 @@ import jinja2
 from oracle.audit import AuditConfig, AuditResult, CheckResult, environment
 from oracle.html_plots import RatioPoint, StepSeries, gate_heatmap, ratio_plot, steps_plot
 from oracle.localize import Localization
-from oracle.report import _rows, diagnosis, pairs, rerun_command, selection, summary_line
+from oracle.report import checks_by_row, diagnosis, pairs, rerun_command, selection, summary_line
 from oracle.targets import FINDINGS
 
 
@@ -184,7 +184,7 @@ def failure_sections(result: AuditResult, prog: str) -> list[LayerFailures]:
     """The failure details, grouped by layer x dtype, in audit order."""
     grouped: dict[tuple[str, str], list[FailureBlock]] = {}
     failed_checks: dict[tuple[str, str], list[CheckResult]] = {}
-    for (layer, dtype, quantity), checks in _rows(result).items():
+    for (layer, dtype, quantity), checks in checks_by_row(result).items():
         failed = [check for check in checks.values() if not check.passed]
         if not failed:
             continue

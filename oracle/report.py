@@ -202,7 +202,7 @@ def _group(check: CheckResult | None) -> str:
     return f"{_number(check.max_abs)}  {_number(check.max_rel)}  {_tolerance(check):>11}  {verdict:<4}"
 
 
-def _rows(result: AuditResult) -> dict[tuple[str, str, str], dict[tuple[str, str], CheckResult]]:
+def checks_by_row(result: AuditResult) -> dict[tuple[str, str, str], dict[tuple[str, str], CheckResult]]:
     """Checks by (layer, dtype, quantity), then by (subject, reference); in audit order."""
     rows: dict[tuple[str, str, str], dict[tuple[str, str], CheckResult]] = {}
     for check in result.checks:
@@ -212,7 +212,7 @@ def _rows(result: AuditResult) -> dict[tuple[str, str, str], dict[tuple[str, str
 
 def render_table(result: AuditResult) -> str:
     """The fixed-width table of every check (see the module docstring)."""
-    rows = _rows(result)
+    rows = checks_by_row(result)
     layer_width = max([len("layer"), *(len(layer) for layer, _, _ in rows)])
     quantity_width = max([len("quantity"), *(len(quantity) for _, _, quantity in rows)])
     lead = f"{'':<{layer_width}}  {'':<7}  {'':<{quantity_width}}"
@@ -260,7 +260,7 @@ def diagnosis(result: AuditResult, layer: str, dtype: str, quantity: str) -> str
     Finite differences differentiate *impl's* forward pass, so they judge
     impl's backward against impl's forward; only the twin judges the forward.
     """
-    rows = _rows(result)
+    rows = checks_by_row(result)
     impl_vs_torch = pairs(result.config.device)[0]
     impl_torch, impl_fd, torch_fd = (rows.get((layer, dtype, quantity), {}).get(pair)
                                      for pair in pairs(result.config.device))
@@ -287,7 +287,7 @@ def diagnosis(result: AuditResult, layer: str, dtype: str, quantity: str) -> str
 def render_failures(result: AuditResult, prog: str = "rnn-oracle") -> str:
     """Details of every failed row: which pairs failed, the first failing case, its shapes, and how to rerun it."""
     blocks = []
-    for (layer, dtype, quantity), checks in _rows(result).items():
+    for (layer, dtype, quantity), checks in checks_by_row(result).items():
         failed = [check for check in checks.values() if not check.passed]
         if not failed:
             continue

@@ -22,10 +22,10 @@ import numpy as np
 import pytest
 
 from impl.rnn import CHUNK_ROWS
+from oracle.checks import RoundingRule
 from oracle.compare import Comparison, compare_evaluations
 from oracle.finite_diff import as_float64
 from oracle.registry import get_spec
-from oracle.rounding import rounding_spread
 from oracle.spec import Arrays, Evaluation
 from oracle.tolerances import TOLERANCES
 from tests.impl_cases import (
@@ -54,10 +54,9 @@ def float32_comparisons(layer: str, inputs: Arrays, dh: np.ndarray, results: dic
                         precise: Evaluation) -> list[Comparison]:
     """Each float32 result against ``precise`` (the float64 loop of steps): the float32 row, else the rounding rule.
 
-    The rounding spread (the layer's float64 twin under float32-sized
-    Monte Carlo rounding, :func:`oracle.rounding.rounding_spread`) is computed
-    only when a value falls outside the row, as in
-    :func:`oracle.checks.twin_comparisons`.
+    The rounding spread (the layer's float64 twin under float32-sized Monte Carlo
+    rounding) is computed only when a value falls outside the row
+    (:class:`oracle.checks.RoundingRule`), as for the audit's comparisons.
     """
     tolerance = TOLERANCES["float32"]
 
@@ -68,10 +67,8 @@ def float32_comparisons(layer: str, inputs: Arrays, dh: np.ndarray, results: dic
                                                       **rule)]
 
     comparisons = compare()
-    if all(comparison.passed for comparison in comparisons):
-        return comparisons
-    _, spread = rounding_spread(get_spec(layer), inputs, {"h": dh})
-    return compare(precise=precise, spread=spread)
+    rule = RoundingRule(get_spec(layer), inputs, {"h": dh})
+    return compare(precise=precise, spread=rule.spread) if rule.needed(comparisons) else comparisons
 
 
 def assert_dtypes(evaluation: Evaluation, dtype: np.dtype) -> None:
