@@ -378,7 +378,7 @@ def audit_case(spec: LayerSpec, dtype_name: str, seed: int, case_index: int,
 
 
 def _setting_note(setting: Setting) -> str:
-    """``" (setting long sequence)"`` for a case of a named profile setting, else ``""``."""
+    """``" (setting: long sequence)"`` for a case of a named profile setting, else ``""``."""
     return "" if setting.name == DEFAULT[0].name else f" (setting: {setting.name})"
 
 
