@@ -18,15 +18,15 @@
     boolean ``(N, T)`` mask is false) changes neither the loss nor its
     gradient;
 ``[repeated call]``
-    forward and backward again on fresh copies of the arguments give
-    bit-identical results.
+    forward and backward again on fresh copies of the arguments give the
+    same results (to the ``float64`` row: a BLAS may round differently for
+    differently aligned copies).
 
 Each relation is one check of the outputs and one of the gradients
 (quantities ``"outputs [batch split]"``, ``"grads [batch split]"``), against
 a reference naming what the layer was compared with; a failure names every
 output or gradient that broke it. The relations are
-checked on float64 cases under the ``float64`` row (``exact`` for repeated
-calls). In float32, two correct computations of one quantity in different
+checked on float64 cases under the ``float64`` row. In float32, two correct computations of one quantity in different
 orders can differ by more than any fixed tolerance where the problem is
 ill-conditioned, and the relations test the structure of the code, which
 does not depend on the dtype; the twin comparisons judge float32 values.
@@ -79,14 +79,18 @@ def relation(name: str, reference: str, comparisons: list[Comparison]) -> list[C
     return folded
 
 
-def _compare(spec: LayerSpec, actual: Evaluation, expected: Evaluation, row: str = "float64") -> list[Comparison]:
-    return compare_evaluations(actual, expected, TOLERANCES[row], layer=spec.name, reference="")
+def _compare(spec: LayerSpec, actual: Evaluation, expected: Evaluation) -> list[Comparison]:
+    return compare_evaluations(actual, expected, TOLERANCES["float64"], layer=spec.name, reference="")
 
 
 def repeated_call(spec: LayerSpec, inputs: Arrays, upstream: Arrays, result: Evaluation) -> list[Comparison]:
-    """``[repeated call]``: a second forward and backward on fresh copies is bit-identical."""
+    """``[repeated call]``: a second forward and backward on fresh copies gives the same results.
+
+    Under the ``float64`` row, not bit for bit: some BLAS libraries (MKL among them) may round
+    differently when the fresh copies are aligned differently in memory, which is not a bug of the layer.
+    """
     again = evaluate(spec, inputs, upstream, "repeated call")
-    return relation("repeated call", "its first call", _compare(spec, again, result, "exact"))
+    return relation("repeated call", "its first call", _compare(spec, again, result))
 
 
 def upstream_linearity(spec: LayerSpec, inputs: Arrays, upstream: Arrays, result: Evaluation) -> list[Comparison]:

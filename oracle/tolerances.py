@@ -23,9 +23,6 @@ Rows
     over time): a sequence of length one against one step, a textbook cell
     written in numpy against torch's cell. They differ by a few ulps; the
     measured worst is under 0.002 of this row.
-``exact``
-    bit-identical results: a layer called again on fresh copies of the
-    same arguments (determinism, :mod:`oracle.metamorphic`).
 ``bench_float32`` / ``bench_float64``
     the benchmark's check, before timing, that impl and the torch baseline
     compute the same thing (:func:`oracle.bench.sides.agreement`). Applied
@@ -98,7 +95,6 @@ TOLERANCES: dict[str, Tolerance] = {
     "float32": Tolerance(rtol=1e-5, atol=1e-6),
     "finite_difference": Tolerance(rtol=1e-6, atol=1e-8),
     "float64_one_step": Tolerance(rtol=1e-12, atol=1e-14),
-    "exact": Tolerance(rtol=0.0, atol=0.0),
     "bench_float32": Tolerance(rtol=1e-3, atol=0.0),
     "bench_float64": Tolerance(rtol=1e-8, atol=0.0),
 }
