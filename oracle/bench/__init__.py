@@ -19,6 +19,10 @@ case                     what is timed (both sides)                             
 ``captioning_lstm_f32``  ``CaptioningRNN.loss`` (forward + backward), LSTM      none
 =======================  =====================================================  ======
 
+``--audit-timings`` times the audit itself instead of these cases
+(:mod:`oracle.bench.audit_timing`): the default audit and the LSTM at a
+realistic size, against their budgets of 30 s and 60 s.
+
 The torch side is an honest baseline:
 
 - recurrent rows: ``nn.LSTM`` / ``nn.RNN`` (``batch_first=True``) built by
