@@ -169,8 +169,7 @@ def compare_directional(grad: np.ndarray, derivatives: DirectionalDerivatives, t
                                                                       strict=True)]
     # A NaN or infinity anywhere (in the gradient or a difference) is a failure, never a silent pass.
     diffs = [diff if np.isfinite(diff) and np.all(np.isfinite(g)) else np.inf for diff in diffs]
-    ratios = [diff / (error + element) if np.isfinite(error + element) else np.inf
-              for diff, error in zip(diffs, derivatives.errors, strict=True)]
+    ratios = [_ratio(diff, error + element) for diff, error in zip(diffs, derivatives.errors, strict=True)]
     relative = [diff / abs(value) if value else 0.0 for diff, value in zip(diffs, derivatives.values, strict=True)]
     worst = int(np.argmax(ratios))
     what = (f"directional check along {len(diffs)} random +-1 directions (input of {g.size} elements): worst "
@@ -179,6 +178,13 @@ def compare_directional(grad: np.ndarray, derivatives: DirectionalDerivatives, t
     failed = ratios[worst] > 1.0
     return Comparison(layer, quantity, grad.dtype.name, reference, grad.shape, max(diffs), max(relative),
                       max(ratios), tolerance, what if failed else "", "" if failed else what)
+
+
+def _ratio(diff: float, allowed: float) -> float:
+    """``diff / allowed``: 0 for equal values (even when nothing is allowed), inf where it is not a number."""
+    if diff == 0.0:
+        return 0.0
+    return diff / allowed if np.isfinite(allowed) and allowed > 0 else np.inf
 
 
 def element_slice(spec: LayerSpec, inputs: Arrays, upstream: Arrays, name: str, grad: np.ndarray,

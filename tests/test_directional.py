@@ -102,3 +102,13 @@ def test_a_nan_gradient_or_difference_fails_instead_of_passing():
     assert not compare_directional(with_nan, derivatives, tolerance, **options).passed
     nan_difference = dataclasses.replace(derivatives, values=(np.nan, *derivatives.values[1:]))
     assert not compare_directional(grad, nan_difference, tolerance, **options).passed
+
+
+def test_an_exactly_zero_objective_compares_without_dividing_by_zero():
+    spec = get_spec("affine")
+    zero = DirectionalDerivatives((np.ones((2, 3)),), (0.0,), (0.0,))
+    tolerance = dataclasses.replace(finite_difference_tolerance(np.float64), atol=0.0)
+    options = dict(layer=spec.name, quantity="grad w", reference="finite_difference")
+    assert compare_directional(np.zeros((2, 3)), zero, tolerance, **options).passed
+    assert not compare_directional(np.full((2, 3), 1e-3), zero, dataclasses.replace(tolerance, rtol=0.0),
+                                   **options).passed
