@@ -288,8 +288,8 @@ def check_html_path(path: str | None) -> None:
         return
     missing = [name for name in REPORT_LIBRARIES if importlib.util.find_spec(name) is None]
     if missing:
-        raise UsageError(f"--html needs {' and '.join(missing)}, which are not installed: "
-                         "install rnn-oracle[report] (pip install 'rnn-oracle[report]')")
+        raise UsageError(f"--html needs {' and '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} not "
+                         "installed: install rnn-oracle[report] (pip install 'rnn-oracle[report]')")
     check_json_path(path, "--html")
 
 
