@@ -133,13 +133,13 @@ def compare_arrays(
     with np.errstate(invalid="ignore", divide="ignore"):
         rule_ratio = np.where(outside, abs_difference(a, p) / rule_allows, 0.0)
     worst = float(np.max(rule_ratio, initial=0.0))
-    where = np.unravel_index(int(np.argmax(rule_ratio)), a.shape) if a.size else ()
+    located = localize(rule_ratio, axes)
     errors = (f"worst error against the float64 result / what float32 rounding allows {worst:.3g} at index "
-              f"{tuple(int(i) for i in where)} (allowed: row + {ROUNDING_FACTOR:g} rounding spreads)")
+              f"{located.worst_index} (allowed: row + {ROUNDING_FACTOR:g} rounding spreads)")
     if worst <= 1.0:
         return outcome(max_abs, max_rel, ratio, "", f"accepted by the float32 rounding rule: {errors}")
     return outcome(max_abs, max_rel, ratio, f"{problem}, and farther from the float64 result than float32 rounding "
-                                            f"explains: {errors}", where=localize(rule_ratio, axes))
+                                            f"explains: {errors}", where=located)
 
 
 def abs_difference(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
