@@ -187,23 +187,23 @@ def against_finite_differences(case: Case, numeric: FiniteDifferences,
     if "finite_difference" in case.spec.tolerances:
         tolerance = spec_tolerance(case.spec, "finite_difference").loosest(tolerance)
     rule = RoundingRule(case.spec, case.inputs, case.upstream)
-    comparisons: list[Comparison] = []
-    axes = quantity_axes(case.spec, case.inputs)
+    # Element-wise references, and a placeholder of its input's shape for a directional one whose gradient
+    # the result lacks (compare_evaluations reports it missing).
+    elementwise = {name: reference if isinstance(reference, np.ndarray) else np.zeros(reference.directions[0].shape)
+                   for name, reference in numeric.items()
+                   if isinstance(reference, np.ndarray) or name not in case.result.grads}
+
+    def compare(rounding: Evaluation | None) -> list[Comparison]:
+        return compare_evaluations(Evaluation({}, case.result.grads), Evaluation({}, elementwise), tolerance,
+                                   layer=case.spec.name, reference="finite_difference", check_dtype=False,
+                                   axes=quantity_axes(case.spec, case.inputs),
+                                   precise=None if rounding is None else Evaluation({}, elementwise), spread=rounding)
+
+    found = compare(None)
+    # The float32 rounding rule, against the float64 finite differences (see oracle.tolerances).
+    comparisons = compare(rule.spread) if rule.needed(found) else found
     for name, reference in numeric.items():
-        if isinstance(reference, np.ndarray) or name not in case.result.grads:
-            expected = Evaluation({}, {name: np.asarray(reference) if isinstance(reference, np.ndarray) else
-                                       np.zeros(reference.directions[0].shape)})
-            actual = Evaluation({}, {name: case.result.grads[name]} if name in case.result.grads else {})
-
-            def elementwise(rounding: Evaluation | None, actual: Evaluation = actual,
-                            expected: Evaluation = expected) -> list[Comparison]:
-                return compare_evaluations(actual, expected, tolerance, layer=case.spec.name,
-                                           reference="finite_difference", check_dtype=False, axes=axes,
-                                           precise=None if rounding is None else expected, spread=rounding)
-
-            found = elementwise(None)
-            # The float32 rounding rule, against the float64 finite differences (see oracle.tolerances).
-            comparisons += elementwise(rule.spread) if rule.needed(found) else found
+        if isinstance(reference, np.ndarray) or name in elementwise:  # compared above
             continue
         grad = case.result.grads[name]
         comparison = compare_directional(grad, reference, tolerance, layer=case.spec.name, quantity=f"grad {name}",
