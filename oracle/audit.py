@@ -34,6 +34,7 @@ The functions here are pure apart from running the layers; rendering is in
 
 from __future__ import annotations
 
+import functools
 import platform
 import time
 import traceback
@@ -333,11 +334,17 @@ def audit_case(spec: LayerSpec, dtype_name: str, seed: int, case_index: int,
     def record(subject: str, comparisons: Sequence[Comparison]) -> None:
         observations.extend(Observation(subject, comparison, case_index, described) for comparison in comparisons)
 
-    def attempt(stage: str, reference: str, action: Callable[[], T]) -> T | None:
+    def attempt(stage: str, reference: str, action: Callable[[], T],
+                rerun: Callable[[Case], object] | None = None) -> T | None:
+        """``action()``, or ``None`` after recording its exception as a failed check against ``reference``.
+
+        ``rerun(case)`` repeats the failing stage on another case, to find which size of 1 triggers it.
+        """
         try:
             return action()
-        except Exception as error:  # recorded as a failed check of impl against ``reference``
-            record(IMPL, [error_comparison(spec, dtype, stage_of(error, stage), reference, error)])
+        except Exception as error:
+            trigger = "" if rerun is None else size_one_trigger(spec, dtype, seed, case_index, setting, rerun)
+            record(IMPL, [error_comparison(spec, dtype, stage_of(error, stage), reference, error, trigger)])
             return None
 
     record(IMPL, mutation_comparisons(case))
@@ -361,15 +368,13 @@ def audit_case(spec: LayerSpec, dtype_name: str, seed: int, case_index: int,
             twin_case = replace(case, result=Evaluation({}, twin_result.grads))
             record(twin_label, against_finite_differences(twin_case, numeric, suspects=case.result.grads))
     for extra in spec.extra_checks:
-        try:
-            record(IMPL, extra.run(spec, case, device))
-        except Exception as error:  # a crash of the spec's own check (a model's sample): say which size causes it
 
-            def rerun(drawn: Case, check: ExtraCheck = extra) -> object:
-                return check.run(spec, drawn, device)
+        def run_extra(drawn: Case, check: ExtraCheck = extra) -> list[Comparison]:
+            return check.run(spec, drawn, device)
 
-            trigger = size_one_trigger(spec, dtype, seed, case_index, setting, rerun)
-            record(IMPL, [error_comparison(spec, dtype, stage_of(error, extra.name), twin_label, error, trigger)])
+        found = attempt(extra.name, twin_label, functools.partial(run_extra, case), rerun=run_extra)
+        if found is not None:
+            record(IMPL, found)
     relations = attempt(METAMORPHIC, METAMORPHIC,
                         lambda: metamorphic_comparisons(spec, case.inputs, case.upstream, case.result))
     if relations is not None:
