@@ -305,19 +305,8 @@ def print_progress(event: Progress) -> None:
 
 def run_audit_command(args: argparse.Namespace) -> int:
     """Run ``audit`` with parsed ``args``: table and summary on stdout, progress on stderr."""
-    if args.impl:
-        if args.spec:
-            raise UsageError("--impl audits the built-in layers bound to your functions; it takes no --spec")
-        layers = select_specs(_names(args.layers), [])
-        config = AuditConfig(layers=tuple(spec.name for spec in layers), dtypes=check_dtypes(_names(args.dtypes)),
-                             cases=args.cases, seed=args.seed, device=args.device, profile=args.profile,
-                             dims=args.dims)
-        check_dims(layers, config)
-        check_device(config.device)
-        check_json_path(args.json)
-        check_html_path(args.html)
-        with single_threaded_torch():
-            return run_impl_audit(args, config, [spec.name for spec in layers], print_progress)
+    if args.impl and args.spec:
+        raise UsageError("--impl audits the built-in layers bound to your functions; it takes no --spec")
     specs = select_specs(_names(args.layers), args.spec)
     config = AuditConfig(layers=tuple(spec.name for spec in specs), dtypes=check_dtypes(_names(args.dtypes)),
                          cases=args.cases, seed=args.seed, device=args.device, spec_targets=tuple(args.spec),
@@ -326,6 +315,9 @@ def run_audit_command(args: argparse.Namespace) -> int:
     check_device(config.device)
     check_json_path(args.json)
     check_html_path(args.html)
+    if args.impl:
+        with single_threaded_torch():
+            return run_impl_audit(args, config, list(config.layers), print_progress)
     print(f"{args.prog} audit: {selection(config)}", file=sys.stderr, flush=True)
     with single_threaded_torch():
         result = run_audit(specs, config, progress=print_progress)
