@@ -43,6 +43,7 @@ import jinja2
 from oracle.audit import AuditConfig, AuditResult, CheckResult, environment
 from oracle.html_plots import RatioPoint, StepSeries, gate_heatmap, ratio_plot, steps_plot
 from oracle.localize import Localization
+from oracle.metamorphic import split_relation
 from oracle.report import checks_by_row, diagnosis, pairs, rerun_command, selection, summary_line
 from oracle.targets import FINDINGS
 
@@ -124,10 +125,6 @@ def layer_rows(result: AuditResult) -> list[LayerRow]:
             for run in result.runs]
 
 
-#: A quantity checked under a variant of its case, ``"grad x [repeated call]"``: the quantity and the variant.
-VARIANT = re.compile(r"^(?P<quantity>.*?) \[(?P<variant>[^\]]+)\]$")
-
-
 def ratio_points(result: AuditResult) -> tuple[list[RatioPoint], list[str]]:
     """Every check as a :class:`RatioPoint`, and the oracle pairs in legend order (the table's, then others).
 
@@ -137,8 +134,8 @@ def ratio_points(result: AuditResult) -> tuple[list[RatioPoint], list[str]]:
     """
     points = []
     for check in result.checks:
-        found = VARIANT.match(check.quantity)
-        quantity, variant = (found["quantity"], f" [{found['variant']}]") if found else (check.quantity, "")
+        quantity, relation = split_relation(check.quantity)
+        variant = f" [{relation}]" if relation else ""
         points.append(RatioPoint(f"{check.layer}: {quantity}", check.dtype, pair_label(check) + variant,
                                  check.ratio, check.passed))
     known = [f"{subject} vs {reference}" for subject, reference in pairs(result.config.device)]

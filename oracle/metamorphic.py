@@ -35,18 +35,30 @@ does not depend on the dtype; the twin comparisons judge float32 values.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable
 
 import numpy as np
 
 from impl.cell_layouts import CELL_PARAMETERS
-from oracle.checks import stage
+from oracle.checks import float_dtype, stage
 from oracle.compare import Comparison, compare_evaluations
 from oracle.spec import Arrays, Evaluation, ExtraCheck, LayerSpec, copies, run_backward, run_forward
 from oracle.tolerances import TOLERANCES
 
 #: The dtype the relations are checked in (see the module docstring).
 CHECKED_DTYPE = np.dtype(np.float64)
+
+#: Names of the relations that reports and verdicts treat specially (:mod:`oracle.targets`).
+REPEATED_CALL, LOOP_OF_STEPS = "repeated call", "loop of steps"
+
+_RELATION_QUANTITY = re.compile(r"^(?P<quantity>.*?) \[(?P<relation>[^\]]+)\]$")
+
+
+def split_relation(quantity: str) -> tuple[str, str]:
+    """``"grads [batch split]"`` -> ``("grads", "batch split")``; a plain quantity -> ``(quantity, "")``."""
+    found = _RELATION_QUANTITY.match(quantity)
+    return (found["quantity"], found["relation"]) if found else (quantity, "")
 
 
 def evaluate(spec: LayerSpec, inputs: Arrays, upstream: Arrays, label: str) -> Evaluation:
@@ -89,8 +101,8 @@ def repeated_call(spec: LayerSpec, inputs: Arrays, upstream: Arrays, result: Eva
     Under the ``float64`` row, not bit for bit: some BLAS libraries (MKL among them) may round
     differently when the fresh copies are aligned differently in memory, which is not a bug of the layer.
     """
-    again = evaluate(spec, inputs, upstream, "repeated call")
-    return relation("repeated call", "its first call", _compare(spec, again, result))
+    again = evaluate(spec, inputs, upstream, REPEATED_CALL)
+    return relation(REPEATED_CALL, "its first call", _compare(spec, again, result))
 
 
 def upstream_linearity(spec: LayerSpec, inputs: Arrays, upstream: Arrays, result: Evaluation) -> list[Comparison]:
@@ -159,7 +171,7 @@ RELATIONS: tuple[Callable[[LayerSpec, Arrays, Arrays, Evaluation], list[Comparis
 def metamorphic_comparisons(spec: LayerSpec, inputs: Arrays, upstream: Arrays,
                             result: Evaluation) -> list[Comparison]:
     """Every relation of :data:`RELATIONS` that applies to ``spec``, for a float64 case (none for float32)."""
-    if {np.asarray(value).dtype for value in inputs.values() if np.asarray(value).dtype.kind == "f"} != {CHECKED_DTYPE}:
+    if float_dtype(inputs) != CHECKED_DTYPE:
         return []
     return [comparison for check in RELATIONS for comparison in check(spec, inputs, upstream, result)]
 
@@ -245,11 +257,11 @@ def sequence_matches_steps(step: LayerSpec, cell: str) -> ExtraCheck:
             loop = loop_of_steps(step, cell, copies(case.inputs), np.array(case.upstream["h"], copy=True))
         except Exception:  # the step functions' own checks report their crash or absence
             return []
-        return relation("loop of steps", "the loop of its step functions", _compare(spec, case.result, loop))
+        return relation(LOOP_OF_STEPS, "the loop of its step functions", _compare(spec, case.result, loop))
 
     def bind(found: dict) -> ExtraCheck:
         forward, backward = step.public_names
         return sequence_matches_steps(dataclasses.replace(step, forward=found[forward], backward=found[backward]),
                                       cell)
 
-    return ExtraCheck("loop of steps", run, public_names=step.public_names, binder=bind)
+    return ExtraCheck(LOOP_OF_STEPS, run, public_names=step.public_names, binder=bind)

@@ -50,7 +50,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from oracle.audit import AuditResult, CheckResult
+from oracle.audit import FINITE_DIFFERENCE, AuditResult, CheckResult
+from oracle.metamorphic import LOOP_OF_STEPS, REPEATED_CALL, split_relation
 from oracle.registry import import_file
 from oracle.spec import LayerSpec, NotImplementedLayer
 
@@ -184,10 +185,6 @@ def function_of(spec: LayerSpec, check: CheckResult) -> str:
     return names[1] if backward else names[0]
 
 
-#: The quantity suffix of the loop-of-steps relation (:func:`oracle.metamorphic.sequence_matches_steps`).
-STEP_LOOP = "[loop of steps]"
-
-
 def _finding(check: CheckResult) -> str:
     if check.passed:
         return "pass"
@@ -198,7 +195,7 @@ def _finding(check: CheckResult) -> str:
         return "dtype_changed"
     if check.quantity.endswith(" unchanged"):
         return "mutates_input"
-    if check.quantity.endswith("[repeated call]"):
+    if split_relation(check.quantity)[1] == REPEATED_CALL:
         return "nondeterministic"
     return "wrong_value"
 
@@ -224,7 +221,7 @@ def verdicts(result: AuditResult, specs: Sequence[LayerSpec]) -> tuple[dict, dic
             found.setdefault(function, {}).setdefault(run.dtype, [])
             evidence.setdefault(function, {}).setdefault(run.dtype, [])
         referenced_ok = {function: all(check.passed for check in run.checks if function_of(spec, check) == function
-                                       and not check.quantity.endswith(STEP_LOOP))
+                                       and split_relation(check.quantity)[1] != LOOP_OF_STEPS)
                          for function in functions_of(spec)}
         nondeterministic = any(_finding(check) == "nondeterministic" for other in result.runs
                                if other.layer == run.layer for check in other.checks)  # checked in float64 only
@@ -232,11 +229,11 @@ def verdicts(result: AuditResult, specs: Sequence[LayerSpec]) -> tuple[dict, dic
             function, finding = function_of(spec, check), _finding(check)
             if finding == "pass":
                 continue
-            if check.quantity.endswith(STEP_LOOP) and referenced_ok[function]:
+            if split_relation(check.quantity)[1] == LOOP_OF_STEPS and referenced_ok[function]:
                 # The sequence agrees with its twin and finite differences: the step functions are what is
                 # wrong, and their own checks report it.
                 continue
-            if nondeterministic and check.reference == "finite_difference":
+            if nondeterministic and check.reference == FINITE_DIFFERENCE:
                 # Finite differences of a forward pass that changes from call to call say nothing about
                 # the backward pass; the nondeterminism is the finding.
                 continue
