@@ -59,12 +59,12 @@ from oracle.checks import (
     twin_comparisons,
 )
 from oracle.compare import Comparison
-from oracle.directional import FiniteDifferences, finite_differences
+from oracle.directional import FiniteDifferences, finite_differences_later
 from oracle.localize import Localization
 from oracle.metamorphic import metamorphic_comparisons
 from oracle.profiles import DEFAULT, Setting, case_setting
 from oracle.sources import RandomSource
-from oracle.spec import Evaluation, ExtraCheck, LayerSpec
+from oracle.spec import CALL_ERRORS, CallFailed, Evaluation, ExtraCheck, LayerSpec
 from oracle.tolerances import Tolerance
 
 T = TypeVar("T")
@@ -158,6 +158,7 @@ class CaseFailure:
     inputs: str
     message: str
     localization: Localization | None = None
+    cause: str = ""
 
 
 @dataclass(frozen=True)
@@ -250,13 +251,19 @@ def error_comparison(spec: LayerSpec, dtype: np.dtype, stage: str, reference: st
     it appears in that column of the report. ``trigger`` says which sizes
     make it raise (:func:`size_one_trigger`), when known.
     """
-    # Where in the code under test: the oracle's own frames (which only call it) are left out.
-    frames = [frame for frame in traceback.extract_tb(error.__traceback__)
-              if not Path(frame.filename).resolve().is_relative_to(ORACLE_DIR)]
-    location = f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
+    if isinstance(error, CallFailed):  # the user's code ran in a worker: the judge wrote the evidence
+        text, cause = error.evidence, error.cause
+        if error.output:
+            text += f" (its last output: {error.output[-300:]!r})"
+    else:
+        # Where in the code under test: the oracle's own frames (which only call it) are left out.
+        frames = [frame for frame in traceback.extract_tb(error.__traceback__)
+                  if not Path(frame.filename).resolve().is_relative_to(ORACLE_DIR)]
+        location = f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
+        text = f"raised {type(error).__name__}: {error}{location}"
+        cause = "not_implemented" if isinstance(error, NotImplementedError) else "crash"
     return Comparison(spec.name, f"error in {stage}", dtype.name, reference, (), np.inf, np.inf, np.inf,
-                      spec_tolerance(spec, dtype.name),
-                      f"raised {type(error).__name__}: {error}{location}{f'; {trigger}' if trigger else ''}")
+                      spec_tolerance(spec, dtype.name), f"{text}{f'; {trigger}' if trigger else ''}", cause=cause)
 
 
 def case_source(spec: LayerSpec, dtype: np.dtype, seed: int, case_index: int, setting: Setting) -> RandomSource:
@@ -295,7 +302,7 @@ def size_one_trigger(spec: LayerSpec, dtype: np.dtype, seed: int, case_index: in
         trial = replace(setting, dims={**setting.dims, **dims})
         try:
             failing(run_case(spec, case_source(spec, dtype, seed, case_index, trial), dtype))
-        except Exception:
+        except CALL_ERRORS:
             return True
         return False
 
@@ -323,7 +330,7 @@ def audit_case(spec: LayerSpec, dtype_name: str, seed: int, case_index: int,
     twin_label = torch_name(device)
     try:
         case = run_case(spec, case_source(spec, dtype, seed, case_index, setting), dtype)
-    except Exception as error:  # a crashing layer is a finding, not a reason to stop the audit
+    except CALL_ERRORS as error:  # a crashing layer is a finding, not a reason to stop the audit
         trigger = size_one_trigger(spec, dtype, seed, case_index, setting, lambda case: None)
         failed = error_comparison(spec, dtype, stage_of(error, IMPL), twin_label, error, trigger)
         return [Observation(IMPL, failed, case_index, describe_inputs(spec, seed, dtype, case_index, setting)
@@ -331,36 +338,45 @@ def audit_case(spec: LayerSpec, dtype_name: str, seed: int, case_index: int,
     observations: list[Observation] = []
     described = case.describe() + _setting_note(setting)
 
-    def record(subject: str, comparisons: Sequence[Comparison]) -> None:
-        observations.extend(Observation(subject, comparison, case_index, described) for comparison in comparisons)
+    def record(subject: str, comparisons: Sequence[Comparison], into: list[Observation] = observations) -> None:
+        into.extend(Observation(subject, comparison, case_index, described) for comparison in comparisons)
 
     def attempt(stage: str, reference: str, action: Callable[[], T],
-                rerun: Callable[[Case], object] | None = None) -> T | None:
+                rerun: Callable[[Case], object] | None = None, into: list[Observation] = observations) -> T | None:
         """``action()``, or ``None`` after recording its exception as a failed check against ``reference``.
 
         ``rerun(case)`` repeats the failing stage on another case, to find which size of 1 triggers it.
         """
         try:
             return action()
-        except Exception as error:
+        except CALL_ERRORS as error:
             trigger = "" if rerun is None else size_one_trigger(spec, dtype, seed, case_index, setting, rerun)
-            record(IMPL, [error_comparison(spec, dtype, stage_of(error, stage), reference, error, trigger)])
+            record(IMPL, [error_comparison(spec, dtype, stage_of(error, stage), reference, error, trigger)], into)
             return None
 
+    def against_twin(into: list[Observation]) -> Evaluation | None:
+        """The twin's results, with impl compared against them (recorded ``into``)."""
+        twin_result = attempt(twin_label, twin_label, lambda: spec.twin(case.inputs, case.upstream, device), into=into)
+        if twin_result is not None:
+            comparisons = attempt(twin_label + " (float64)", twin_label,
+                                  lambda: twin_comparisons(spec, case.inputs, case.upstream, case.result, device,
+                                                           expected=twin_result), into=into)
+            if comparisons is not None:
+                record(IMPL, comparisons, into)
+        return twin_result
+
     record(IMPL, mutation_comparisons(case))
-    twin_result = attempt(twin_label, twin_label, lambda: spec.twin(case.inputs, case.upstream, device))
-    if twin_result is not None:
-        twin_run = twin_result  # bound for the lambda: mypy cannot narrow the closure's variable
-        comparisons = attempt(twin_label + " (float64)", twin_label,
-                              lambda: twin_comparisons(spec, case.inputs, case.upstream, case.result, device,
-                                                       expected=twin_run))
-        if comparisons is not None:
-            record(IMPL, comparisons)
+    # The finite differences start first: a worker process computes them while the twin runs here.
+    numeric_rows: list[Observation] = []
+    directions = case_rng(seed, spec.name, dtype.name, case_index, stream=1)
+    pending = attempt(FINITE_DIFFERENCE, FINITE_DIFFERENCE, into=numeric_rows,
+                      action=lambda: finite_differences_later(spec, case.inputs, case.upstream, directions)) \
+        if spec.grads else None
+    twin_result = against_twin(observations)
     numeric: FiniteDifferences | None = None
-    if spec.grads:
-        directions = case_rng(seed, spec.name, dtype.name, case_index, stream=1)
-        numeric = attempt(FINITE_DIFFERENCE, FINITE_DIFFERENCE,
-                          lambda: finite_differences(spec, case.inputs, case.upstream, directions))
+    if pending is not None:
+        numeric = attempt(FINITE_DIFFERENCE, FINITE_DIFFERENCE, pending, into=numeric_rows)
+    observations.extend(numeric_rows)
     if numeric is not None:
         twin_grads = None if twin_result is None else twin_result.grads
         record(IMPL, against_finite_differences(case, numeric, suspects=twin_grads))
@@ -400,7 +416,7 @@ def _fold(group: Sequence[Observation]) -> CheckResult:
     first = group[0].comparison
     comparisons = [observation.comparison for observation in group]
     failures = tuple(CaseFailure(observation.case_index, observation.inputs, observation.comparison.describe(),
-                                 observation.comparison.localization)
+                                 observation.comparison.localization, observation.comparison.cause)
                      for observation in group if not observation.comparison.passed)
     return CheckResult(
         layer=first.layer, dtype=first.dtype, quantity=first.quantity, subject=group[0].subject,

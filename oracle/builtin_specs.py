@@ -26,7 +26,7 @@ from impl.cell_layouts import (
     cell_parameter_layouts,
     cell_parameter_shapes,
 )
-from oracle import twins
+from oracle import calls, twins
 from oracle.contract import RESULT, ErrorInput, GateLayout, InputContract
 from oracle.metamorphic import sequence_matches_steps
 from oracle.registry import register
@@ -92,14 +92,6 @@ def softmax_loss_inputs(source: InputSource, dtype: np.dtype) -> Arrays:
     }
 
 
-def vocabulary(size: int, null: int) -> dict[str, int]:
-    """A ``word_to_idx`` of ``size >= 3`` words with ``<NULL>`` at ``null``, then ``<START>``, ``<END>``."""
-    words = [f"w{index}" for index in range(size)]
-    for offset, token in enumerate(("<NULL>", "<START>", "<END>")):
-        words[(null + offset) % size] = token
-    return {word: index for index, word in enumerate(words)}
-
-
 def captioning_inputs(source: InputSource, dtype: np.dtype, cell: str) -> Arrays:
     """Features, ``<NULL>``-padded captions, the ``<NULL>`` index and every parameter."""
     n, t, d, w, h = (source.dim(name) for name in ("N", "T", "D", "W", "H"))
@@ -114,29 +106,20 @@ def captioning_inputs(source: InputSource, dtype: np.dtype, cell: str) -> Arrays
     return {"features": source.floats((n, d), dtype), "captions": captions, "null": np.array(null), **params}
 
 
-def captioning_loss(cell: str, model_class: type = impl.CaptioningRNN):
-    """``forward(features, captions, null, *params) -> (loss, *grads)`` of a ``model_class`` model."""
-    names = CAPTIONING_PARAMETERS[cell]
+def captioning_loss(cell: str, model_class: Any = impl.CaptioningRNN) -> Any:
+    """``forward(features, captions, null, *params) -> (loss, *grads)`` of a ``model_class`` model.
 
-    def forward(features: np.ndarray, captions: np.ndarray, null: np.ndarray, *params: np.ndarray):
-        model = build_captioning_model(cell, int(null), dict(zip(names, params, strict=True)), model_class)
-        loss, grads = model.loss(features, captions)
-        return (loss, *(grads[name] for name in names))
-
-    return forward
+    ``model_class`` is a class (impl's, seeded, by default), or a stand-in for one in a worker process
+    (:class:`oracle.boundary.RemoteModel`), whose own ``loss_function`` runs the same recipe there.
+    """
+    if hasattr(model_class, "loss_function"):
+        return model_class.loss_function(cell)
+    return calls.captioning_loss(cell, model_class, seeded=model_class is impl.CaptioningRNN)
 
 
 def build_captioning_model(cell: str, null: int, params: Arrays, model_class: type = impl.CaptioningRNN) -> Any:
-    """A ``model_class`` model (the seed's constructor) whose parameters are exactly ``params``.
-
-    impl's model is seeded; a user's class gets the seed's arguments only.
-    """
-    (input_dim, hidden_dim), (vocab_size, wordvec_dim) = params["W_proj"].shape, params["W_embed"].shape
-    options = dict(input_dim=input_dim, wordvec_dim=wordvec_dim, hidden_dim=hidden_dim, cell_type=cell,
-                   dtype=params["W_proj"].dtype, **({"seed": 0} if model_class is impl.CaptioningRNN else {}))
-    model = model_class(vocabulary(vocab_size, null), **options)
-    model.params = dict(params)
-    return model
+    """A ``model_class`` model (the seed's constructor) whose parameters are exactly ``params`` (impl's is seeded)."""
+    return calls.build_captioning_model(cell, null, params, model_class, seeded=model_class is impl.CaptioningRNN)
 
 
 def recurrent_contract(cell: str, *, sequence: bool, state: tuple[str, ...],
@@ -190,9 +173,8 @@ def affine_error_inputs(inputs: Arrays) -> list[ErrorInput]:
 
 def bind_captioning_model(spec: LayerSpec, found: dict[str, Any], cell: str) -> LayerSpec:
     """``spec`` (a ``cell`` captioning model) auditing ``found["CaptioningRNN"]``'s loss and greedy sampling."""
-    model_class = found["CaptioningRNN"]
-    return dataclasses.replace(spec, forward=captioning_loss(cell, model_class),
-                               extra_checks=(sampling_check(cell, model_class),))
+    model = found["CaptioningRNN"]
+    return dataclasses.replace(spec, forward=captioning_loss(cell, model), extra_checks=(sampling_check(cell, model),))
 
 
 AFFINE = register(LayerSpec(

@@ -13,7 +13,17 @@ from oracle.directional import FiniteDifferences, compare_directional, element_s
 from oracle.localize import quantity_axes
 from oracle.rounding import rounding_spread
 from oracle.sources import InputSource
-from oracle.spec import Arrays, Evaluation, LayerSpec, changed, copies, make_upstream, run_backward, run_forward
+from oracle.spec import (
+    CALL_ERRORS,
+    Arrays,
+    Evaluation,
+    LayerSpec,
+    changed,
+    copies,
+    make_upstream,
+    run_backward,
+    run_forward,
+)
 from oracle.tolerances import TOLERANCES, Tolerance, finite_difference_tolerance
 
 
@@ -64,7 +74,7 @@ def stage(name: str) -> Iterator[None]:
     """Tag an exception raised inside with the stage (``"forward"``, ``"backward"``) it came from."""
     try:
         yield
-    except Exception as error:
+    except CALL_ERRORS as error:
         error.add_note(_STAGE_NOTE + name)
         raise
 

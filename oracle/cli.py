@@ -40,12 +40,13 @@ import numpy as np
 import torch
 
 from oracle.audit import DTYPES, EXIT_FAILED, EXIT_OK, EXIT_USAGE, AuditConfig, Progress, run_audit
+from oracle.boundary import DEFAULT_IMPORT_TIMEOUT, DEFAULT_MEMORY, DEFAULT_TIMEOUT, Limits, default_timeout
 from oracle.impl_audit import run_impl_audit
 from oracle.profiles import PROFILES, case_setting, parse_dims
 from oracle.registry import all_specs, load_specs
 from oracle.report import count, render, selection, to_json
 from oracle.sources import DimensionError, RandomSource
-from oracle.spec import LayerSpec
+from oracle.spec import CALL_ERRORS, LayerSpec
 from oracle.targets import describe_error
 
 #: Optional subcommands: name -> module exposing ``add_arguments(parser)`` and ``run(args) -> int``.
@@ -108,6 +109,28 @@ def _device(text: str) -> str:
     return text
 
 
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"--timeout must be a positive number of seconds, got {text}")
+    return value
+
+
+#: Suffixes of ``--memory``: powers of 1024.
+MEMORY_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+
+
+def _memory(text: str) -> int:
+    """``"512M"``, ``"2G"``, ``"1.5GiB"``, ``"1000000000"`` -> bytes (at least 64 MiB)."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?\s*", text, flags=re.IGNORECASE)
+    if not match:
+        raise argparse.ArgumentTypeError(f"--memory must be a size such as 512M or 4G, got {text!r}")
+    value = int(float(match.group(1)) * MEMORY_UNITS[match.group(2).upper()])
+    if value < 64 * 2**20:
+        raise argparse.ArgumentTypeError(f"--memory must be at least 64M (Python and numpy need that), got {text}")
+    return value
+
+
 def add_audit_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``audit``."""
     parser.add_argument("--layers", action="extend", nargs="+", metavar="NAME",
@@ -136,6 +159,13 @@ def add_audit_arguments(parser: argparse.ArgumentParser) -> None:
                         help="audit your own implementation instead of impl: a .py file, a package folder "
                              "(cs231n/ with rnn_layers.py and classifiers/rnn.py) or a dotted module; several "
                              "targets are audited one process each, with a grader's summary")
+    parser.add_argument("--timeout", type=_seconds, default=None, metavar="SECONDS",
+                        help=f"with --impl: the most one call of your code may take before its worker is killed and "
+                             f"the function gets 'timeout' (default: {DEFAULT_TIMEOUT:g} s, scaled up with --dims; "
+                             f"the import gets {DEFAULT_IMPORT_TIMEOUT:g} s or this, whichever is more)")
+    parser.add_argument("--memory", type=_memory, default=DEFAULT_MEMORY, metavar="SIZE",
+                        help=f"with --impl: the address space of the worker that runs your code, e.g. 2G "
+                             f"(default: {DEFAULT_MEMORY // 2**30}G); a call beyond it is a crash, 'out of memory'")
     parser.add_argument("-j", "--jobs", type=_cases, default=1, metavar="N",
                         help="with several --impl targets, audit N at a time (default 1)")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON (schema: oracle/report.py, "
@@ -195,7 +225,7 @@ def select_specs(layers: Sequence[str] | None, spec_targets: Sequence[str]) -> l
     for target in dict.fromkeys(spec_targets):  # naming a target twice loads it once
         try:
             specs = load_specs(target)
-        except Exception as error:  # the user's file may raise anything while importing: report, don't crash
+        except CALL_ERRORS as error:  # the user's file may raise (or exit) while importing: report, don't crash
             raise UsageError(f"cannot load --spec {target}: {describe_error(error)}") from error
         for spec in specs:
             if spec.name in builtin or spec.name in loaded:
@@ -307,6 +337,9 @@ def run_audit_command(args: argparse.Namespace) -> int:
     """Run ``audit`` with parsed ``args``: table and summary on stdout, progress on stderr."""
     if args.impl and args.spec:
         raise UsageError("--impl audits the built-in layers bound to your functions; it takes no --spec")
+    if not args.impl and (args.timeout is not None or args.memory != DEFAULT_MEMORY):
+        raise UsageError("--timeout and --memory limit the worker that runs --impl targets; without --impl the "
+                         "audit runs in this process, where no limit holds (see the README's threat model)")
     specs = select_specs(_names(args.layers), args.spec)
     config = AuditConfig(layers=tuple(spec.name for spec in specs), dtypes=check_dtypes(_names(args.dtypes)),
                          cases=args.cases, seed=args.seed, device=args.device, spec_targets=tuple(args.spec),
@@ -316,6 +349,9 @@ def run_audit_command(args: argparse.Namespace) -> int:
     check_json_path(args.json)
     check_html_path(args.html)
     if args.impl:
+        timeout = args.timeout or default_timeout(dict(config.dims))
+        args.limits = Limits(timeout=timeout, import_timeout=max(DEFAULT_IMPORT_TIMEOUT, timeout),
+                             memory=args.memory)
         with single_threaded_torch():
             return run_impl_audit(args, config, list(config.layers), print_progress)
     print(f"{args.prog} audit: {selection(config)}", file=sys.stderr, flush=True)

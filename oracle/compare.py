@@ -39,6 +39,10 @@ class Comparison:
     localization
         Where a comparison that failed on values is wrong (worst element,
         gate blocks, time steps: :mod:`oracle.localize`); ``None`` otherwise.
+    cause
+        For a comparison that stands for a call that gave no result, the
+        finding it stands for (``"crash"``, ``"timeout"``,
+        ``"not_implemented"``, ``"wrong_value"``); ``""`` otherwise.
     """
 
     layer: str
@@ -53,6 +57,7 @@ class Comparison:
     problem: str
     note: str = ""
     localization: Localization | None = None
+    cause: str = ""
 
     @property
     def passed(self) -> bool:

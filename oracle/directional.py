@@ -54,14 +54,15 @@ where impl and the twin differ most) show where the error is
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from oracle.compare import Comparison
-from oracle.finite_diff import RELATIVE_STEP, as_float64, central_difference, numeric_gradients
+from oracle.finite_diff import RELATIVE_STEP, as_float64, central_differences, numeric_gradients_later
 from oracle.localize import Localization
-from oracle.spec import Arrays, LayerSpec, objective, objective_scale
+from oracle.spec import Arrays, LayerSpec, objective_scale, objectives
 from oracle.tolerances import DIRECTIONAL_SIGMAS, ROUNDING_FACTOR, Tolerance
 
 #: An input with more elements than this is checked along random directions instead of element by element.
@@ -114,33 +115,44 @@ def directional_derivatives(spec: LayerSpec, inputs: Arrays, upstream: Arrays, n
     if scale is None:
         scale = objective_scale(spec, point, upstream64)
     noise = ROUNDING_NOISE * float(np.finfo(np.float64).eps) * scale / step
-    directions, values, errors = [], [], []
-    for _ in range(count):
-        direction = rng.choice(np.array([-1.0, 1.0]), size=base.shape)
-
-        def along(distance: float, direction: np.ndarray = direction) -> float:
-            point[name] = base + distance * direction
-            return objective(spec, point, upstream64)
-
-        near = (along(step) - along(-step)) / (2 * step)
-        far = (along(2 * step) - along(-2 * step)) / (4 * step)
-        directions.append(direction)
+    directions = [rng.choice(np.array([-1.0, 1.0]), size=base.shape) for _ in range(count)]
+    distances = (step, -step, 2 * step, -2 * step)
+    found = objectives(spec, point, [{name: (None, base + distance * direction)}
+                                     for direction in directions for distance in distances], upstream64)
+    values, errors = [], []
+    for plus, minus, far_plus, far_minus in zip(*[iter(found)] * len(distances), strict=True):
+        near = (plus - minus) / (2 * step)
+        far = (far_plus - far_minus) / (4 * step)
         values.append(near)
         errors.append(abs(far - near) + noise)
-    point[name] = base
     return DirectionalDerivatives(tuple(directions), tuple(values), tuple(errors))
 
 
 def finite_differences(spec: LayerSpec, inputs: Arrays, upstream: Arrays, rng: np.random.Generator,
                        limit: int = ELEMENTWISE_LIMIT) -> FiniteDifferences:
     """Element-wise gradients of the inputs of at most ``limit`` elements, directional derivatives of the others."""
+    return finite_differences_later(spec, inputs, upstream, rng, limit)()
+
+
+def finite_differences_later(spec: LayerSpec, inputs: Arrays, upstream: Arrays, rng: np.random.Generator,
+                             limit: int = ELEMENTWISE_LIMIT) -> Callable[[], FiniteDifferences]:
+    """:func:`finite_differences` as a function that returns them.
+
+    The element-wise differences of a layer in a worker process start at once, so that the worker
+    computes them while the judge computes the twin; the directional ones run when it is called.
+    """
     small = tuple(name for name in spec.grads if np.size(inputs[name]) <= limit)
-    found: FiniteDifferences = dict(numeric_gradients(spec, inputs, upstream, names=small))
-    large = [name for name in spec.grads if name not in small]
-    scale = objective_scale(spec, as_float64(inputs), as_float64(upstream)) if large else 0.0
-    for name in large:
-        found[name] = directional_derivatives(spec, inputs, upstream, name, rng, scale=scale)
-    return {name: found[name] for name in spec.grads}
+    elementwise = numeric_gradients_later(spec, inputs, upstream, names=small)
+
+    def finish() -> FiniteDifferences:
+        found: FiniteDifferences = dict(elementwise())
+        large = [name for name in spec.grads if name not in small]
+        scale = objective_scale(spec, as_float64(inputs), as_float64(upstream)) if large else 0.0
+        for name in large:
+            found[name] = directional_derivatives(spec, inputs, upstream, name, rng, scale=scale)
+        return {name: found[name] for name in spec.grads}
+
+    return finish
 
 
 def allowed_element_error(grad: np.ndarray, tolerance: Tolerance, spread: np.ndarray | None = None) -> float:
@@ -204,7 +216,9 @@ def element_slice(spec: LayerSpec, inputs: Arrays, upstream: Arrays, name: str, 
     score = np.abs(g - np.asarray(suspects, dtype=np.float64)) if suspects is not None else np.abs(g)
     chosen = np.argsort(np.where(np.isnan(score), np.inf, score), axis=None)[::-1][:count]
     point, upstream64 = as_float64(inputs), as_float64(upstream)
-    numeric = central_difference(lambda: objective(spec, point, upstream64), point[name], indices=chosen)
+    numeric = central_differences(
+        lambda changes: objectives(spec, point, [{name: change} for change in changes], upstream64), point[name],
+        indices=chosen)
     flat = g.reshape(-1)[chosen]
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = np.abs(flat - numeric) / (tolerance.atol + tolerance.rtol * np.abs(numeric))

@@ -38,9 +38,11 @@ worst absolute error 6e-8 for ``h = 1e-4``, 6e-10 for ``1e-5``, 1.4e-9 for
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
-from oracle.spec import Arrays, LayerSpec, objective
+from oracle.spec import Arrays, LayerSpec, objectives_later
 
 #: ``cbrt(float64 eps)``: the relative step balancing truncation and rounding error (see the module docstring).
 RELATIVE_STEP = float(np.cbrt(np.finfo(np.float64).eps))
@@ -81,23 +83,50 @@ def central_difference(f, x: np.ndarray, indices: np.ndarray | None = None) -> n
         A float64 array shaped like ``x`` (all elements), or the partial
         derivatives at ``indices``, in their order.
     """
-    flat_indices = np.arange(x.size) if indices is None else np.asarray(indices, dtype=np.int64).reshape(-1)
-    derivatives = np.zeros(flat_indices.size)
     if x.size and not np.shares_memory(x.reshape(-1), x):
         # reshape copied (x is not contiguous): perturbing the copy would not reach f.
         raise ValueError("central_difference needs a contiguous array it can perturb in place")
-    flat_x = x.reshape(-1)
+    flat = x.reshape(-1)
+
+    def evaluate(changes: list[tuple[int, float]]) -> list[float]:
+        values = []
+        for index, value in changes:
+            original = flat[index]
+            flat[index] = value
+            values.append(f())
+            flat[index] = original
+        return values
+
+    return central_differences(evaluate, x, indices)
+
+
+def central_differences(evaluate, x: np.ndarray, indices: np.ndarray | None = None) -> np.ndarray:
+    """:func:`central_difference` with every perturbed point evaluated in one call: ``evaluate(changes)``.
+
+    ``evaluate`` takes a list of ``(flat index, value)`` changes of ``x``, two per element (its value
+    plus and minus its step), and returns the objective with each change made alone; ``x`` itself is
+    never modified. One call lets a layer that runs in a worker process (:mod:`oracle.boundary`) take
+    them in batches.
+    """
+    changes, finish = difference_plan(x, indices)
+    return finish(evaluate(changes))
+
+
+def difference_plan(x: np.ndarray, indices: np.ndarray | None = None):
+    """``(changes, finish)``: the changes of :func:`central_differences`, and ``finish(objectives at them)``."""
+    flat_indices = np.arange(x.size) if indices is None else np.asarray(indices, dtype=np.int64).reshape(-1)
+    flat_x = np.ascontiguousarray(x).reshape(-1)
     steps = step_sizes(flat_x)
-    for position, index in enumerate(flat_indices):
-        original = flat_x[index]
-        plus, minus = original + steps[index], original - steps[index]
-        flat_x[index] = plus
-        f_plus = f()
-        flat_x[index] = minus
-        f_minus = f()
-        flat_x[index] = original
-        derivatives[position] = (f_plus - f_minus) / (plus - minus)
-    return derivatives.reshape(x.shape) if indices is None else derivatives
+    plus, minus = flat_x[flat_indices] + steps[flat_indices], flat_x[flat_indices] - steps[flat_indices]
+    changes = [(int(index), float(value)) for index, up, down in zip(flat_indices, plus, minus, strict=True)
+               for value in (up, down)]
+
+    def finish(found) -> np.ndarray:
+        values = np.asarray(found, dtype=np.float64).reshape(-1, 2) if changes else np.zeros((0, 2))
+        derivatives = (values[:, 0] - values[:, 1]) / (plus - minus)
+        return derivatives.reshape(x.shape) if indices is None else derivatives
+
+    return changes, finish
 
 
 def numeric_gradients(spec: LayerSpec, inputs: Arrays, upstream: Arrays,
@@ -128,11 +157,29 @@ def numeric_gradients(spec: LayerSpec, inputs: Arrays, upstream: Arrays,
     TypeError
         If an input named in ``spec.grads`` is not a float array.
     """
+    return numeric_gradients_later(spec, inputs, upstream, names)()
+
+
+def numeric_gradients_later(spec: LayerSpec, inputs: Arrays, upstream: Arrays,
+                            names: tuple[str, ...] | None = None) -> Callable[[], Arrays]:
+    """:func:`numeric_gradients` as a function that returns them; a worker process starts on them at once."""
     point = as_float64(inputs)
     upstream64 = as_float64(upstream)
-    grads = {}
+    plans = {}
     for name in spec.grads if names is None else names:
         if not np.issubdtype(point[name].dtype, np.floating):
             raise TypeError(f"{spec.name}: cannot differentiate input {name!r} of dtype {point[name].dtype}")
-        grads[name] = central_difference(lambda: objective(spec, point, upstream64), point[name])
-    return grads
+        plans[name] = difference_plan(point[name])
+    # Every input's changes in one call: a layer in a worker process takes them in a few batches.
+    pending = objectives_later(spec, point, [{name: change} for name, (changes, _) in plans.items()
+                                             for change in changes], upstream64)
+
+    def finish() -> Arrays:
+        found = pending() if plans else []
+        grads, start = {}, 0
+        for name, (changes, done) in plans.items():
+            grads[name] = done(found[start:start + len(changes)])
+            start += len(changes)
+        return grads
+
+    return finish

@@ -1,16 +1,20 @@
 """``rnn-oracle audit --impl TARGET [TARGET ...]``: audit users' own implementations, one or a class of them.
 
-One target is audited in this process: the usual table and failures, then
-its verdicts, one line per function and dtype (:func:`oracle.targets.verdicts`).
-Several targets are audited each in a fresh process (each submission's own
-``cs231n`` package must not meet another's in ``sys.modules``), ``-j N`` at
-a time, and summarised in a grid (:func:`grader_grid`): one row per target,
-its seconds, and one column per function with its findings. ``--json PATH``
-writes :data:`IMPL_JSON_SCHEMA`; ``--html PATH`` the page of :mod:`oracle.html_report` (one target: its audit and
-verdicts; several: the grader's grid of targets x functions). Exit status:
-0 when every function of every target passed, 1 when any has a finding, 2
-when a target could not be imported (the others still run) or the page
-could not be written.
+Each target is imported and called only in a worker process of its own
+(:mod:`oracle.boundary`), with a time limit on every call (``--timeout``) and
+a limit on its memory (``--memory``); this process judges it from what crossed
+the boundary. One target: the usual table and failures, then its verdicts, one
+line per function and dtype (:func:`oracle.targets.verdicts`). Several
+targets: each is judged in a judge process of its own (a pool of ``-j N``),
+which never imports a target either and hands its entry back to this process
+directly (never through a file a target could write), and they are
+summarised in a grid (:func:`grader_grid`): one row per target, its seconds,
+and one column per function with its findings. ``--json PATH`` writes
+:data:`IMPL_JSON_SCHEMA`; ``--html PATH`` the page of :mod:`oracle.html_report`
+(one target: its audit and verdicts; several: the grader's grid of targets x
+functions). Exit status: 0 when every function of every target passed, 1 when
+any has a finding, 2 when a target could not be imported (the others still
+run) or the page could not be written. Nothing a target does decides it.
 """
 
 from __future__ import annotations
@@ -18,19 +22,19 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import subprocess
+import multiprocessing
+import os
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from oracle.audit import EXIT_FAILED, EXIT_OK, EXIT_USAGE, AuditConfig, AuditResult, run_audit
-from oracle.profiles import format_dims
+from oracle.boundary import Limits, harden_judge, open_target
 from oracle.registry import all_specs
 from oracle.report import render
-from oracle.targets import FINDINGS, TargetError, bound_specs, load_target, verdicts
+from oracle.targets import FINDINGS, TargetError, bound_specs, public_names, verdicts
 
 #: The ``--json`` document of an ``--impl`` audit.
 IMPL_JSON_SCHEMA = {
@@ -43,27 +47,51 @@ IMPL_JSON_SCHEMA = {
         "verdicts": "{function: {dtype: [finding, ...]}}: ['pass'] when clean; functions by the seed's public "
                     "names, the model's as 'CaptioningRNN.loss[lstm]' and 'CaptioningRNN.sample[rnn]'",
         "evidence": "{function: {dtype: [text, ...]}}: per finding, the failure and the smallest case it occurs in",
+        "output": "{function: {bytes: n, tail: text}}: what the target printed (and 'import' while importing), "
+                  "the last 4 KB of it per function; never part of a verdict",
     }],
 }
 
 
 def audit_one(target_text: str, config: AuditConfig, layers: Sequence[str], prog: str,
-              progress: object = None) -> tuple[dict, str, AuditResult | None]:
-    """Audit one target in this process: ``(its JSON entry, the text report, the audit)`` (no audit: not imported)."""
+              progress: object = None, limits: Limits | None = None,
+              parallel: int = 1) -> tuple[dict, str, AuditResult | None]:
+    """Audit one target through its worker: ``(its JSON entry, the text report, the audit)`` (no audit: not imported).
+
+    A relative target is found from the current folder; ``parallel`` workers share batches of calls.
+    """
     started = time.perf_counter()
-    try:
-        target = load_target(target_text)
-    except TargetError as error:
-        entry = {"target": target_text, "seconds": 0.0, "error": str(error), "verdicts": {}, "evidence": {}}
-        return entry, "", None
     chosen = [spec for spec in all_specs() if not layers or spec.name in layers]
-    specs = bound_specs(chosen, target)
-    config = dataclasses.replace(config, layers=tuple(spec.name for spec in specs), impl_target=target_text)
-    result = run_audit(specs, config, progress=progress)  # type: ignore[arg-type]
+    try:
+        with open_target(target_text, public_names(chosen), limits or Limits(), base=Path.cwd(),
+                         parallel=parallel) as target:
+            specs = bound_specs(chosen, target)
+            config = dataclasses.replace(config, layers=tuple(spec.name for spec in specs), impl_target=target_text)
+            result = run_audit(specs, config, progress=progress)  # type: ignore[arg-type]
+            output = target.output()
+    except TargetError as error:
+        entry = {"target": target_text, "seconds": round(time.perf_counter() - started, 2), "error": str(error),
+                 "verdicts": {}, "evidence": {}, "output": {}}
+        return entry, "", None
     found, evidence = verdicts(result, specs)
     entry = {"target": target_text, "seconds": round(time.perf_counter() - started, 2), "error": None,
-             "verdicts": found, "evidence": evidence}
+             "verdicts": found, "evidence": evidence, "output": output}
     return entry, render(result, prog), result
+
+
+def audit_entry(target_text: str, config: AuditConfig, layers: Sequence[str], limits: Limits, base: str,
+                parallel: int) -> dict:
+    """The JSON entry of one target, judged in a pool process (``-j``); ``base``: the folder targets are found from."""
+    import torch
+
+    os.chdir(base)
+    torch.set_num_threads(1)
+    return audit_one(target_text, config, layers, "rnn-oracle", limits=limits, parallel=parallel)[0]
+
+
+def workers_per_target(jobs: int) -> int:
+    """2 workers per target (sharing its finite differences) when the CPUs outnumber the targets run at once."""
+    return 2 if (os.cpu_count() or 1) >= 2 * jobs else 1
 
 
 def render_verdicts(entry: dict) -> str:
@@ -108,43 +136,29 @@ def status(entries: Sequence[dict]) -> int:
     return EXIT_OK if clean else EXIT_FAILED
 
 
-def audit_in_subprocess(target: str, args: argparse.Namespace, folder: Path, index: int) -> dict:
-    """Audit ``target`` with ``python -m oracle audit --impl TARGET`` and read its JSON entry."""
-    path = folder / f"target{index}.json"
-    command = [sys.executable, "-m", "oracle", "audit", "--impl", target, "--json", str(path),
-               "--cases", str(args.cases), "--seed", str(args.seed), "--device", args.device, "--profile", args.profile]
-    if args.dims:
-        command += ["--dims", format_dims(args.dims)]
-    for option, values in (("--layers", args.layers), ("--dtypes", args.dtypes)):
-        if values:
-            command += [option, *values]
-    started = time.perf_counter()
-    completed = subprocess.run(command, capture_output=True, text=True)
-    if path.is_file():
-        return json.loads(path.read_text())["targets"][0]
-    last = (completed.stderr.strip().splitlines() or ["(no output)"])[-1]
-    return {"target": target, "seconds": round(time.perf_counter() - started, 2), "error": last, "verdicts": {},
-            "evidence": {}}
-
-
 def run_impl_audit(args: argparse.Namespace, config: AuditConfig, layers: Sequence[str], progress: object) -> int:
     """The ``--impl`` audit of ``args.impl`` (see the module docstring)."""
+    harden_judge()
     targets = list(dict.fromkeys(args.impl))
+    limits = args.limits
     if len(targets) == 1:
-        entry, report, result = audit_one(targets[0], config, layers, args.prog, progress)
+        entry, report, result = audit_one(targets[0], config, layers, args.prog, progress, limits,
+                                          workers_per_target(1))
         if report:
             print(report)
         print(render_verdicts(entry))
         entries = [entry]
     else:
         result = None
-        with tempfile.TemporaryDirectory() as folder, ThreadPoolExecutor(max_workers=args.jobs) as pool:
-            futures = [pool.submit(audit_in_subprocess, target, args, Path(folder), index)
-                       for index, target in enumerate(targets)]
+        context = multiprocessing.get_context("spawn")  # a fresh judge: no state, no threads inherited
+        with ProcessPoolExecutor(max_workers=args.jobs, mp_context=context) as pool:
+            futures = [pool.submit(audit_entry, target, config, layers, limits, str(Path.cwd()),
+                                   workers_per_target(args.jobs)) for target in targets]
             entries = []
             for number, future in enumerate(futures, start=1):
                 entries.append(future.result())
-                print(f"[{number}/{len(targets)}] {entries[-1]['target']} done", file=sys.stderr, flush=True)
+                print(f"[{number}/{len(targets)}] {entries[-1]['target']} done ({entries[-1]['seconds']:.1f} s)",
+                      file=sys.stderr, flush=True)
         print(grader_grid(entries))
     for entry in entries:
         if entry["error"]:

@@ -43,7 +43,7 @@ import numpy as np
 from impl.cell_layouts import CELL_PARAMETERS
 from oracle.checks import float_dtype, stage
 from oracle.compare import Comparison, compare_evaluations
-from oracle.spec import Arrays, Evaluation, ExtraCheck, LayerSpec, copies, run_backward, run_forward
+from oracle.spec import CALL_ERRORS, Arrays, Evaluation, ExtraCheck, LayerSpec, copies, run_backward, run_forward
 from oracle.tolerances import TOLERANCES
 
 #: The dtype the relations are checked in (see the module docstring).
@@ -255,7 +255,7 @@ def sequence_matches_steps(step: LayerSpec, cell: str) -> ExtraCheck:
             return []
         try:
             loop = loop_of_steps(step, cell, copies(case.inputs), np.array(case.upstream["h"], copy=True))
-        except Exception:  # the step functions' own checks report their crash or absence
+        except CALL_ERRORS:  # the step functions' own checks report their crash or absence
             return []
         return relation(LOOP_OF_STEPS, "the loop of its step functions", _compare(spec, case.result, loop))
 

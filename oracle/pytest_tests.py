@@ -12,21 +12,27 @@ such as ``lstm_step_backward-float64-upstream gradient next_c unchanged`` or
 ``-k`` and CI dashboards see them. A failing test's message is the audit's
 failure (which oracles disagree, the worst error, the smallest case). The
 audit runs once, when the module is collected; a target that cannot be
-imported makes one failing test that says why.
+imported makes one failing test that says why. As with ``--impl``, the target
+is imported and called only in a worker process (:mod:`oracle.boundary`), with
+a time limit on every call: nothing it does (``sys.exit``, a hang, patching
+numpy or the oracle) reaches the test session or its verdicts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from oracle.audit import DTYPES, AuditConfig, run_audit
+from oracle.boundary import Limits, open_target
 from oracle.registry import all_specs
-from oracle.targets import TargetError, bound_specs, function_of, load_target
+from oracle.targets import TargetError, bound_specs, function_of, public_names
 
 
-def impl_tests(target: str, cases: int = 4, seed: int = 0, dtypes: tuple[str, ...] = DTYPES) -> Callable[..., None]:
+def impl_tests(target: str, cases: int = 4, seed: int = 0, dtypes: tuple[str, ...] = DTYPES,
+               limits: Limits | None = None) -> Callable[..., None]:
     """A test function parametrized over the checks of auditing ``target``, for a test module to assign.
 
     Parameters
@@ -35,9 +41,16 @@ def impl_tests(target: str, cases: int = 4, seed: int = 0, dtypes: tuple[str, ..
         A ``.py`` file, package folder or dotted module (see :mod:`oracle.targets`).
     cases, seed, dtypes
         As ``rnn-oracle audit --cases --seed --dtypes``.
+    limits
+        The time and memory limits of each call (:class:`oracle.boundary.Limits`; ``--timeout``, ``--memory``).
     """
+    chosen = all_specs()
     try:
-        loaded = load_target(target)
+        with open_target(target, public_names(chosen), limits or Limits(), base=Path.cwd()) as loaded:
+            specs = bound_specs(chosen, loaded)
+            config = AuditConfig(layers=tuple(spec.name for spec in specs), dtypes=dtypes, cases=cases, seed=seed,
+                                 impl_target=target)
+            result = run_audit(specs, config)
     except TargetError as error:
         failure = str(error)
 
@@ -45,10 +58,6 @@ def impl_tests(target: str, cases: int = 4, seed: int = 0, dtypes: tuple[str, ..
             pytest.fail(failure, pytrace=False)
 
         return cannot_import
-    specs = bound_specs(all_specs(), loaded)
-    config = AuditConfig(layers=tuple(spec.name for spec in specs), dtypes=dtypes, cases=cases, seed=seed,
-                         impl_target=target)
-    result = run_audit(specs, config)
     by_name = {spec.name: spec for spec in specs}
     outcomes: dict[tuple[str, str, str], list[str]] = {}
     for run in result.runs:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import sys
 from collections.abc import Iterable
 from pathlib import Path
 from types import ModuleType
 
+from oracle.loading import import_file
 from oracle.spec import LayerSpec
 
 _REGISTRY: dict[str, LayerSpec] = {}
@@ -57,27 +57,6 @@ def load_specs(target: str) -> list[LayerSpec]:
             raise TypeError(f"{target} holds {type(spec).__name__}, not LayerSpec")
         loaded.append(spec)
     return loaded
-
-
-def import_file(path: Path, module_name: str | None = None) -> ModuleType:
-    """Import the ``.py`` file at ``path`` with its folder importable (so its own imports work).
-
-    The module is named ``module_name`` and entered in ``sys.modules`` under it,
-    or, without one, named after the file and left out of ``sys.modules``.
-    ``ImportError`` when the file cannot be loaded; whatever the file raises
-    while it runs propagates.
-    """
-    folder = str(path.resolve().parent)
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
-    spec = importlib.util.spec_from_file_location(module_name or path.stem, path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot import {path}")
-    module = importlib.util.module_from_spec(spec)
-    if module_name:
-        sys.modules[module_name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def _import(module_name: str) -> ModuleType:

@@ -14,42 +14,55 @@ from typing import Any
 
 import numpy as np
 
+import impl
 from impl.cell_layouts import CAPTIONING_PARAMETERS
 from oracle import twins
+from oracle.calls import captioning_sample, vocabulary
 from oracle.checks import Case, spec_tolerance, torch_name
 from oracle.compare import Comparison
 from oracle.spec import Arrays, ExtraCheck, LayerSpec
 from oracle.tolerances import Tolerance
 
 
-def sampling_check(cell: str, model_class: type | None = None) -> ExtraCheck:
+def sampling_check(cell: str, model: Any = None) -> ExtraCheck:
     """The greedy-sampling check of a ``cell`` captioning spec: an :class:`~oracle.spec.ExtraCheck` named ``sample``.
 
-    ``model_class``: the ``CaptioningRNN`` class under test (impl's by default).
+    ``model``: the ``CaptioningRNN`` under test (see :func:`sampler`; impl's by default).
     """
 
     def run(spec: LayerSpec, case: Case, device: str) -> list[Comparison]:
-        return [sampling_comparison(spec, case, cell, device, model_class)]
+        return [sampling_comparison(spec, case, cell, device, model)]
 
     return ExtraCheck("sample", run)
 
 
+def sampler(cell: str, model: Any = None) -> Any:
+    """``sample(features, null, max_length, *params) -> words`` of the model under test.
+
+    ``model`` is a class (impl's ``CaptioningRNN``, seeded, by default), or a
+    stand-in for one that runs in a worker process and has its own
+    ``sample_function`` (:class:`oracle.boundary.RemoteModel`).
+    """
+    if hasattr(model, "sample_function"):
+        return model.sample_function(cell)
+    model_class = impl.CaptioningRNN if model is None else model
+    return captioning_sample(cell, model_class, seeded=model_class is impl.CaptioningRNN)
+
+
 def sample_both(cell: str, inputs: Arrays, device: str,
-                model_class: type | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Greedy captions of impl's model and of the twin, and the twin's scores, from a captioning case's inputs.
+                model: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Greedy captions of the model under test and of the twin, and the twin's scores, from a captioning case.
 
     Both decode ``T`` words, ``T + 1`` being the length of the case's captions.
     """
-    from oracle import builtin_specs  # at call time: builtin_specs attaches this module's check to its specs
-
-    params = {name: inputs[name] for name in CAPTIONING_PARAMETERS[cell]}
+    params = [inputs[name] for name in CAPTIONING_PARAMETERS[cell]]
     null, max_length = int(inputs["null"]), inputs["captions"].shape[1] - 1
-    vocabulary = builtin_specs.vocabulary(params["W_embed"].shape[0], null)
-    model = builtin_specs.build_captioning_model(cell, null, params, model_class or builtin_specs.impl.CaptioningRNN)
-    impl_words = np.asarray(model.sample(inputs["features"], max_length=max_length))
-    twin = twins.CaptioningTwin(cell, params, null=null, device=device)
-    twin_words, scores = twin.sample(inputs["features"], max_length, vocabulary["<START>"])
-    return stopped_at_end_as_twin(impl_words, twin_words, vocabulary["<END>"], null), twin_words, scores
+    words = vocabulary(params[CAPTIONING_PARAMETERS[cell].index("W_embed")].shape[0], null)
+    impl_words = np.asarray(sampler(cell, model)(inputs["features"], null, max_length, *params))
+    twin = twins.CaptioningTwin(cell, dict(zip(CAPTIONING_PARAMETERS[cell], params, strict=True)), null=null,
+                                device=device)
+    twin_words, scores = twin.sample(inputs["features"], max_length, words["<START>"])
+    return stopped_at_end_as_twin(impl_words, twin_words, words["<END>"], null), twin_words, scores
 
 
 def stopped_at_end_as_twin(words: np.ndarray, twin_words: np.ndarray, end: int, null: int) -> np.ndarray:
@@ -65,8 +78,7 @@ def stopped_at_end_as_twin(words: np.ndarray, twin_words: np.ndarray, end: int, 
     return np.where(after_end & (words == null), twin_words, words)
 
 
-def sampling_comparison(spec: LayerSpec, case: Case, cell: str, device: str,
-                        model_class: type | None = None) -> Comparison:
+def sampling_comparison(spec: LayerSpec, case: Case, cell: str, device: str, model: Any = None) -> Comparison:
     """Greedy sampling of the ``CaptioningRNN`` under test against :class:`oracle.twins.CaptioningTwin`.
 
     Conventions (:func:`stopped_at_end_as_twin`): column 0 holds the first
@@ -81,7 +93,7 @@ def sampling_comparison(spec: LayerSpec, case: Case, cell: str, device: str,
     ``max_abs`` is the largest such gap, ``ratio`` the largest gap over its
     allowance.
     """
-    impl_words, twin_words, scores = sample_both(cell, case.inputs, device, model_class)
+    impl_words, twin_words, scores = sample_both(cell, case.inputs, device, model)
     tolerance = spec_tolerance(spec, case.dtype.name)
     header: dict[str, Any] = dict(layer=spec.name, quantity="sample captions", dtype=case.dtype.name,
                                   reference=torch_name(device), shape=impl_words.shape, tolerance=tolerance)

@@ -151,6 +151,29 @@ class LayerSpec:
         return self.backward is None
 
 
+class CallFailed(Exception):
+    """A call of the code under test that gave no result, with the finding it stands for.
+
+    Raised by the judge's stand-ins for code that runs in a worker process
+    (:mod:`oracle.boundary`). ``cause`` is the finding (``"crash"``,
+    ``"timeout"``, ``"not_implemented"``, ``"wrong_value"``), ``evidence``
+    the text the judge wrote about it, ``output`` the last of what the code
+    printed. Findings are filed by ``cause``, never by text the code chose.
+    """
+
+    cause = "crash"
+
+    def __init__(self, evidence: str, output: str = "") -> None:
+        super().__init__(evidence)
+        self.evidence = evidence
+        self.output = output
+
+
+#: What a call of the code under test may raise that the audit turns into a finding: a ``SystemExit`` too,
+#: which must never become the command's own exit.
+CALL_ERRORS = (Exception, SystemExit)
+
+
 class NotImplementedLayer(NotImplementedError):
     """A layer function under test is a stub: it returned ``None`` (a body of ``pass``) or a ``None`` result.
 
@@ -169,7 +192,12 @@ def _implemented(spec: LayerSpec, stage: str, results: Any) -> Any:
 
 def run_forward(spec: LayerSpec, inputs: Arrays) -> tuple[Arrays, Any]:
     """Run the numpy forward pass; return ``(outputs, state for run_backward)``."""
-    results = _implemented(spec, "forward", spec.forward(*inputs.values()))
+    return forward_results(spec, spec.forward(*inputs.values()))
+
+
+def forward_results(spec: LayerSpec, returned: Any) -> tuple[Arrays, Any]:
+    """``(outputs, state for run_backward)`` from what the forward pass returned."""
+    results = _implemented(spec, "forward", returned)
     if spec.is_loss:
         loss, *grads = results
         return {spec.outputs[0]: np.asarray(loss)}, tuple(grads)
@@ -223,9 +251,62 @@ def objective(spec: LayerSpec, inputs: Arrays, upstream: Arrays) -> float:
     move the point being differentiated.
     """
     outputs, _ = run_forward(spec, copies(inputs))
+    return _objective_of(spec, outputs, upstream)
+
+
+def _objective_of(spec: LayerSpec, outputs: Arrays, upstream: Arrays) -> float:
     if spec.is_loss:
         return float(outputs[spec.outputs[0]])
     return float(sum(np.vdot(upstream[name], outputs[name]) for name in spec.outputs))
+
+
+#: A change of one input for :func:`objectives`: ``(flat index, value)`` of one element, or ``(None, array)``.
+Change = tuple[int | None, Any]
+
+
+def changed_point(point: Arrays, changes: Mapping[str, Change]) -> Arrays:
+    """``point`` with ``changes`` applied to copies of the inputs they name (``point`` is never modified)."""
+    moved = dict(point)
+    for name, (index, value) in changes.items():
+        if index is None:
+            moved[name] = np.asarray(value)
+        else:
+            moved[name] = point[name].copy()
+            moved[name].reshape(-1)[index] = value
+    return moved
+
+
+def objectives(spec: LayerSpec, point: Arrays, changes: list[dict[str, Change]], upstream: Arrays) -> list[float]:
+    """:func:`objective` at ``point`` moved by each of ``changes`` (see :data:`Change`).
+
+    A forward pass that runs in a worker process (:class:`oracle.boundary.RemoteFunction`) has ``many_later``:
+    ``point`` then crosses once, each change as one element or array, and only the outputs come back,
+    in a few batches instead of one round trip each.
+    """
+    return objectives_later(spec, point, changes, upstream)()
+
+
+def objectives_later(spec: LayerSpec, point: Arrays, changes: list[dict[str, Change]],
+                     upstream: Arrays) -> Callable[[], list[float]]:
+    """:func:`objectives`, as a function that returns them; a worker process starts on them at once.
+
+    Here (a forward pass in this process) they are computed when the function is called.
+    """
+    later = getattr(spec.forward, "many_later", None)
+    if later is None:
+        return lambda: [objective(spec, changed_point(point, change), upstream) for change in changes]
+    positions = {name: position for position, name in enumerate(point)}
+    variants = [[(positions[name], index, value) for name, (index, value) in change.items()] for change in changes]
+    pending = later(tuple(point.values()), variants, len(spec.outputs))
+    return lambda: [_objective_of(spec, forward_results(spec, _with_state(spec, returned))[0], upstream)
+                    for returned in pending()]
+
+
+def _with_state(spec: LayerSpec, returned: Any) -> Any:
+    """A forward pass's outputs as :func:`forward_results` reads them: ``(*outputs, cache)`` for a layer."""
+    if spec.is_loss or not isinstance(returned, tuple):
+        return returned
+    return (*returned, None)
 
 
 def objective_scale(spec: LayerSpec, inputs: Arrays, upstream: Arrays) -> float:

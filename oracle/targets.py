@@ -1,11 +1,9 @@
 """Auditing a user's own implementation: ``rnn-oracle audit --impl TARGET``.
 
-A target is a ``.py`` file, a package folder (a course folder ``cs231n/``
-holding ``rnn_layers.py``, and ``classifiers/rnn.py`` for the model; any
-other package folder is imported as the package) or a dotted module name.
-Its folder's parent (a file's own folder) is made importable, so the
-target's own imports (``from cs231n.layers import *``) work. Every built-in
-spec is then bound to the target's function of the same public name
+A target is a ``.py`` file, a package folder or a dotted module name
+(:mod:`oracle.loading`). It is imported, and its code called, only in a worker
+process (:mod:`oracle.boundary`); the judge binds every built-in spec to the
+worker's stand-ins for the target's functions of the same public name
 (:attr:`oracle.spec.LayerSpec.public_names`; the captioning specs to its
 ``CaptioningRNN``), and a name the target lacks becomes a stub that reports
 ``not_implemented``.
@@ -17,9 +15,11 @@ The audit's checks are folded into one verdict per function and dtype
     every check of the function passed;
 ``wrong_value``
     an output or gradient disagrees with the references (after casting, for
-    a promoted dtype), greedy sampling disagrees with the twin's, or a
+    a promoted dtype), greedy sampling disagrees with the twin's, a
     metamorphic relation fails (:mod:`oracle.metamorphic`: a sequence that
-    disagrees with its own step, a batch row that depends on the others);
+    disagrees with its own step, a batch row that depends on the others), or
+    it returned something that is not numeric data (a torch tensor, a
+    generator);
 ``nondeterministic``
     a second call on fresh copies of the same arguments gave other results;
 ``dtype_changed``
@@ -27,105 +27,59 @@ The audit's checks are folded into one verdict per function and dtype
 ``mutates_input``
     the function wrote into an argument (an input or an upstream gradient);
 ``crash``
-    it raised; the evidence names the exception and the smallest case;
+    it raised, exited (``sys.exit``, ``os._exit``), died from a signal or ran
+    out of memory; the evidence names which, and the smallest case;
+``timeout``
+    a call gave no result within the time limit (``--timeout``): the worker
+    was killed, and the function's later calls are recorded as ``timeout``
+    without being run;
 ``not_implemented``
     the target has no such function, it returned ``None`` (a stub), or it
     raised ``NotImplementedError``;
 ``untested``
     it could not be run because the function it needs failed (a backward
-    pass whose forward pass crashed or is missing).
+    pass whose forward pass crashed, timed out or is missing).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import math
 import re
-import sys
-import traceback
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
-from types import ModuleType
-from typing import Any
+from typing import Any, Protocol
 
 from oracle.audit import FINITE_DIFFERENCE, AuditResult, CheckResult
+from oracle.loading import COURSE_MODULES, Target, TargetError, describe_error, load_target
 from oracle.metamorphic import LOOP_OF_STEPS, REPEATED_CALL, split_relation
-from oracle.registry import import_file
 from oracle.spec import LayerSpec, NotImplementedLayer
 
-FINDINGS = ("pass", "wrong_value", "nondeterministic", "dtype_changed", "mutates_input", "crash", "not_implemented",
-            "untested")
+__all__ = ["COURSE_MODULES", "FINDINGS", "Target", "TargetError", "bind", "bound_specs", "describe_error",
+           "function_of", "functions_of", "load_target", "public_names", "verdicts"]
 
-#: Modules of a course folder that hold the layer functions and the model, in lookup order.
-COURSE_MODULES = ("rnn_layers", "classifiers.rnn")
+FINDINGS = ("pass", "wrong_value", "nondeterministic", "dtype_changed", "mutates_input", "crash", "timeout",
+            "not_implemented", "untested")
 
-
-class TargetError(Exception):
-    """A target that cannot be imported; the message is one line (what, file, line)."""
-
-
-def describe_error(error: BaseException) -> str:
-    """``"SyntaxError at path/file.py:3: ..."``: the error and where in the user's code it was raised."""
-    if isinstance(error, SyntaxError) and error.filename:
-        return f"{type(error).__name__} at {error.filename}:{error.lineno}: {error.msg}"
-    frames = [frame for frame in traceback.extract_tb(error.__traceback__) if "importlib" not in frame.filename]
-    where = f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
-    return f"{type(error).__name__}{where}: {error}"
+#: Findings of a call that gave no result: the function that needs it is ``untested``.
+NO_RESULT = ("crash", "timeout", "not_implemented")
 
 
-@dataclass(frozen=True)
-class Target:
-    """A user's implementation: where its public names are looked up, in order."""
+class Findable(Protocol):
+    """A target: a label and its public names looked up (:class:`oracle.loading.Target`, a worker's stand-ins)."""
 
     label: str
-    modules: tuple[ModuleType, ...]
 
-    def find(self, name: str) -> Any | None:
-        """The target's attribute ``name`` (``"CaptioningRNN"``, ``"lstm_forward"``), or ``None``.
-
-        A module that defines it wins over one that only imports it (``rnn_layers.py`` may re-export
-        a model that ``classifiers/rnn.py`` subclasses); otherwise the first module that has it.
-        """
-        holders = [module for module in self.modules if hasattr(module, name)]
-        defining = [module for module in holders
-                    if getattr(getattr(module, name), "__module__", None) == module.__name__]
-        return getattr((defining or holders)[0], name) if holders else None
+    def find(self, name: str) -> Any | None: ...
 
 
-def _importable(folder: Path) -> None:
-    if str(folder) not in sys.path:
-        sys.path.insert(0, str(folder))
+def public_names(specs: Iterable[LayerSpec]) -> tuple[str, ...]:
+    """Every public name the specs (and their extra checks) look up, in order."""
+    names = [name for spec in specs for name in spec.public_names]
+    names += [name for spec in specs for check in spec.extra_checks for name in check.public_names]
+    return tuple(dict.fromkeys(names))
 
 
-def load_target(text: str) -> Target:
-    """Import the target named by ``text`` (file, package folder or dotted name); :class:`TargetError` if it fails."""
-    path = Path(text)
-    try:
-        if path.suffix == ".py" and path.is_file():
-            module = import_file(path, "_rnn_oracle_target_" + re.sub(r"\W", "_", path.stem))
-            return Target(text, (module,))
-        if path.is_dir():
-            folder = path.resolve()
-            _importable(folder.parent)
-            for name in [name for name in sys.modules if name == folder.name or name.startswith(folder.name + ".")]:
-                del sys.modules[name]  # a package of the same name imported earlier must not stand in for this one
-            found = [name for name in COURSE_MODULES if (folder / (name.replace(".", "/") + ".py")).is_file()]
-            if not found:  # a package exporting the API itself (its __init__.py)
-                return Target(text, (importlib.import_module(folder.name),))
-            return Target(text, tuple(importlib.import_module(f"{folder.name}.{name}") for name in found))
-        if path.suffix == ".py" or "/" in text:
-            raise TargetError(f"{text}: no such file or folder")
-        _importable(Path.cwd())
-        return Target(text, (importlib.import_module(text),))
-    except TargetError:
-        raise
-    except Exception as error:  # anything the user's code raises while importing
-        raise TargetError(f"cannot import {text}: {describe_error(error)}") from error
-
-
-def missing(name: str, target: Target) -> Callable[..., Any]:
+def missing(name: str, target: Findable) -> Callable[..., Any]:
     """A stand-in for a function the target lacks: it raises :class:`NotImplementedLayer`."""
 
     def stub(*args: Any, **kwargs: Any) -> Any:
@@ -135,7 +89,7 @@ def missing(name: str, target: Target) -> Callable[..., Any]:
     return stub
 
 
-def bind(spec: LayerSpec, target: Target) -> LayerSpec:
+def bind(spec: LayerSpec, target: Findable) -> LayerSpec:
     """``spec`` with its functions taken from ``target`` by their public names (see the module docstring)."""
     bound = _bind_functions(spec, _found(spec.public_names, target))
     checks = tuple(check if check.binder is None else check.binder(_found(check.public_names, target))
@@ -143,8 +97,9 @@ def bind(spec: LayerSpec, target: Target) -> LayerSpec:
     return dataclasses.replace(bound, extra_checks=checks)
 
 
-def _found(names: Iterable[str], target: Target) -> dict[str, Any]:
-    return {name: target.find(name) or missing(name, target) for name in names}
+def _found(names: Iterable[str], target: Findable) -> dict[str, Any]:
+    found = {name: target.find(name) for name in names}
+    return {name: missing(name, target) if function is None else function for name, function in found.items()}
 
 
 def _bind_functions(spec: LayerSpec, found: dict[str, Any]) -> LayerSpec:
@@ -156,7 +111,7 @@ def _bind_functions(spec: LayerSpec, found: dict[str, Any]) -> LayerSpec:
     return dataclasses.replace(spec, forward=found[forward], backward=found[backward])
 
 
-def bound_specs(specs: Iterable[LayerSpec], target: Target) -> list[LayerSpec]:
+def bound_specs(specs: Iterable[LayerSpec], target: Findable) -> list[LayerSpec]:
     """The specs that name public functions, bound to ``target``."""
     return [bind(spec, target) for spec in specs if spec.public_names]
 
@@ -186,11 +141,12 @@ def function_of(spec: LayerSpec, check: CheckResult) -> str:
 
 
 def _finding(check: CheckResult) -> str:
+    """The finding of a failed check; for a call that gave no result, the worst of its cases' causes."""
     if check.passed:
         return "pass"
     if check.quantity.startswith("error in"):
-        text = " ".join(failure.message for failure in check.failures)
-        return "not_implemented" if "NotImplemented" in text else "crash"
+        causes = {failure.cause or "crash" for failure in check.failures}
+        return min(causes, key=FINDINGS.index)
     if check.quantity.endswith(" dtype"):
         return "dtype_changed"
     if check.quantity.endswith(" unchanged"):
@@ -243,7 +199,8 @@ def verdicts(result: AuditResult, specs: Sequence[LayerSpec]) -> tuple[dict, dic
             evidence[function][run.dtype].append(f"{finding}: {smallest.message} [{smallest.inputs}]")
     for run in result.runs:
         names = functions_of(by_name[run.layer])
-        forward_failed = any(finding in ("crash", "not_implemented") for finding in found[names[0]][run.dtype])
+        forward_failed = any(finding in NO_RESULT for finding in found[names[0]][run.dtype]) or any(
+            check.quantity == "error in forward" and not check.passed for check in run.checks)
         if len(names) == 2 and names[1] != names[0] and forward_failed and not found[names[1]][run.dtype]:
             found[names[1]][run.dtype].append("untested")
             evidence[names[1]][run.dtype].append(f"untested: {names[0]} failed, so {names[1]} could not run")

@@ -1,0 +1,636 @@
+"""The judge's side of the process boundary: a user's code runs in a worker process, never in the judge's.
+
+:func:`open_target` starts a fresh worker (:mod:`oracle.worker`) for a target,
+has it import the target, and returns a :class:`RemoteTarget` whose
+:meth:`~RemoteTarget.find` gives stand-ins for the target's functions and model
+(:class:`RemoteFunction`, :class:`RemoteModel`). Calling a stand-in sends the
+arguments to the worker and returns what the user's code returned, as plain
+data decoded by :mod:`oracle.wire`: numeric arrays, scalars, containers of
+them, ``None``, a :class:`~oracle.wire.Handle` for what the worker keeps (a
+forward pass's cache) and :class:`~oracle.wire.Other` for anything else. An
+argument the call changed in place is changed in the judge's copy too, so the
+audit sees the mutation as it would in one process.
+
+Limits (:class:`Limits`)
+------------------------
+Every reply must come within ``timeout`` seconds (the import within
+``import_timeout``); otherwise the worker's whole process group is killed with
+SIGKILL, which no code can ignore, the call raises :class:`CallTimedOut`, and a
+fresh worker is started for the next call. A function that timed out is not
+called again: its later calls raise :class:`CallTimedOut` at once. The worker's
+address space is limited to ``memory`` bytes (``RLIMIT_AS``); a call that runs
+out of it raises :class:`WorkerFailed` ("killed: out of memory") and the worker
+is replaced. A worker that exits or dies during a call raises
+:class:`WorkerFailed` naming its exit status or signal. Output is read from
+its own pipe, kept per function as the last :data:`OUTPUT_TAIL` bytes, and
+never printed.
+
+Each exception carries ``cause``, the finding it stands for (``"timeout"``,
+``"crash"``, ``"not_implemented"``, ``"wrong_value"``); the audit files it
+from there, never from text the user's code chose.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import fcntl
+import math
+import os
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import weakref
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from oracle import wire
+from oracle.calls import MODEL_CLASS, recipe_name
+from oracle.loading import TargetError
+from oracle.spec import CallFailed
+
+#: Seconds a call may take by default, at the default sizes (see :func:`default_timeout`).
+DEFAULT_TIMEOUT = 10.0
+
+#: Seconds the import of a target may take.
+DEFAULT_IMPORT_TIMEOUT = 60.0
+
+#: The worker's address space by default, in bytes.
+DEFAULT_MEMORY = 8 * 2**30
+
+#: Bytes of output kept per function.
+OUTPUT_TAIL = 4096
+
+#: The largest reply the judge reads, in bytes, and what one batch of calls aims to stay under.
+MAX_REPLY = 2 * 2**30
+BATCH_BYTES = 64 * 2**20
+
+#: The fewest calls a second worker takes from a batch.
+MIN_SHARE = 8
+
+#: Environment variables the worker inherits: locale, and the thread and kernel settings of numpy's BLAS.
+INHERITED_ENVIRONMENT = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                         "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "MKL_NUM_THREADS", "MKL_ENABLE_INSTRUCTIONS",
+                         "NPY_DISABLE_CPU_FEATURES", "SYSTEMROOT")
+
+_WORKER_SOURCE = "import sys; sys.path.insert(0, sys.argv[1]); from oracle.worker import main; main(sys.argv[2:])"
+
+
+def default_timeout(dims: dict[str, int]) -> float:
+    """:data:`DEFAULT_TIMEOUT`, scaled for ``--dims``: times ``1 + log2`` of the product of every size over 4.
+
+    A correct implementation takes milliseconds per call at the default sizes
+    (1 to 4); at ``N=64,T=50,D=128,H=256`` the limit is 10 s times 19.6.
+    """
+    growth = math.prod(max(1.0, size / 4) for size in dims.values())
+    return DEFAULT_TIMEOUT * (1 + math.log2(growth))
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one call may cost: seconds per reply, seconds for the import, bytes of address space."""
+
+    timeout: float = DEFAULT_TIMEOUT
+    import_timeout: float = DEFAULT_IMPORT_TIMEOUT
+    memory: int = DEFAULT_MEMORY
+
+
+class BoundaryError(CallFailed):
+    """A call that gave no usable result from the worker (see :class:`oracle.spec.CallFailed`)."""
+
+
+class CallTimedOut(BoundaryError):
+    """No reply within the time limit (or the function timed out earlier and is not called again)."""
+
+    cause = "timeout"
+
+
+class WorkerFailed(BoundaryError):
+    """The worker exited, died, ran out of memory or broke the wire format during a call."""
+
+
+class TargetRaised(BoundaryError):
+    """The user's code raised; the evidence names the exception, its message and where."""
+
+    def __init__(self, evidence: str, not_implemented: bool, output: str = "") -> None:
+        super().__init__(evidence, output)
+        self.cause = "not_implemented" if not_implemented else "crash"
+
+
+class WrongKind(BoundaryError):
+    """The user's code returned something that is not numeric data (a torch tensor, a generator, a string)."""
+
+    cause = "wrong_value"
+
+
+@dataclass
+class OutputLog:
+    """What one function printed: total bytes and the last :data:`OUTPUT_TAIL` of them."""
+
+    bytes: int = 0
+    tail: bytes = b""
+
+    def add(self, data: bytes) -> None:
+        self.bytes += len(data)
+        self.tail = (self.tail + data)[-OUTPUT_TAIL:]
+
+    def text(self) -> str:
+        return self.tail.decode(errors="replace")
+
+
+def harden_judge() -> None:
+    """Make this process non-dumpable (Linux): a worker of the same user cannot ptrace it or open its files.
+
+    ``/proc/PID/fd``, ``/proc/PID/mem`` and ``ptrace`` of a non-dumpable
+    process need ``CAP_SYS_PTRACE``. Elsewhere this does nothing.
+    """
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 4
+
+
+class WorkerProcess:
+    """One running worker: its process, its three pipes, and reading replies against a deadline."""
+
+    def __init__(self, scratch: Path, memory: int) -> None:
+        request_read, self.request_fd = os.pipe()
+        self.reply_fd, reply_write = os.pipe()
+        output_read, output_write = os.pipe()
+        root = str(Path(__file__).resolve().parent.parent)
+        environment = {name: os.environ[name] for name in INHERITED_ENVIRONMENT if name in os.environ}
+        environment.update(HOME=str(scratch), TMPDIR=str(scratch), PYTHONDONTWRITEBYTECODE="1")
+        self.process = subprocess.Popen(
+            [sys.executable, "-I", "-c", _WORKER_SOURCE, root, str(request_read), str(reply_write), str(memory)],
+            stdin=subprocess.DEVNULL, stdout=output_write, stderr=output_write, cwd=scratch, env=environment,
+            pass_fds=(request_read, reply_write), start_new_session=True)
+        for fd in (request_read, reply_write, output_write):
+            os.close(fd)
+        self.output_fd = output_read
+        with contextlib.suppress(OSError, AttributeError):  # room for a batch's calls and replies (Linux)
+            for fd in (self.request_fd, self.reply_fd):
+                fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, 1 << 20)
+        for fd in (self.request_fd, self.reply_fd, self.output_fd):
+            os.set_blocking(fd, False)
+        self.pending = bytearray()
+        self.received = bytearray()
+        self.alive = True
+
+    def send(self, data: bytes) -> None:
+        """Queue ``data`` and write what the pipe takes now; the rest goes while replies are read."""
+        self.pending += data
+        with contextlib.suppress(BlockingIOError, BrokenPipeError):
+            while self.pending:
+                del self.pending[:os.write(self.request_fd, self.pending[:1 << 20])]
+
+    def reply(self, deadline: float, output: OutputLog) -> tuple[dict[str, Any], bytes]:
+        """The next reply frame, writing pending request bytes and reading output meanwhile.
+
+        Raises :class:`CallTimedOut` past ``deadline`` (``time.monotonic()``), :class:`WorkerFailed` when the
+        worker closes its pipe or breaks the format.
+        """
+        lengths: tuple[int, int] | None = None
+        while True:
+            size = wire.HEADER_STRUCT.size
+            if lengths is None and len(self.received) >= size:
+                lengths = wire.parse_lengths(bytes(self.received[:size]), MAX_REPLY)
+            if lengths is not None and len(self.received) >= size + sum(lengths):
+                header_end = size + lengths[0]
+                header = wire.decode_header(bytes(self.received[size:header_end]))
+                payload = bytes(self.received[header_end:header_end + lengths[1]])
+                del self.received[:header_end + lengths[1]]
+                self._drain(output)
+                return header, payload
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self._drain(output)
+                raise CallTimedOut("timed out")
+            writers = [self.request_fd] if self.pending else []
+            readable, writable, _ = select.select([self.reply_fd, self.output_fd], writers, [], remaining)
+            if self.output_fd in readable:
+                self._drain(output)
+            if writable:
+                try:
+                    written = os.write(self.request_fd, self.pending[:1 << 20])
+                except BrokenPipeError:
+                    written = len(self.pending)
+                del self.pending[:written]
+            if self.reply_fd in readable:
+                chunk = os.read(self.reply_fd, 1 << 20)
+                if not chunk:
+                    self._drain(output)
+                    raise WorkerFailed(self.ended())
+                self.received += chunk
+
+    def _drain(self, output: OutputLog) -> None:
+        while True:
+            try:
+                chunk = os.read(self.output_fd, 1 << 16)
+            except BlockingIOError:
+                return
+            if not chunk:
+                return
+            output.add(chunk)
+
+    def ended(self) -> str:
+        """How the worker ended, once its reply pipe closed: ``"exited with status 0"``, ``"killed by SIGSEGV"``."""
+        try:
+            code = self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return "closed its reply pipe and was killed"
+        self.alive = False
+        if code < 0:
+            return f"the worker was killed by {signal.Signals(-code).name}"
+        return f"the worker exited with status {code}"
+
+    def kill(self) -> None:
+        """SIGKILL the worker's process group, reap it and close the pipes."""
+        if self.alive:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
+            self.process.wait()
+            self.alive = False
+        for fd in (self.request_fd, self.reply_fd, self.output_fd):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self.request_fd = self.reply_fd = self.output_fd = -1
+
+
+@dataclass
+class Session:
+    """The workers of one target, restarted after a failure, with what the judge knows of them.
+
+    One worker (the primary) takes every call that keeps state (a cache); batches of independent
+    calls (:meth:`map`, the finite differences) are shared with a second one where ``parallel`` is 2.
+
+    Attributes
+    ----------
+    target
+        The target as given; ``base`` the folder it is found from.
+    limits
+        Seconds and bytes per call.
+    names
+        The public names the judge will look up.
+    parallel
+        How many workers share a batch (1 or 2).
+    found
+        ``{public name: "function" | "class" | "other" | "missing"}``, from the import.
+    timed_out
+        Functions that timed out; they are not called again.
+    output
+        What each function printed (:class:`OutputLog`), by public name, and ``"import"``.
+    """
+
+    target: str
+    base: Path
+    limits: Limits
+    names: tuple[str, ...]
+    parallel: int = 1
+    found: dict[str, str] = field(default_factory=dict)
+    timed_out: set[str] = field(default_factory=set)
+    output: dict[str, OutputLog] = field(default_factory=dict)
+    generation: int = 0
+    _workers: list[WorkerProcess | None] = field(default_factory=lambda: [None, None])
+    _scratch: tempfile.TemporaryDirectory | None = None
+    _released: list[tuple[int, int]] = field(default_factory=list)
+    _next_id: int = 0
+    _reply_sizes: dict[str, int] = field(default_factory=dict)
+    _unread: list[WorkerProcess] = field(default_factory=list)
+
+    def start(self) -> None:
+        """Start the primary worker and import the target; :class:`~oracle.loading.TargetError` if it cannot be."""
+        harden_judge()
+        self._workers[0] = self._started()
+        self.generation += 1
+
+    def _started(self) -> WorkerProcess:
+        """A fresh worker, in the scratch folder, with the target imported."""
+        if self._scratch is None:
+            self._scratch = tempfile.TemporaryDirectory(prefix="rnn-oracle-worker-")
+        worker = WorkerProcess(Path(self._scratch.name), self.limits.memory)
+        worker.send(wire.encode({"op": "import", "target": self.target, "base": str(self.base),
+                                 "names": list(self.names)}, {}))
+        log = self.output.setdefault("import", OutputLog())
+        try:
+            header, payload = worker.reply(time.monotonic() + self.limits.import_timeout, log)
+            found = wire.Decoder(header, payload).value(header.get("found", {"d": []}))
+        except CallTimedOut as error:
+            worker.kill()
+            raise TargetError(f"{self.target}: did not finish importing within {self.limits.import_timeout:g} s "
+                              "(the worker was killed)") from error
+        except WorkerFailed as error:
+            worker.kill()
+            raise TargetError(f"{self.target}: {error.evidence.replace('the worker', 'the target')} "
+                              "while being imported") from error
+        except wire.WireError as error:
+            worker.kill()
+            raise TargetError(f"{self.target}: the worker broke the wire format while importing: {error}") from error
+        status = header.get("status")
+        if status == "exited":
+            worker.kill()
+            raise TargetError(f"{self.target}: called sys.exit({header.get('code')!r}) while being imported")
+        if status != "ok" or not isinstance(found, dict):
+            worker.kill()
+            raise TargetError(str(header.get("message") or f"{self.target}: the import failed"))
+        self.found = {str(name): str(kind) for name, kind in found.items() if name in self.names}
+        return worker
+
+    def close(self) -> None:
+        """Kill the workers and remove their scratch folder."""
+        for worker in self._workers:
+            if worker is not None:
+                worker.kill()
+        self._workers = [None, None]
+        if self._scratch is not None:
+            self._scratch.cleanup()
+            self._scratch = None
+
+    def _worker(self, slot: int) -> WorkerProcess:
+        """The worker in ``slot`` (0: primary), started afresh when it is gone; a new primary drops all handles."""
+        worker = self._workers[slot]
+        if worker is None or not worker.alive:
+            if worker is not None:
+                worker.kill()
+            try:
+                worker = self._started()
+            except TargetError as error:  # it imported once: this is how it fails now
+                raise WorkerFailed(f"a fresh worker could not import the target again: {error}") from error
+            self._workers[slot] = worker
+            if slot == 0:
+                self.generation += 1
+        return worker
+
+    def _handle(self, handle: wire.Handle) -> wire.Handle:
+        weakref.finalize(handle, self._released.append, (handle.generation, handle.id))
+        return handle
+
+    def call(self, recipe: dict[str, str], args: Sequence[Any], keep_last: bool = False) -> Any:
+        """The user's result of ``recipe`` on ``args``; arguments the call changed are changed here too.
+
+        ``keep_last``: the worker keeps the result's last element (a forward pass's cache) and the judge gets
+        a :class:`~oracle.wire.Handle` for it. Raises a :class:`BoundaryError` when the call gave no result.
+        """
+        self._worker(0)  # restarted first if it died, so that a stale handle is caught here
+        for value in args:
+            if isinstance(value, wire.Handle) and value.generation != self.generation:
+                raise WorkerFailed("its cache was held by a worker that was restarted since (after a timeout or an "
+                                   "exit), so this call could not run")
+        released = [handle for generation, handle in self._released if generation == self.generation]
+        self._released.clear()
+        request = self._request(recipe, args, [[]], keep_last=keep_last, take=None, watch=True, release=released)
+        return self._exchange([(0, request)], recipe, args)[0]
+
+    def map(self, recipe: dict[str, str], args: Sequence[Any], variants: Sequence[Sequence[tuple[int, Any, Any]]],
+            take: int) -> list[Any]:
+        """The user's results of ``recipe`` on ``args`` changed by each variant, in batches shared by the workers.
+
+        A variant lists ``(argument position, flat index or None, value)``: one element set, or (``None``)
+        the whole argument replaced; every call gets fresh copies of ``args``. Only the first ``take``
+        results of each call come back (a forward pass's outputs, a loss), and arguments are not watched.
+        Raises the :class:`BoundaryError` of the first call that gave no result.
+        """
+        return self.map_later(recipe, args, variants, take)()
+
+    def map_later(self, recipe: dict[str, str], args: Sequence[Any],
+                  variants: Sequence[Sequence[tuple[int, Any, Any]]], take: int) -> Callable[[], list[Any]]:
+        """:meth:`map`, with the first batch sent now: the returned function reads the results.
+
+        The workers compute while the judge does other work (the twin); nothing else may be sent to
+        them before the function is called.
+        """
+        name = recipe_name(recipe)
+        if name in self.timed_out:
+            raise CallTimedOut(f"not run: {name} timed out earlier in this audit (limit {self.limits.timeout:g} s)")
+
+        def batch(start: int) -> list[tuple[WorkerProcess, list[dict]]]:
+            size = self._reply_sizes.get(name)
+            count = 1 if size is None else max(1, min(2048, BATCH_BYTES // max(size, 1)))
+            chunk = variants[start:start + count]
+            shares = 1 if len(chunk) < 2 * MIN_SHARE else self.parallel
+            bounds = [len(chunk) * part // shares for part in range(shares + 1)]
+            return self._send([(slot, self._request(recipe, args, chunk[bounds[slot]:bounds[slot + 1]],
+                                                    keep_last=False, take=take, watch=False, release=[]))
+                               for slot in range(shares)])
+
+        first = batch(0) if variants else []
+
+        def results() -> list[Any]:
+            found: list[Any] = []
+            sent = first
+            while True:
+                found += self._collect(sent, recipe, ())
+                if len(found) >= len(variants):
+                    return found
+                sent = batch(len(found))
+
+        return results
+
+    def _request(self, recipe: dict[str, str], args: Sequence[Any], variants: Sequence[Sequence[tuple]],
+                 keep_last: bool, take: int | None, watch: bool, release: list[int]) -> tuple[dict, bytes]:
+        """One request frame of ``len(variants)`` calls, and its header."""
+        encoder = wire.Encoder()
+        calls = []
+        for variant in variants:
+            self._next_id += 1
+            calls.append({"id": self._next_id, "replace": [[position, index, encoder.value(value)]
+                                                          for position, index, value in variant]})
+        header = {"op": "calls", "recipe": recipe, "args": encoder.value(list(args)), "keep_last": keep_last,
+                  "take": take, "watch": watch, "release": release, "calls": calls}
+        return header, encoder.frame(header)
+
+    def _exchange(self, requests: Sequence[tuple[int, tuple[dict, bytes]]], recipe: dict[str, str],
+                  args: Sequence[Any]) -> list[Any]:
+        """Send each ``(worker slot, request)`` and read every call's reply, each within the time limit."""
+        name = recipe_name(recipe)
+        if name in self.timed_out:
+            raise CallTimedOut(f"not run: {name} timed out earlier in this audit (limit {self.limits.timeout:g} s)")
+        return self._collect(self._send(requests), recipe, args)
+
+    def _send(self, requests: Sequence[tuple[int, tuple[dict, bytes]]]) -> list[tuple[WorkerProcess, list[dict]]]:
+        # A batch started and never read (map_later's reader not called) leaves replies behind: those workers
+        # go, with no finding for anyone, rather than answer this request with that batch's replies.
+        for worker in self._unread:
+            worker.kill()
+        self._unread = []
+        sent = []
+        for slot, (header, frame) in requests:
+            worker = self._worker(slot)
+            worker.send(frame)
+            sent.append((worker, header["calls"]))
+        self._unread = [worker for worker, _ in sent]
+        return sent
+
+    def _collect(self, sent: list[tuple[WorkerProcess, list[dict]]], recipe: dict[str, str],
+                 args: Sequence[Any]) -> list[Any]:
+        """Read the reply of every call ``sent``, each within the time limit (see :meth:`_exchange`)."""
+        name = recipe_name(recipe)
+        self._unread = []
+        log = self.output.setdefault(name, OutputLog())
+        results: list[Any] = []
+        first_error: BoundaryError | None = None
+        try:
+            for worker, calls in sent:
+                for call in calls:
+                    try:
+                        header, payload = worker.reply(time.monotonic() + self.limits.timeout, log)
+                        if header.get("id") != call["id"]:
+                            raise wire.WireError(f"a reply to call {header.get('id')!r} where {call['id']} was "
+                                                 "expected")
+                        self._reply_sizes[name] = max(self._reply_sizes.get(name, 0), len(payload))
+                        if first_error is None:  # the replies after a failed call are read, so none is left behind
+                            results.append(self._result(name, header, wire.Decoder(header, payload, self.generation),
+                                                        args, log))
+                    except (TargetRaised, WrongKind) as error:
+                        first_error = error
+        except CallTimedOut as error:
+            self._kill(sent)
+            self.timed_out.add(name)
+            raise CallTimedOut(f"timed out: no result within {self.limits.timeout:g} s (the worker was killed with "
+                               "SIGKILL; the function is not called again in this audit)", log.text()) from error
+        except WorkerFailed as error:
+            self._kill(sent)
+            raise WorkerFailed(f"{error.evidence} during the call", log.text()) from error
+        except wire.WireError as error:
+            self._kill(sent)
+            raise WorkerFailed(f"the worker's reply broke the wire format: {error}", log.text()) from error
+        if first_error is not None:
+            raise first_error
+        return results
+
+    def _result(self, name: str, header: dict[str, Any], decoder: wire.Decoder, args: Sequence[Any],
+                log: OutputLog) -> Any:
+        """The value of one reply, or the :class:`BoundaryError` it stands for; changed ``args`` are updated."""
+        status = header.get("status")
+        if status == "exited":
+            raise WorkerFailed(f"{name} called sys.exit({header.get('code')!r})", log.text())
+        if status == "out_of_memory":
+            raise WorkerFailed(f"killed: out of memory (over the --memory limit of {self.limits.memory / 2**30:.3g} "
+                               "GiB)", log.text())
+        if status == "raised":
+            where = str(header.get("where") or "")[:500]
+            text = (f"raised {str(header.get('type'))[:200]}: {str(header.get('message'))[:2000]}"
+                    + (f" at {where}" if where else ""))
+            raise TargetRaised(text, header.get("not_implemented") is True, log.text())
+        if status != "ok":
+            raise wire.WireError(f"unknown status {str(status)[:40]!r}")
+        value = decoder.value(header.get("value"))
+        for position, array in decoder.value(header.get("mutated", [])):
+            if type(position) is int and 0 <= position < len(args) and isinstance(args[position], np.ndarray) \
+                    and isinstance(array, np.ndarray) and args[position].shape == array.shape:
+                np.copyto(args[position], array, casting="unsafe")
+        kinds = _others(value)
+        if kinds:
+            raise WrongKind(f"{name} returned {' and '.join(sorted(kinds))} where numpy arrays belong")
+        return _track(value, self._handle)
+
+    @staticmethod
+    def _kill(sent: Sequence[tuple[WorkerProcess, Any]]) -> None:
+        """Kill the workers of a request that failed: their unread replies must not answer a later one."""
+        for worker, _ in sent:
+            worker.kill()
+
+def _others(value: Any) -> set[str]:
+    """Type names of the :class:`~oracle.wire.Other` leaves of a decoded value."""
+    if isinstance(value, wire.Other):
+        return {f"a {value.type}"}
+    if isinstance(value, tuple | list):
+        return set().union(*(_others(item) for item in value)) if value else set()
+    if isinstance(value, dict):
+        return set().union(*(_others(item) for item in value.values())) if value else set()
+    return set()
+
+
+def _track(value: Any, track: Any) -> Any:
+    """``value`` with ``track(handle)`` applied to its top-level handles (the kept cache)."""
+    if isinstance(value, wire.Handle):
+        return track(value)
+    if isinstance(value, tuple):
+        return tuple(track(item) if isinstance(item, wire.Handle) else item for item in value)
+    return value
+
+
+class RemoteFunction:
+    """A stand-in for one of the target's functions (or a model method, by recipe) that calls it in the worker.
+
+    ``keep_last``: the function is a forward pass, whose last result (its
+    cache) stays in the worker; the judge gets a :class:`~oracle.wire.Handle`.
+    """
+
+    def __init__(self, session: Session, recipe: dict[str, str], keep_last: bool = False) -> None:
+        self.session, self.recipe, self.keep_last = session, recipe, keep_last
+        self.__name__ = recipe_name(recipe)
+
+    def __call__(self, *args: Any) -> Any:
+        return self.session.call(self.recipe, args, keep_last=self.keep_last)
+
+    def many(self, args: Sequence[Any], variants: Sequence[Sequence[tuple[int, Any, Any]]], take: int) -> list[Any]:
+        """The first ``take`` results of calls on ``args`` changed by each variant (:meth:`Session.map`)."""
+        return self.session.map(self.recipe, args, variants, take)
+
+    def many_later(self, args: Sequence[Any], variants: Sequence[Sequence[tuple[int, Any, Any]]],
+                   take: int) -> Callable[[], list[Any]]:
+        """:meth:`many`, started now and read when the returned function is called (:meth:`Session.map_later`)."""
+        return self.session.map_later(self.recipe, args, variants, take)
+
+
+class RemoteModel:
+    """A stand-in for the target's ``CaptioningRNN``: its loss and its greedy sampling, per cell, in the worker."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def loss_function(self, cell: str) -> RemoteFunction:
+        """``forward(features, captions, null, *params) -> (loss, *grads)`` (:func:`oracle.calls.captioning_loss`)."""
+        return RemoteFunction(self.session, {"model_loss": cell})
+
+    def sample_function(self, cell: str) -> RemoteFunction:
+        """``sample(features, null, max_length, *params) -> words`` (:func:`oracle.calls.captioning_sample`)."""
+        return RemoteFunction(self.session, {"model_sample": cell})
+
+
+@dataclass(frozen=True)
+class RemoteTarget:
+    """A user's implementation running in a worker: stand-ins for its public names."""
+
+    label: str
+    session: Session
+
+    def find(self, name: str) -> Any | None:
+        """A stand-in for the target's ``name``, or ``None`` when it has none."""
+        kind = self.session.found.get(name, "missing")
+        if kind == "missing":
+            return None
+        if name == MODEL_CLASS:
+            return RemoteModel(self.session)
+        return RemoteFunction(self.session, {"call": name}, keep_last="_forward" in name)
+
+    def output(self) -> dict[str, dict[str, Any]]:
+        """What the target printed, by function: ``{"bytes": n, "tail": last bytes as text}`` (non-empty ones)."""
+        return {name: {"bytes": log.bytes, "tail": log.text()} for name, log in self.session.output.items()
+                if log.bytes}
+
+
+@contextlib.contextmanager
+def open_target(text: str, names: Sequence[str], limits: Limits = Limits(), base: Path | None = None,
+                parallel: int = 1) -> Iterator[RemoteTarget]:
+    """A worker with ``text`` imported, as a :class:`RemoteTarget`; the workers are killed on leaving.
+
+    ``names``: the public names the audit will look up; ``parallel``: 2 to share batches of calls with a
+    second worker. :class:`~oracle.loading.TargetError` when the target cannot be imported (one line: the
+    error, or how the worker ended).
+    """
+    session = Session(text, Path.cwd() if base is None else base, limits, tuple(names), max(1, min(2, parallel)))
+    try:
+        session.start()
+        yield RemoteTarget(text, session)
+    finally:
+        session.close()

@@ -1,0 +1,204 @@
+"""The worker: the only process that imports a user's implementation and calls its code.
+
+Started by the judge (:mod:`oracle.boundary`) as
+``python -I -c ... REQUEST_FD REPLY_FD LIMIT_BYTES``; its standard output and
+error go to a pipe the judge reads and caps, never to the protocol's pipes. It
+reads requests and writes replies in the format of :mod:`oracle.wire`:
+first the import of the target, then calls, each answered by one reply.
+
+Everything here runs next to the user's code, which can change it: nothing in
+this process is trusted. What it sends back is taken as what the user's code
+returned, and judged elsewhere.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import resource
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from oracle import wire
+from oracle.calls import recipe_function
+from oracle.loading import Target, TargetError, describe_error, load_target
+
+#: Replies of a batch are written out at least this often (seconds), so the judge's clock sees progress.
+FLUSH_SECONDS = 0.02
+
+
+class Worker:
+    """The worker's state: the imported target and the objects it keeps for the judge (by handle id)."""
+
+    def __init__(self, requests: io.BufferedReader, replies: io.BufferedWriter) -> None:
+        self.requests, self.replies = requests, replies
+        self.target: Target | None = None
+        self.kept: dict[int, Any] = {}
+        self.next_id = 1
+        self.functions: dict[tuple, Any] = {}
+        self.flushed = time.monotonic()
+
+    def keep(self, value: Any) -> wire.Handle:
+        handle = wire.Handle(self.next_id, type(value).__name__)
+        self.kept[self.next_id] = value
+        self.next_id += 1
+        return handle
+
+    def resolve(self, handle: int) -> Any:
+        if handle not in self.kept:
+            raise wire.WireError(f"no kept object {handle}")
+        return self.kept[handle]
+
+    def read(self) -> tuple[dict[str, Any], bytes] | None:
+        prefix = self.requests.read(wire.HEADER_STRUCT.size)
+        if len(prefix) < wire.HEADER_STRUCT.size:
+            return None
+        header_length, payload_length = wire.HEADER_STRUCT.unpack(prefix)
+        header = wire.decode_header(self.requests.read(header_length))
+        return header, self.requests.read(payload_length)
+
+    def send(self, header: dict[str, Any], fields: dict[str, Any] | None = None) -> None:
+        """Queue a reply; replies go out at least every :data:`FLUSH_SECONDS` and at the end of a request."""
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:  # a stream the user's code replaced or closed
+                pass
+        self.replies.write(wire.encode(header, fields or {}))
+        if time.monotonic() - self.flushed > FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        self.replies.flush()
+        self.flushed = time.monotonic()
+
+    def load(self, request: dict[str, Any]) -> None:
+        for folder in request.get("paths", []):
+            if folder not in sys.path:
+                sys.path.append(folder)
+        try:
+            self.target = load_target(request["target"], Path(request["base"]))
+        except SystemExit as exit_:
+            self.send({"status": "exited", "code": _exit_code(exit_)})
+            return
+        except TargetError as error:
+            self.send({"status": "error", "message": str(error)})
+            return
+        except BaseException as error:  # KeyboardInterrupt, MemoryError, ... while importing
+            self.send({"status": "error", "message": f"cannot import {request['target']}: {describe_error(error)}"})
+            return
+        found = {name: _kind(self.target.find(name)) for name in request.get("names", [])}
+        self.send({"status": "ok"}, {"found": found})
+
+    def function(self, recipe: dict[str, str]) -> Any:
+        key = tuple(sorted(recipe.items()))
+        if key not in self.functions:
+            assert self.target is not None
+            self.functions[key] = recipe_function(recipe, self.target.find)
+        return self.functions[key]
+
+    def calls(self, request: dict[str, Any], payload: bytes) -> None:
+        """Run a request's calls: each on fresh copies of its arguments, changed as the call says; one reply each."""
+        for handle in request.get("release", []):
+            self.kept.pop(handle, None)
+        try:
+            decoder = wire.Decoder(request, payload, resolve=self.resolve)
+            base = list(decoder.value(request.get("args", [])))
+            changes = [[(position, index, decoder.value(value)) for position, index, value in call.get("replace", [])]
+                       for call in request.get("calls", [])]
+            function = self.function(request["recipe"])
+        except Exception as error:
+            for call in request.get("calls", []):
+                self.send({"id": call.get("id"), "status": "raised", "type": type(error).__name__,
+                           "message": str(error)[:2000], "where": "",
+                           "not_implemented": isinstance(error, NotImplementedError)})
+            return
+        for call, change in zip(request.get("calls", []), changes, strict=True):
+            args = [value.copy() if isinstance(value, np.ndarray) else value for value in base]
+            for position, index, value in change:
+                if index is None:
+                    args[position] = value
+                else:
+                    args[position].reshape(-1)[index] = value
+            self.call(call.get("id"), function, args, request)
+
+    def call(self, call_id: Any, function: Any, args: list[Any], request: dict[str, Any]) -> None:
+        header = {"id": call_id}
+        sent = [array.copy() if request.get("watch") and isinstance(array, np.ndarray) else None for array in args]
+        try:
+            value = function(*args)
+        except SystemExit as exit_:
+            self.send({**header, "status": "exited", "code": _exit_code(exit_)})
+            return
+        except MemoryError:
+            self.send({**header, "status": "out_of_memory"})
+            return
+        except BaseException as error:
+            self.send({**header, "status": "raised", "type": type(error).__name__, "message": _text(error),
+                       "where": _where(error), "not_implemented": isinstance(error, NotImplementedError)})
+            return
+        if isinstance(value, tuple) and value:
+            if request.get("take") is not None:
+                value = value[:request["take"]]
+            elif request.get("keep_last") and value[-1] is not None:  # a stub's (None, None) stays what it is
+                value = (*value[:-1], self.keep(value[-1]))
+        mutated = [(position, array) for position, (array, before) in enumerate(zip(args, sent, strict=True))
+                   if before is not None and not _same(array, before)]
+        try:
+            self.send({**header, "status": "ok"}, {"value": value, "mutated": mutated})
+        except MemoryError:
+            self.send({**header, "status": "out_of_memory"})
+
+    def serve(self) -> None:
+        while (message := self.read()) is not None:
+            header, payload = message
+            if header.get("op") == "import":
+                self.load(header)
+            elif header.get("op") == "calls":
+                self.calls(header, payload)
+            self.flush()
+
+
+def _kind(found: Any) -> str:
+    if found is None:
+        return "missing"
+    return "class" if isinstance(found, type) else "function" if callable(found) else "other"
+
+
+def _same(array: np.ndarray, before: np.ndarray) -> bool:
+    return (array.shape == before.shape and array.dtype == before.dtype
+            and bool(np.array_equal(array, before, equal_nan=before.dtype.kind in "fc")))
+
+
+def _exit_code(exit_: SystemExit) -> Any:
+    return exit_.code if exit_.code is None or type(exit_.code) is int else str(exit_.code)[:200]
+
+
+def _text(error: BaseException) -> str:
+    try:
+        return str(error)[:2000]
+    except Exception:
+        return f"(a {type(error).__name__} whose message cannot be shown)"
+
+
+def _where(error: BaseException) -> str:
+    """``file:line`` of the innermost frame of the user's code (frames of this package left out)."""
+    here = Path(__file__).resolve().parent
+    frames = [frame for frame in traceback.extract_tb(error.__traceback__)
+              if not Path(frame.filename).resolve().is_relative_to(here)]
+    return f"{frames[-1].filename}:{frames[-1].lineno}" if frames else ""
+
+
+def main(argv: list[str]) -> None:
+    """Serve requests on the file descriptors given in ``argv``, with the address space limited to ``argv[2]``."""
+    request_fd, reply_fd, limit = int(argv[0]), int(argv[1]), int(argv[2])
+    if limit > 0:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    requests = os.fdopen(request_fd, "rb")
+    replies = os.fdopen(reply_fd, "wb", buffering=1 << 20)
+    Worker(requests, replies).serve()
