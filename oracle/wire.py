@@ -18,7 +18,7 @@ Values
 ========================  ===============================================
 value                     in the header
 ========================  ===============================================
-``None``, bool, int, str  JSON's own
+``None``, bool, int       JSON's own
 float                     ``{"f": repr(value)}`` (NaN and infinities too)
 tuple                     ``{"t": [items]}``
 list                      ``[items]``
@@ -26,6 +26,7 @@ dict                      ``{"d": [[key, value], ...]}`` (str or int keys)
 numeric ndarray, scalar   ``{"a": i}`` (a numpy scalar as a 0-d array)
 a worker-held object      ``{"h": id, "type": name}`` (a cache, a model)
 anything else             ``{"other": type name}``: what it is, never it
+                          (a string too: results are numbers)
 ========================  ===============================================
 
 A numpy subclass (``np.matrix``, an ndarray subclass with its own arithmetic)
@@ -137,7 +138,7 @@ class Encoder:
     def value(self, value: Any, depth: int = 0) -> Any:
         if depth > MAX_DEPTH:
             raise WireError(f"values nested more than {MAX_DEPTH} deep")
-        if value is None or type(value) in (bool, int, str):
+        if value is None or type(value) in (bool, int):
             return value
         if type(value) is float:
             return {"f": repr(value)}
@@ -224,7 +225,7 @@ class Decoder:
         if encoded is None or type(encoded) in (bool, int):
             return encoded
         if type(encoded) is str:
-            return encoded[:MAX_TEXT]
+            return Other("str")
         if type(encoded) is list:
             return [self.value(item, depth + 1) for item in encoded]
         if type(encoded) is not dict or len(encoded) not in (1, 2):
