@@ -134,11 +134,11 @@ class WrongKind(BoundaryError):
 class OutputLog:
     """What one function printed: total bytes and the last :data:`OUTPUT_TAIL` of them."""
 
-    bytes: int = 0
+    count: int = 0
     tail: bytes = b""
 
     def add(self, data: bytes) -> None:
-        self.bytes += len(data)
+        self.count += len(data)
         self.tail = (self.tail + data)[-OUTPUT_TAIL:]
 
     def text(self) -> str:
@@ -181,6 +181,7 @@ class WorkerProcess:
         self.pending = bytearray()
         self.received = bytearray()
         self.alive = True
+        self.importing = False
 
     def send(self, data: bytes) -> None:
         """Queue ``data`` and write what the pipe takes now; the rest goes while replies are read."""
@@ -307,18 +308,32 @@ class Session:
     _unread: list[WorkerProcess] = field(default_factory=list)
 
     def start(self) -> None:
-        """Start the primary worker and import the target; :class:`~oracle.loading.TargetError` if it cannot be."""
+        """Start the workers and import the target; :class:`~oracle.loading.TargetError` if it cannot be.
+
+        A second worker (``parallel``) imports it at the same time; its import is read on its first use.
+        """
         harden_judge()
-        self._workers[0] = self._started()
+        self._workers = [self._spawned(), self._spawned() if self.parallel > 1 else None]
+        self._imported(self._workers[0])
         self.generation += 1
 
-    def _started(self) -> WorkerProcess:
-        """A fresh worker, in the scratch folder, with the target imported."""
+    def _spawned(self) -> WorkerProcess:
+        """A fresh worker in the scratch folder, asked to import the target (see :meth:`_imported`)."""
         if self._scratch is None:
             self._scratch = tempfile.TemporaryDirectory(prefix="rnn-oracle-worker-")
         worker = WorkerProcess(Path(self._scratch.name), self.limits.memory)
         worker.send(wire.encode({"op": "import", "target": self.target, "base": str(self.base),
                                  "names": list(self.names)}, {}))
+        worker.importing = True
+        return worker
+
+    def _started(self) -> WorkerProcess:
+        """A fresh worker, in the scratch folder, with the target imported."""
+        return self._imported(self._spawned())
+
+    def _imported(self, worker: WorkerProcess) -> WorkerProcess:
+        """``worker`` once its import of the target succeeded; :class:`~oracle.loading.TargetError` if it failed."""
+        worker.importing = False
         log = self.output.setdefault("import", OutputLog())
         try:
             header, payload = worker.reply(time.monotonic() + self.limits.import_timeout, log)
@@ -357,6 +372,11 @@ class Session:
     def _worker(self, slot: int) -> WorkerProcess:
         """The worker in ``slot`` (0: primary), started afresh when it is gone; a new primary drops all handles."""
         worker = self._workers[slot]
+        if worker is not None and worker.alive and worker.importing:
+            try:
+                self._imported(worker)
+            except TargetError as error:
+                raise WorkerFailed(f"a second worker could not import the target: {error}") from error
         if worker is None or not worker.alive:
             if worker is not None:
                 worker.kill()
@@ -615,8 +635,8 @@ class RemoteTarget:
 
     def output(self) -> dict[str, dict[str, Any]]:
         """What the target printed, by function: ``{"bytes": n, "tail": last bytes as text}`` (non-empty ones)."""
-        return {name: {"bytes": log.bytes, "tail": log.text()} for name, log in self.session.output.items()
-                if log.bytes}
+        return {name: {"bytes": log.count, "tail": log.text()} for name, log in self.session.output.items()
+                if log.count}
 
 
 @contextlib.contextmanager

@@ -239,7 +239,8 @@ class GridRow:
 
 #: Background colour of a grid cell by finding; a finding not listed gets :data:`OTHER_FINDING_COLOUR`.
 FINDING_COLOURS = {"pass": "#d9f0d9", "wrong_value": "#f4a6a6", "dtype_changed": "#f9d49b",
-                   "mutates_input": "#d7c1ef", "crash": "#e07b7b", "not_implemented": "#c8c8c8", "untested": "#ececec"}
+                   "mutates_input": "#d7c1ef", "crash": "#e07b7b", "timeout": "#c98fd6", "not_implemented": "#c8c8c8",
+                   "untested": "#ececec"}
 OTHER_FINDING_COLOUR = "#f6c6a0"
 
 

@@ -67,7 +67,8 @@ NO_RESULT = ("crash", "timeout", "not_implemented")
 class Findable(Protocol):
     """A target: a label and its public names looked up (:class:`oracle.loading.Target`, a worker's stand-ins)."""
 
-    label: str
+    @property
+    def label(self) -> str: ...
 
     def find(self, name: str) -> Any | None: ...
 

@@ -13,14 +13,13 @@ returned, and judged elsewhere.
 
 from __future__ import annotations
 
-import io
 import os
 import resource
 import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -35,7 +34,7 @@ FLUSH_SECONDS = 0.02
 class Worker:
     """The worker's state: the imported target and the objects it keeps for the judge (by handle id)."""
 
-    def __init__(self, requests: io.BufferedReader, replies: io.BufferedWriter) -> None:
+    def __init__(self, requests: BinaryIO, replies: BinaryIO) -> None:
         self.requests, self.replies = requests, replies
         self.target: Target | None = None
         self.kept: dict[int, Any] = {}

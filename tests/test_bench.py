@@ -186,10 +186,19 @@ def test_twin_timing_tool_times_every_recurrent_twin_and_probes_matmul_precision
 
 def test_audit_timings_time_the_audit_and_compare_with_its_budget() -> None:
     runs = audit_runs(16)
-    assert [(run.layers[:1], run.cases, run.budget) for run in runs] == [(("affine",), 16, 30.0),
-                                                                         (("lstm",), 1, 60.0)]
+    assert [(run.layers[:1], run.cases, run.budget, run.course) for run in runs] == [
+        (("affine",), 16, 30.0, ""), (("lstm",), 1, 60.0, ""), (("affine",), 16, 6.0, "course API"),
+        (("affine",), 16, 30.0, "every function")]
     assert runs[1].dims == {"N": 64, "T": 50, "D": 128, "H": 256}
     tiny = AuditRun("affine, one case", ("affine",), 1, budget=1e-9)
     [row] = time_audits((tiny,))
     assert row["seconds"] > 0 and row["within_budget"] is False and row["audit_passed"] is True
     assert "affine, one case" in format_audit_timings([row]) and " NO " in format_audit_timings([row])
+
+
+def test_audit_timings_of_a_course_folder_go_through_the_worker() -> None:
+    """The course-API folder passes on what it defines (its missing GRU is no failure of the run)."""
+    course = AuditRun("course folder, one case", ("affine", "gru", "captioning_gru"), 1, budget=60.0,
+                      course="course API")
+    [row] = time_audits((course,))
+    assert row["audit_passed"] is True and row["checks"] > 0

@@ -8,7 +8,15 @@ one thread as ``rnn-oracle audit`` runs it:
     (:data:`oracle.cli.DEFAULT_CASES`): budget 30 s;
 ``lstm at N=64,T=50,D=128,H=256``
     the LSTM in both dtypes at a realistic size, one case (``--dims``; the
-    large inputs are checked along random directions): budget 60 s.
+    large inputs are checked along random directions): budget 60 s;
+``--impl course folder (course API)``
+    ``rnn-oracle audit --impl`` of a course folder written for the run, as a
+    learner's looks: the course's layers and model (impl's, which are right),
+    no GRU and no LSTM with a given cell state, a model that refuses
+    ``cell_type="gru"``; imported and called in worker processes
+    (:mod:`oracle.boundary`), so the time includes starting them: budget 6 s;
+``--impl course folder (every function)``
+    the same with every function and cell type: budget 30 s.
 
 The seconds are wall time on the machine at hand (its CPU and load), so
 they are reported with the machine, never asserted by a test.
@@ -16,9 +24,11 @@ they are reported with the machine, never asserted by a test.
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from oracle.audit import AuditConfig, run_audit
 from oracle.registry import all_specs, get_spec
@@ -27,23 +37,63 @@ from oracle.registry import all_specs, get_spec
 LARGE_LSTM_DIMS = {"N": 64, "T": 50, "D": 128, "H": 256}
 
 
+#: The course's own API: what a learner's course folder defines (no GRU, no LSTM with a given cell state).
+COURSE_FUNCTIONS = ("affine_forward", "affine_backward", "temporal_affine_forward", "temporal_affine_backward",
+                    "word_embedding_forward", "word_embedding_backward", "sigmoid", "rnn_step_forward",
+                    "rnn_step_backward", "rnn_forward", "rnn_backward", "lstm_step_forward", "lstm_step_backward",
+                    "lstm_forward", "lstm_backward", "temporal_softmax_loss")
+
+#: A course model: impl's, refusing the GRU as the course's does.
+COURSE_MODEL = """import impl
+
+
+class CaptioningRNN(impl.CaptioningRNN):
+    def __init__(self, word_to_idx, input_dim=512, wordvec_dim=128, hidden_dim=128, cell_type="rnn",
+                 dtype=None, **options):
+        if cell_type not in ("rnn", "lstm"):
+            raise ValueError(f"Invalid cell_type {cell_type}")
+        super().__init__(word_to_idx, input_dim, wordvec_dim, hidden_dim, cell_type, **options)
+"""
+
+
 @dataclass(frozen=True)
 class AuditRun:
-    """One timed audit: what it covered and its budget in seconds."""
+    """One timed audit: what it covered and its budget in seconds; ``course``: an ``--impl`` of a course folder.
+
+    ``course`` is ``"course API"`` (:data:`COURSE_FUNCTIONS`, :data:`COURSE_MODEL`), ``"every function"`` or ``""``
+    (impl in this process).
+    """
 
     name: str
     layers: tuple[str, ...]
     cases: int
     budget: float
     dims: dict[str, int] = field(default_factory=dict)
+    course: str = ""
+
+
+def write_course_folder(root: Path, complete: bool) -> Path:
+    """``root/cs231n`` with ``rnn_layers.py`` and ``classifiers/rnn.py`` (see :class:`AuditRun`)."""
+    folder = root / "cs231n"
+    (folder / "classifiers").mkdir(parents=True)
+    for package in (folder, folder / "classifiers"):
+        (package / "__init__.py").write_text("")
+    names = "*  # noqa: F403" if complete else "(" + ", ".join(COURSE_FUNCTIONS) + ")  # noqa: F401"
+    (folder / "rnn_layers.py").write_text(f"from impl import {names}\n")
+    (folder / "classifiers" / "rnn.py").write_text("from impl import CaptioningRNN  # noqa: F401\n" if complete
+                                                    else COURSE_MODEL)
+    return folder
 
 
 def audit_runs(default_cases: int) -> tuple[AuditRun, ...]:
     """The two runs of the module docstring."""
+    every = tuple(spec.name for spec in all_specs())
     return (
-        AuditRun("default audit", tuple(spec.name for spec in all_specs()), default_cases, 30.0),
+        AuditRun("default audit", every, default_cases, 30.0),
         AuditRun("lstm at " + ",".join(f"{k}={v}" for k, v in LARGE_LSTM_DIMS.items()), ("lstm",), 1, 60.0,
                  dict(LARGE_LSTM_DIMS)),
+        AuditRun("--impl course folder (course API)", every, default_cases, 6.0, course="course API"),
+        AuditRun("--impl course folder (every function)", every, default_cases, 30.0, course="every function"),
     )
 
 
@@ -59,14 +109,35 @@ def time_audits(runs: tuple[AuditRun, ...], progress: Callable[[str], None] = la
             progress(f"timing {run.name} ...")
             config = AuditConfig(run.layers, ("float64", "float32"), run.cases, 0, dims=run.dims)
             started = time.perf_counter()
-            result = run_audit([get_spec(name) for name in run.layers], config)
+            if run.course:
+                checks, passed = _impl_audit(run, config)
+            else:
+                result = run_audit([get_spec(name) for name in run.layers], config)
+                checks, passed = len(result.checks), result.passed
             seconds = time.perf_counter() - started
             rows.append({"run": run.name, "seconds": round(seconds, 2), "budget": run.budget,
-                         "within_budget": seconds <= run.budget, "checks": len(result.checks),
-                         "audit_passed": result.passed})
+                         "within_budget": seconds <= run.budget, "checks": checks, "audit_passed": passed})
     finally:
         torch.set_num_threads(previous)
     return rows
+
+
+def _impl_audit(run: AuditRun, config: AuditConfig) -> tuple[int, bool]:
+    """``(checks, whether the course's own functions all passed)`` of an ``--impl`` audit of the run's course folder.
+
+    Of the course API, only the functions it defines count: the GRU and the LSTM with a given cell state
+    are missing from it by design.
+    """
+    from oracle.impl_audit import audit_one, workers_per_target
+
+    with tempfile.TemporaryDirectory() as root:
+        folder = write_course_folder(Path(root), complete=run.course == "every function")
+        entry, _, result = audit_one(str(folder), config, run.layers, "rnn-oracle", parallel=workers_per_target(1))
+    judged = {function: dtypes for function, dtypes in entry["verdicts"].items()
+              if run.course == "every function" or function in COURSE_FUNCTIONS
+              or function.endswith(("[rnn]", "[lstm]"))}
+    passed = bool(judged) and all(findings == ["pass"] for dtypes in judged.values() for findings in dtypes.values())
+    return (len(result.checks) if result is not None else 0), passed
 
 
 def format_audit_timings(rows: list[dict]) -> str:
