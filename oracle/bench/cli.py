@@ -57,8 +57,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="exit with status 2 when a row misses its target or mismatches")
     parser.add_argument("--audit-timings", action="store_true",
                         help="instead of the cases, time the audit itself: the default audit (budget 30 s), the "
-                             "LSTM at N=64,T=50,D=128,H=256 in both dtypes (budget 60 s), and --impl audits of a course "
-                             "folder through the worker processes (budgets 6 s and 30 s); oracle/bench/audit_timing.py")
+                             "LSTM at N=64,T=50,D=128,H=256 in both dtypes (budget 60 s), and --impl audits of a "
+                             "course folder through the worker processes (budgets 6 s and 30 s); "
+                             "oracle/bench/audit_timing.py")
 
 
 def _select(names: Sequence[str] | None) -> list[Case]:
