@@ -54,6 +54,7 @@ import numpy as np
 from oracle import wire
 from oracle.calls import MODEL_CLASS, recipe_name
 from oracle.loading import TargetError
+from oracle.notebooks import NotebookCell, NotebookError, cell_name, notebook_cells
 from oracle.spec import CallFailed
 
 #: Seconds a call may take by default, at the default sizes (see :func:`default_timeout`).
@@ -182,6 +183,7 @@ class WorkerProcess:
         self.received = bytearray()
         self.alive = True
         self.importing = False
+        self.cells: list[NotebookCell] = []  # a notebook's cells it was asked to run, in order
 
     def send(self, data: bytes) -> None:
         """Queue ``data`` and write what the pipe takes now; the rest goes while replies are read."""
@@ -283,6 +285,13 @@ class Session:
         The public names the judge will look up.
     parallel
         How many workers share a batch (1 or 2).
+    cells, cell_timeout
+        A notebook target's cells to run instead of importing ``target`` (:mod:`oracle.notebooks`), and the
+        limit of each (``None``: the import's).
+    pickled
+        A target sent by value from a kernel (cloudpickle of ``{name: object}``), instead.
+    notes
+        One line per notebook cell that failed and was skipped, citing it.
     found
         ``{public name: "function" | "class" | "other" | "missing"}``, from the import.
     timed_out
@@ -296,6 +305,11 @@ class Session:
     limits: Limits
     names: tuple[str, ...]
     parallel: int = 1
+    cells: list[NotebookCell] | None = None
+    cell_timeout: float | None = None
+    pickled: bytes | None = None
+    notes: list[str] = field(default_factory=list)
+    _skipped: set[int] = field(default_factory=set)
     found: dict[str, str] = field(default_factory=dict)
     timed_out: set[str] = field(default_factory=set)
     output: dict[str, OutputLog] = field(default_factory=dict)
@@ -313,8 +327,9 @@ class Session:
         A second worker (``parallel``) imports it at the same time; its import is read on its first use.
         """
         harden_judge()
-        self._workers = [self._spawned(), self._spawned() if self.parallel > 1 else None]
-        self._imported(self._workers[0])
+        primary = self._spawned()
+        self._workers = [primary, self._spawned() if self.parallel > 1 else None]
+        self._workers[0] = self._imported(primary)  # another worker, when a cell had to be skipped
         self.generation += 1
 
     def _spawned(self) -> WorkerProcess:
@@ -322,9 +337,17 @@ class Session:
         if self._scratch is None:
             self._scratch = tempfile.TemporaryDirectory(prefix="rnn-oracle-worker-")
         worker = WorkerProcess(Path(self._scratch.name), self.limits.memory)
-        worker.send(wire.encode({"op": "import", "target": self.target, "base": str(self.base),
-                                 "names": list(self.names)}, {}))
+        header: dict[str, Any] = {"op": "import", "target": self.target, "base": str(self.base),
+                                  "names": list(self.names)}
+        fields: dict[str, Any] = {}
+        running = [cell for cell in self.cells or () if cell.index not in self._skipped]
+        if self.cells is not None:
+            header["cells"] = [[cell.index, cell.count, cell.source] for cell in running]
+        if self.pickled is not None:
+            fields["pickled"] = np.frombuffer(self.pickled, dtype=np.uint8)
+        worker.send(wire.encode(header, fields))
         worker.importing = True
+        worker.cells = running
         return worker
 
     def _started(self) -> WorkerProcess:
@@ -332,18 +355,35 @@ class Session:
         return self._imported(self._spawned())
 
     def _imported(self, worker: WorkerProcess) -> WorkerProcess:
-        """``worker`` once its import of the target succeeded; :class:`~oracle.loading.TargetError` if it failed."""
+        """``worker`` once its import of the target succeeded; :class:`~oracle.loading.TargetError` if it failed.
+
+        A notebook's cells report one by one, each within its own limit; a cell that fails is noted
+        (:attr:`notes`), and one that hangs or ends the worker is skipped in a fresh worker.
+        """
         worker.importing = False
         log = self.output.setdefault("import", OutputLog())
+        waiting = list(worker.cells)
         try:
-            header, payload = worker.reply(time.monotonic() + self.limits.import_timeout, log)
+            while True:
+                limit = self.cell_timeout if waiting and self.cell_timeout else self.limits.import_timeout
+                header, payload = worker.reply(time.monotonic() + limit, log)
+                if "cell" not in header:
+                    break
+                if waiting and header.get("cell") == waiting[0].index:
+                    if header.get("status") != "ok":
+                        self._note(waiting[0], str(header.get("message"))[:1000])
+                    waiting.pop(0)
             found = wire.Decoder(header, payload).value(header.get("found", {"d": []}))
-        except CallTimedOut as error:
+        except (CallTimedOut, WorkerFailed) as error:
             worker.kill()
-            raise TargetError(f"{self.target}: did not finish importing within {self.limits.import_timeout:g} s "
-                              "(the worker was killed)") from error
-        except WorkerFailed as error:
-            worker.kill()
+            if waiting:  # a cell hung or ended the worker: run the notebook again without it
+                ended = f"no result within {limit:g} s" if isinstance(error, CallTimedOut) else error.evidence
+                self._note(waiting[0], ended)
+                self._skipped.add(waiting[0].index)
+                return self._imported(self._spawned())
+            if isinstance(error, CallTimedOut):
+                raise TargetError(f"{self.target}: did not finish importing within {limit:g} s "
+                                  "(the worker was killed)") from error
             raise TargetError(f"{self.target}: {error.evidence.replace('the worker', 'the target')} "
                               "while being imported") from error
         except wire.WireError as error:
@@ -358,6 +398,11 @@ class Session:
             raise TargetError(str(header.get("message") or f"{self.target}: the import failed"))
         self.found = {str(name): str(kind) for name, kind in found.items() if name in self.names}
         return worker
+
+    def _note(self, cell: NotebookCell, what: str) -> None:
+        note = f"{cell_name(self.target, cell.index, cell.count)}: {what}: skipped"
+        if note not in self.notes:
+            self.notes.append(note)
 
     def close(self) -> None:
         """Kill the workers and remove their scratch folder."""
@@ -374,7 +419,7 @@ class Session:
         worker = self._workers[slot]
         if worker is not None and worker.alive and worker.importing:
             try:
-                self._imported(worker)
+                worker = self._workers[slot] = self._imported(worker)
             except TargetError as error:
                 raise WorkerFailed(f"a second worker could not import the target: {error}") from error
         if worker is None or not worker.alive:
@@ -633,22 +678,58 @@ class RemoteTarget:
             return RemoteModel(self.session)
         return RemoteFunction(self.session, {"call": name}, keep_last="_forward" in name)
 
+    def notes(self) -> list[str]:
+        """One line per notebook cell that failed or did not parse and was left out, citing the cell."""
+        return list(self.session.notes)
+
     def output(self) -> dict[str, dict[str, Any]]:
         """What the target printed, by function: ``{"bytes": n, "tail": last bytes as text}`` (non-empty ones)."""
         return {name: {"bytes": log.count, "tail": log.text()} for name, log in self.session.output.items()
                 if log.count}
 
 
+#: The kinds of target ``--impl`` takes, for the message about a path of another kind.
+TARGET_KINDS = "a .py file, a .ipynb notebook, a package folder or a dotted module name"
+
+
 @contextlib.contextmanager
 def open_target(text: str, names: Sequence[str], limits: Limits = Limits(), base: Path | None = None,
-                parallel: int = 1) -> Iterator[RemoteTarget]:
+                parallel: int = 1, cells: str = "definitions", pickled: bytes | None = None) -> Iterator[RemoteTarget]:
     """A worker with ``text`` imported, as a :class:`RemoteTarget`; the workers are killed on leaving.
 
-    ``names``: the public names the audit will look up; ``parallel``: 2 to share batches of calls with a
-    second worker. :class:`~oracle.loading.TargetError` when the target cannot be imported (one line: the
-    error, or how the worker ended).
+    Parameters
+    ----------
+    text
+        The target: a ``.py`` file, a notebook, a folder or a dotted module name, found from ``base``
+        (default: the current folder); with ``pickled``, only its label.
+    names
+        The public names the audit will look up.
+    limits
+        Seconds and bytes per call (:class:`Limits`).
+    parallel
+        2 to share batches of calls with a second worker.
+    cells
+        Which of a notebook's cells run: ``"definitions"`` or ``"all"`` (:mod:`oracle.notebooks`).
+    pickled
+        The target's objects sent by value from a kernel (cloudpickle of ``{name: object}``).
+
+    Raises
+    ------
+    oracle.loading.TargetError
+        When the target cannot be imported (one line: the error, or how the worker ended), is a path of
+        another kind, or is a notebook that cannot be read.
     """
-    session = Session(text, Path.cwd() if base is None else base, limits, tuple(names), max(1, min(2, parallel)))
+    base = Path.cwd() if base is None else base
+    session = Session(text, base, limits, tuple(names), max(1, min(2, parallel)), pickled=pickled)
+    path = base / text
+    if pickled is None and path.suffix == ".ipynb" and path.is_file():
+        try:
+            session.cells, session.notes = notebook_cells(path, cells, label=text)
+        except NotebookError as error:
+            raise TargetError(str(error)) from error
+        session.cell_timeout = limits.timeout if cells == "all" else None
+    elif pickled is None and path.exists() and not path.is_dir() and path.suffix != ".py":
+        raise TargetError(f"{text}: not a kind of target rnn-oracle audits; give {TARGET_KINDS}")
     try:
         session.start()
         yield RemoteTarget(text, session)

@@ -42,6 +42,7 @@ import torch
 from oracle.audit import DTYPES, EXIT_FAILED, EXIT_OK, EXIT_USAGE, AuditConfig, Progress, run_audit
 from oracle.boundary import DEFAULT_IMPORT_TIMEOUT, DEFAULT_MEMORY, DEFAULT_TIMEOUT, Limits, default_timeout
 from oracle.impl_audit import run_impl_audit
+from oracle.notebooks import CELL_MODES
 from oracle.profiles import PROFILES, case_setting, parse_dims
 from oracle.registry import all_specs, load_specs
 from oracle.report import count, render, selection, to_json
@@ -166,6 +167,9 @@ def add_audit_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--memory", type=_memory, default=DEFAULT_MEMORY, metavar="SIZE",
                         help=f"with --impl: the address space of the worker that runs your code, e.g. 2G "
                              f"(default: {DEFAULT_MEMORY // 2**30}G); a call beyond it is a crash, 'out of memory'")
+    parser.add_argument("--cells", choices=CELL_MODES, default="definitions",
+                        help="with --impl NOTEBOOK.ipynb: run only the imports, definitions and the constants they "
+                             "read (definitions, the default), or every code cell in order (all)")
     parser.add_argument("-j", "--jobs", type=_cases, default=1, metavar="N",
                         help="with several --impl targets, audit N at a time (default 1)")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON (schema: oracle/report.py, "

@@ -49,44 +49,46 @@ IMPL_JSON_SCHEMA = {
         "evidence": "{function: {dtype: [text, ...]}}: per finding, the failure and the smallest case it occurs in",
         "output": "{function: {bytes: n, tail: text}}: what the target printed (and 'import' while importing), "
                   "the last 4 KB of it per function; never part of a verdict",
+        "notes": "[text, ...]: a notebook's cells that were left out (did not parse, failed, hung), each cited",
     }],
 }
 
 
 def audit_one(target_text: str, config: AuditConfig, layers: Sequence[str], prog: str,
-              progress: object = None, limits: Limits | None = None,
-              parallel: int = 1) -> tuple[dict, str, AuditResult | None]:
+              progress: object = None, limits: Limits | None = None, parallel: int = 1,
+              cells: str = "definitions", pickled: bytes | None = None) -> tuple[dict, str, AuditResult | None]:
     """Audit one target through its worker: ``(its JSON entry, the text report, the audit)`` (no audit: not imported).
 
-    A relative target is found from the current folder; ``parallel`` workers share batches of calls.
+    A relative target is found from the current folder; ``parallel`` workers share batches of calls;
+    ``cells`` and ``pickled`` as :func:`oracle.boundary.open_target` takes them.
     """
     started = time.perf_counter()
     chosen = [spec for spec in all_specs() if not layers or spec.name in layers]
     try:
         with open_target(target_text, public_names(chosen), limits or Limits(), base=Path.cwd(),
-                         parallel=parallel) as target:
+                         parallel=parallel, cells=cells, pickled=pickled) as target:
             specs = bound_specs(chosen, target)
             config = dataclasses.replace(config, layers=tuple(spec.name for spec in specs), impl_target=target_text)
             result = run_audit(specs, config, progress=progress)  # type: ignore[arg-type]
-            output = target.output()
+            output, notes = target.output(), target.notes()
     except TargetError as error:
         entry = {"target": target_text, "seconds": round(time.perf_counter() - started, 2), "error": str(error),
-                 "verdicts": {}, "evidence": {}, "output": {}}
+                 "verdicts": {}, "evidence": {}, "output": {}, "notes": []}
         return entry, "", None
     found, evidence = verdicts(result, specs)
     entry = {"target": target_text, "seconds": round(time.perf_counter() - started, 2), "error": None,
-             "verdicts": found, "evidence": evidence, "output": output}
+             "verdicts": found, "evidence": evidence, "output": output, "notes": notes}
     return entry, render(result, prog), result
 
 
 def audit_entry(target_text: str, config: AuditConfig, layers: Sequence[str], limits: Limits, base: str,
-                parallel: int) -> dict:
+                parallel: int, cells: str) -> dict:
     """The JSON entry of one target, judged in a pool process (``-j``); ``base``: the folder targets are found from."""
     import torch
 
     os.chdir(base)
     torch.set_num_threads(1)
-    return audit_one(target_text, config, layers, "rnn-oracle", limits=limits, parallel=parallel)[0]
+    return audit_one(target_text, config, layers, "rnn-oracle", limits=limits, parallel=parallel, cells=cells)[0]
 
 
 def workers_per_target(jobs: int) -> int:
@@ -99,7 +101,8 @@ def render_verdicts(entry: dict) -> str:
     if entry["error"]:
         return f"{entry['target']}: cannot be audited: {entry['error']}"
     width = max((len(function) for function in entry["verdicts"]), default=8)
-    lines = [f"verdicts for {entry['target']} ({entry['seconds']:.1f} s):"]
+    lines = [f"note: {note}" for note in entry.get("notes", [])]
+    lines.append(f"verdicts for {entry['target']} ({entry['seconds']:.1f} s):")
     for function, dtypes in entry["verdicts"].items():
         cells = ", ".join(f"{dtype} {' '.join(findings)}" for dtype, findings in dtypes.items())
         lines.append(f"  {function:<{width}}  {cells}")
@@ -143,7 +146,7 @@ def run_impl_audit(args: argparse.Namespace, config: AuditConfig, layers: Sequen
     limits = args.limits
     if len(targets) == 1:
         entry, report, result = audit_one(targets[0], config, layers, args.prog, progress, limits,
-                                          workers_per_target(1))
+                                          workers_per_target(1), args.cells)
         if report:
             print(report)
         print(render_verdicts(entry))
@@ -153,7 +156,7 @@ def run_impl_audit(args: argparse.Namespace, config: AuditConfig, layers: Sequen
         context = multiprocessing.get_context("spawn")  # a fresh judge: no state, no threads inherited
         with ProcessPoolExecutor(max_workers=args.jobs, mp_context=context) as pool:
             futures = [pool.submit(audit_entry, target, config, layers, limits, str(Path.cwd()),
-                                   workers_per_target(args.jobs)) for target in targets]
+                                   workers_per_target(args.jobs), args.cells) for target in targets]
             entries = []
             for number, future in enumerate(futures, start=1):
                 entries.append(future.result())
