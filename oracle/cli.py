@@ -157,9 +157,9 @@ def add_audit_arguments(parser: argparse.ArgumentParser) -> None:
                         help="load extra layer specs (one LayerSpec or an iterable of them); repeatable. "
                              "Only these are audited unless --layers names the layers to audit")
     parser.add_argument("--impl", action="extend", nargs="+", default=[], metavar="TARGET",
-                        help="audit your own implementation instead of impl: a .py file, a package folder "
-                             "(cs231n/ with rnn_layers.py and classifiers/rnn.py) or a dotted module; several "
-                             "targets are audited one process each, with a grader's summary")
+                        help="audit your own implementation instead of impl: a .py file, a notebook (.ipynb), a "
+                             "package folder (cs231n/ with rnn_layers.py and classifiers/rnn.py) or a dotted module, "
+                             "run in worker processes of its own; several targets get a grader's summary")
     parser.add_argument("--timeout", type=_seconds, default=None, metavar="SECONDS",
                         help=f"with --impl: the most one call of your code may take before its worker is killed and "
                              f"the function gets 'timeout' (default: {DEFAULT_TIMEOUT:g} s, scaled up with --dims; "
