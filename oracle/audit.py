@@ -48,10 +48,12 @@ import numpy as np
 import torch
 
 from oracle import twins
+from oracle.calls import CellTypeRefused
 from oracle.checks import (
     Case,
     against_finite_differences,
     mutation_comparisons,
+    placeholders,
     run_case,
     spec_tolerance,
     stage_of,
@@ -261,7 +263,8 @@ def error_comparison(spec: LayerSpec, dtype: np.dtype, stage: str, reference: st
                   if not Path(frame.filename).resolve().is_relative_to(ORACLE_DIR)]
         location = f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
         text = f"raised {type(error).__name__}: {error}{location}"
-        cause = "not_implemented" if isinstance(error, NotImplementedError) else "crash"
+        cause = ("not_supported" if isinstance(error, CellTypeRefused)
+                 else "not_implemented" if isinstance(error, NotImplementedError) else "crash")
     return Comparison(spec.name, f"error in {stage}", dtype.name, reference, (), np.inf, np.inf, np.inf,
                       spec_tolerance(spec, dtype.name), f"{text}{f'; {trigger}' if trigger else ''}", cause=cause)
 
@@ -282,13 +285,14 @@ def describe_inputs(spec: LayerSpec, seed: int, dtype: np.dtype, case_index: int
 
 
 def size_one_trigger(spec: LayerSpec, dtype: np.dtype, seed: int, case_index: int, setting: Setting,
-                     failing: Callable[[Case], object]) -> str:
+                     failing: Callable[[Case], object], drawn_only: bool = False) -> str:
     """Which size of 1 makes a crash happen: ``"it raises only when N = 1"``, or ``""`` when none alone does.
 
     The case is drawn again with every size dimension of the spec
     (:attr:`~oracle.spec.LayerSpec.zero_size`) at ``max(2, its size)``, then
     with one of them at 1 at a time; ``failing(case)`` runs the stage that
-    raised (run on the drawn case itself, for a crash in forward or backward).
+    raised (run on the drawn case itself, for a crash in forward or backward;
+    ``drawn_only``: on a case of the drawn inputs alone, impl not run).
     """
     probe = case_source(spec, dtype, seed, case_index, setting)
     try:
@@ -301,7 +305,9 @@ def size_one_trigger(spec: LayerSpec, dtype: np.dtype, seed: int, case_index: in
     def raises(dims: dict[str, int]) -> bool:
         trial = replace(setting, dims={**setting.dims, **dims})
         try:
-            failing(run_case(spec, case_source(spec, dtype, seed, case_index, trial), dtype))
+            source = case_source(spec, dtype, seed, case_index, trial)
+            failing(Case(spec, spec.make_inputs(source, dtype), {}, Evaluation({}, {})) if drawn_only
+                    else run_case(spec, source, dtype))
         except CALL_ERRORS:
             return True
         return False
@@ -329,12 +335,13 @@ def audit_case(spec: LayerSpec, dtype_name: str, seed: int, case_index: int,
     dtype = np.dtype(dtype_name)
     twin_label = torch_name(device)
     try:
-        case = run_case(spec, case_source(spec, dtype, seed, case_index, setting), dtype)
+        case = run_case(spec, case_source(spec, dtype, seed, case_index, setting), dtype, keep_forward=True)
     except CALL_ERRORS as error:  # a crashing layer is a finding, not a reason to stop the audit
         trigger = size_one_trigger(spec, dtype, seed, case_index, setting, lambda case: None)
         failed = error_comparison(spec, dtype, stage_of(error, IMPL), twin_label, error, trigger)
-        return [Observation(IMPL, failed, case_index, describe_inputs(spec, seed, dtype, case_index, setting)
-                            + _setting_note(setting))]
+        described = describe_inputs(spec, seed, dtype, case_index, setting) + _setting_note(setting)
+        return [Observation(IMPL, failed, case_index, described),
+                *independent_checks(spec, dtype, seed, case_index, device, setting, described)]
     observations: list[Observation] = []
     described = case.describe() + _setting_note(setting)
 
@@ -354,18 +361,37 @@ def audit_case(spec: LayerSpec, dtype_name: str, seed: int, case_index: int,
             record(IMPL, [error_comparison(spec, dtype, stage_of(error, stage), reference, error, trigger)], into)
             return None
 
+    def judged(evaluation: Evaluation) -> Evaluation:
+        """What impl's result can be compared on: its outputs alone when its backward pass failed."""
+        return evaluation if case.backward_error is None else Evaluation(evaluation.outputs, {})
+
     def against_twin(into: list[Observation]) -> Evaluation | None:
         """The twin's results, with impl compared against them (recorded ``into``)."""
         twin_result = attempt(twin_label, twin_label, lambda: spec.twin(case.inputs, case.upstream, device), into=into)
         if twin_result is not None:
             comparisons = attempt(twin_label + " (float64)", twin_label,
-                                  lambda: twin_comparisons(spec, case.inputs, case.upstream, case.result, device,
-                                                           expected=twin_result), into=into)
+                                  lambda: placeholders(twin_comparisons(spec, case.inputs, case.upstream, case.result,
+                                                                        device, expected=twin_result, view=judged),
+                                                       case.result, judged(twin_result)), into=into)
             if comparisons is not None:
                 record(IMPL, comparisons, into)
         return twin_result
 
     record(IMPL, mutation_comparisons(case))
+    if case.backward_error is not None:
+        # The backward pass failed: its failure is the finding, and the forward pass is still judged in full.
+        failure = case.backward_error
+        trigger = size_one_trigger(spec, dtype, seed, case_index, setting, lambda case: None)
+        record(IMPL, [error_comparison(spec, dtype, stage_of(failure, "backward"), twin_label, failure, trigger)])
+
+        against_twin(observations)
+        for extra in spec.extra_checks:
+            if extra.independent:
+                found = attempt(extra.name, twin_label, functools.partial(extra.run, spec, case, device))
+                if found is not None:
+                    record(IMPL, found)
+        return observations
+
     # The finite differences start first: a worker process computes them while the twin runs here.
     numeric_rows: list[Observation] = []
     directions = case_rng(seed, spec.name, dtype.name, case_index, stream=1)
@@ -395,6 +421,35 @@ def audit_case(spec: LayerSpec, dtype_name: str, seed: int, case_index: int,
                         lambda: metamorphic_comparisons(spec, case.inputs, case.upstream, case.result))
     if relations is not None:
         record(IMPL, relations)
+    return observations
+
+
+def independent_checks(spec: LayerSpec, dtype: np.dtype, seed: int, case_index: int, device: str, setting: Setting,
+                       described: str) -> list[Observation]:
+    """The spec's extra checks that need no result of impl's (:attr:`ExtraCheck.independent`), on a fresh draw.
+
+    They run when impl's own forward pass failed: sampling needs only the parameters, which the audit sets.
+    """
+    checks = [extra for extra in spec.extra_checks if extra.independent]
+    if not checks:
+        return []
+    try:
+        inputs = spec.make_inputs(case_source(spec, dtype, seed, case_index, setting), dtype)
+    except Exception:  # the spec cannot draw this case: nothing to run
+        return []
+    case = Case(spec, inputs, {}, Evaluation({}, {}))
+    observations = []
+    for extra in checks:
+        def rerun(drawn: Case, check: ExtraCheck = extra) -> list[Comparison]:
+            return check.run(spec, drawn, device)
+
+        try:
+            comparisons = extra.run(spec, case, device)
+        except CALL_ERRORS as error:
+            trigger = size_one_trigger(spec, dtype, seed, case_index, setting, rerun, drawn_only=True)
+            comparisons = [error_comparison(spec, dtype, stage_of(error, extra.name), torch_name(device), error,
+                                            trigger)]
+        observations += [Observation(IMPL, comparison, case_index, described) for comparison in comparisons]
     return observations
 
 

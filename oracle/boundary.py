@@ -120,9 +120,9 @@ class WorkerFailed(BoundaryError):
 class TargetRaised(BoundaryError):
     """The user's code raised; the evidence names the exception, its message and where."""
 
-    def __init__(self, evidence: str, not_implemented: bool, output: str = "") -> None:
+    def __init__(self, evidence: str, not_implemented: bool, output: str = "", not_supported: bool = False) -> None:
         super().__init__(evidence, output)
-        self.cause = "not_implemented" if not_implemented else "crash"
+        self.cause = "not_supported" if not_supported else "not_implemented" if not_implemented else "crash"
 
 
 class WrongKind(BoundaryError):
@@ -373,7 +373,7 @@ class Session:
                     if header.get("status") != "ok":
                         self._note(waiting[0], str(header.get("message"))[:1000])
                     waiting.pop(0)
-            found = wire.Decoder(header, payload).value(header.get("found", {"d": []}))
+            found = header.get("found", {})
         except (CallTimedOut, WorkerFailed) as error:
             worker.kill()
             if waiting:  # a cell hung or ended the worker: run the notebook again without it
@@ -396,7 +396,8 @@ class Session:
         if status != "ok" or not isinstance(found, dict):
             worker.kill()
             raise TargetError(str(header.get("message") or f"{self.target}: the import failed"))
-        self.found = {str(name): str(kind) for name, kind in found.items() if name in self.names}
+        self.found = {name: kind for name, kind in found.items()
+                      if name in self.names and kind in ("function", "class", "other", "missing")}
         return worker
 
     def _note(self, cell: NotebookCell, what: str) -> None:
@@ -584,7 +585,8 @@ class Session:
             where = str(header.get("where") or "")[:500]
             text = (f"raised {str(header.get('type'))[:200]}: {str(header.get('message'))[:2000]}"
                     + (f" at {where}" if where else ""))
-            raise TargetRaised(text, header.get("not_implemented") is True, log.text())
+            raise TargetRaised(text, header.get("not_implemented") is True, log.text(),
+                               not_supported=header.get("not_supported") is True)
         if status != "ok":
             raise wire.WireError(f"unknown status {str(status)[:40]!r}")
         value = decoder.value(header.get("value"))

@@ -27,6 +27,7 @@ from impl.cell_layouts import (
     cell_parameter_shapes,
 )
 from oracle import calls, twins
+from oracle.calls import COURSE_CELLS
 from oracle.contract import RESULT, ErrorInput, GateLayout, InputContract
 from oracle.metamorphic import sequence_matches_steps
 from oracle.registry import register
@@ -141,13 +142,14 @@ def recurrent_contract(cell: str, *, sequence: bool, state: tuple[str, ...],
 
 
 def recurrent_spec(name: str, cell: str, *, sequence: bool, state: tuple[str, ...], outputs: tuple[str, ...],
-                   twin: Twin, step: LayerSpec | None = None) -> LayerSpec:
+                   twin: Twin, step: LayerSpec | None = None, requirement: str = "") -> LayerSpec:
     """A recurrent layer of impl whose forward/backward are ``impl.<name>_forward`` / ``impl.<name>_backward``.
 
     Its gradients are those of ``x``, every state and every cell parameter;
     the seed's names of the functions are the spec's (``lstm_with_c0``:
     ``lstm_forward_with_c0``). A sequence layer given its cell's ``step``
     spec is checked against the loop of that step (:mod:`oracle.metamorphic`).
+    ``requirement``: see :attr:`oracle.spec.LayerSpec.requirement`.
     """
     forward_name, backward_name = ((f"{name}_forward", f"{name}_backward") if name != "lstm_with_c0"
                                    else ("lstm_forward_with_c0", "lstm_backward_with_c0"))
@@ -160,7 +162,7 @@ def recurrent_spec(name: str, cell: str, *, sequence: bool, state: tuple[str, ..
         contract=recurrent_contract(cell, sequence=sequence, state=state, outputs=outputs),
         zero_size=dict.fromkeys(dims, RESULT), gates=GateLayout(cell, CELL_PARAMETERS[cell]),
         public_names=(forward_name, backward_name),
-        extra_checks=(sequence_matches_steps(step, cell),) if step is not None else (),
+        extra_checks=(sequence_matches_steps(step, cell),) if step is not None else (), requirement=requirement,
     ))
 
 
@@ -227,11 +229,13 @@ LSTM_STEP = recurrent_spec("lstm_step", "lstm", sequence=False, state=("prev_h",
                            outputs=("next_h", "next_c"), twin=twins.lstm_step)
 LSTM = recurrent_spec("lstm", "lstm", sequence=True, state=("h0",), outputs=("h",), twin=twins.lstm,
                       step=LSTM_STEP)
+# Outside the course's API: the LSTM with a given cell state and the GRU (--require lstm_c0,gru).
 LSTM_WITH_C0 = recurrent_spec("lstm_with_c0", "lstm", sequence=True, state=("h0", "c0"), outputs=("h",),
-                              twin=twins.lstm_with_c0, step=LSTM_STEP)
+                              twin=twins.lstm_with_c0, step=LSTM_STEP, requirement="lstm_c0")
 GRU_STEP = recurrent_spec("gru_step", "gru", sequence=False, state=("prev_h",), outputs=("next_h",),
-                          twin=twins.gru_step)
-GRU = recurrent_spec("gru", "gru", sequence=True, state=("h0",), outputs=("h",), twin=twins.gru, step=GRU_STEP)
+                          twin=twins.gru_step, requirement="gru")
+GRU = recurrent_spec("gru", "gru", sequence=True, state=("h0",), outputs=("h",), twin=twins.gru, step=GRU_STEP,
+                     requirement="gru")
 
 TEMPORAL_SOFTMAX_LOSS = register(LayerSpec(
     name="temporal_softmax_loss", make_inputs=softmax_loss_inputs, forward=impl.temporal_softmax_loss,
@@ -256,6 +260,7 @@ CAPTIONING = {
                    "H": "argument 'hidden_dim' must be >= 1, got 0"},
         gates=GateLayout(cell, CELL_PARAMETERS[cell]), public_names=("CaptioningRNN",),
         extra_checks=(sampling_check(cell),), binder=functools.partial(bind_captioning_model, cell=cell),
+        requirement="" if cell in COURSE_CELLS else cell,
     ))
     for cell in CELL_TYPES
 }

@@ -30,6 +30,13 @@ from impl.cell_layouts import CAPTIONING_PARAMETERS
 #: The name under which a user's model class is looked up.
 MODEL_CLASS = "CaptioningRNN"
 
+#: The cell types of the course's own model; another one it may refuse (:class:`CellTypeRefused`).
+COURSE_CELLS = ("rnn", "lstm")
+
+
+class CellTypeRefused(Exception):
+    """The model refused a cell type outside the course's API with a ``ValueError`` in its constructor."""
+
 
 def vocabulary(size: int, null: int) -> dict[str, int]:
     """A ``word_to_idx`` of ``size >= 3`` words with ``<NULL>`` at ``null``, then ``<START>``, ``<END>``."""
@@ -44,11 +51,24 @@ def build_captioning_model(cell: str, null: int, params: dict[str, np.ndarray], 
     """A ``model_class`` model (the seed's constructor) whose parameters are exactly ``params``.
 
     ``seeded``: pass ``seed=0`` (impl's model takes one; a user's class gets the seed's arguments only).
+    A constructor that raises ``ValueError`` for a cell type outside :data:`COURSE_CELLS` raises
+    :class:`CellTypeRefused`; one that never created ``model.params`` with every parameter raises
+    ``NotImplementedError`` (an unfinished ``__init__``).
     """
     (input_dim, hidden_dim), (vocab_size, wordvec_dim) = params["W_proj"].shape, params["W_embed"].shape
     options = dict(input_dim=input_dim, wordvec_dim=wordvec_dim, hidden_dim=hidden_dim, cell_type=cell,
                    dtype=params["W_proj"].dtype, **({"seed": 0} if seeded else {}))
-    model = model_class(vocabulary(vocab_size, null), **options)
+    try:
+        model = model_class(vocabulary(vocab_size, null), **options)
+    except ValueError as error:
+        if cell in COURSE_CELLS:
+            raise
+        raise CellTypeRefused(f"{MODEL_CLASS} refuses cell_type={cell!r}: {error}") from error
+    created = getattr(model, "params", None)
+    never_created = [name for name in params if not isinstance(created, dict) or name not in created]
+    if never_created:
+        raise NotImplementedError(f"{MODEL_CLASS}.__init__ never created its parameters "
+                                  f"{', '.join(never_created)} (still a stub?)")
     model.params = dict(params)
     return model
 

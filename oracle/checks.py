@@ -48,6 +48,8 @@ class Case:
     so a layer that writes into its arguments never changes what the
     references see. ``mutated`` lists the arguments impl changed, as
     ``(kind, name)`` with kind ``"input"`` or ``"upstream gradient"``.
+    ``backward_error``: what the backward pass raised, when the forward pass
+    is judged alone (``result`` then has no gradients).
     """
 
     spec: LayerSpec
@@ -55,6 +57,7 @@ class Case:
     upstream: Arrays
     result: Evaluation
     mutated: tuple[tuple[str, str], ...] = ()
+    backward_error: BaseException | None = None
 
     @property
     def dtype(self) -> np.dtype:
@@ -85,8 +88,12 @@ def stage_of(error: BaseException, default: str) -> str:
     return notes[-1].removeprefix(_STAGE_NOTE) if notes else default
 
 
-def run_case(spec: LayerSpec, source: InputSource, dtype: np.dtype) -> Case:
-    """Draw inputs and upstream gradients from ``source`` and run impl forward and backward on copies of them."""
+def run_case(spec: LayerSpec, source: InputSource, dtype: np.dtype, keep_forward: bool = False) -> Case:
+    """Draw inputs and upstream gradients from ``source`` and run impl forward and backward on copies of them.
+
+    ``keep_forward``: a backward pass that raises gives a case with the forward's results and
+    ``backward_error`` (so the forward is still judged) instead of raising.
+    """
     inputs = spec.make_inputs(source, np.dtype(dtype))
     given = copies(inputs)
     with stage("forward"):
@@ -95,10 +102,37 @@ def run_case(spec: LayerSpec, source: InputSource, dtype: np.dtype) -> Case:
     # In the case's dtype, whatever the forward returned: a promoting forward must not make a right backward fail.
     upstream = make_upstream(spec, outputs, source, np.dtype(dtype))
     given_upstream = copies(upstream)
-    with stage("backward"):
-        grads = run_backward(spec, given_upstream, state)
+    try:
+        with stage("backward"):
+            grads = run_backward(spec, given_upstream, state)
+    except CALL_ERRORS as error:
+        if not keep_forward:
+            raise
+        return Case(spec, inputs, upstream, Evaluation(outputs, {}), tuple(mutated), backward_error=error)
     mutated += [("upstream gradient", name) for name in changed(upstream, given_upstream)]
     return Case(spec, inputs, upstream, Evaluation(outputs, grads), tuple(mutated))
+
+
+def placeholders(comparisons: list[Comparison], result: Evaluation, expected: Evaluation) -> list[Comparison]:
+    """``comparisons``, those of a placeholder left as it was marked ``not_implemented``.
+
+    When every output (or every gradient) of ``result`` is all zeros and the
+    reference's are not, the function returned its placeholder (``np.zeros``
+    of the right shape, still a stub): its failed comparisons of that kind get
+    the cause ``"not_implemented"`` and say so.
+    """
+    marked = set()
+    for kind, actual, reference in (("output", result.outputs, expected.outputs),
+                                    ("grad", result.grads, expected.grads)):
+        values = [np.asarray(value) for value in actual.values()]
+        if (values and all(value.dtype.kind in "biufc" and not np.any(value) for value in values)
+                and any(np.any(np.asarray(value)) for value in reference.values())):
+            marked.add(kind)
+    return [replace(comparison, cause="not_implemented",
+                    problem=f"{comparison.problem}; every {comparison.quantity.split()[0]} is all zeros where the "
+                            "reference's are not: a placeholder left as it was")
+            if not comparison.passed and comparison.quantity.split()[0] in marked else comparison
+            for comparison in comparisons]
 
 
 #: The reference of the comparisons that say whether impl left its arguments alone.

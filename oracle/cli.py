@@ -170,6 +170,9 @@ def add_audit_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cells", choices=CELL_MODES, default="definitions",
                         help="with --impl NOTEBOOK.ipynb: run only the imports, definitions and the constants they "
                              "read (definitions, the default), or every code cell in order (all)")
+    parser.add_argument("--require", action="extend", nargs="+", default=[], metavar="NAME",
+                        help="with --impl: layers outside the course's API whose absence fails, comma- or "
+                             "space-separated: gru, lstm_c0 (default: none; absent ones are not_supported)")
     parser.add_argument("-j", "--jobs", type=_cases, default=1, metavar="N",
                         help="with several --impl targets, audit N at a time (default 1)")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON (schema: oracle/report.py, "
@@ -352,6 +355,13 @@ def run_audit_command(args: argparse.Namespace) -> int:
     check_device(config.device)
     check_json_path(args.json)
     check_html_path(args.html)
+    args.require = _names(args.require)
+    known = sorted({spec.requirement for spec in all_specs() if spec.requirement})
+    unknown = [name for name in args.require if name not in known]
+    if unknown:
+        raise UsageError(f"--require {', '.join(unknown)}: expected one of {', '.join(known)}")
+    if args.require and not args.impl:
+        raise UsageError("--require says which layers an --impl target must offer; it needs --impl")
     if args.impl:
         timeout = args.timeout or default_timeout(dict(config.dims))
         args.limits = Limits(timeout=timeout, import_timeout=max(DEFAULT_IMPORT_TIMEOUT, timeout),

@@ -45,7 +45,7 @@ from oracle.html_plots import RatioPoint, StepSeries, gate_heatmap, ratio_plot, 
 from oracle.localize import Localization
 from oracle.metamorphic import split_relation
 from oracle.report import checks_by_row, diagnosis, pairs, rerun_command, selection, summary_line
-from oracle.targets import FINDINGS
+from oracle.targets import FINDINGS, NO_FAILURE
 
 
 def anchor(*parts: str) -> str:
@@ -240,7 +240,7 @@ class GridRow:
 #: Background colour of a grid cell by finding; a finding not listed gets :data:`OTHER_FINDING_COLOUR`.
 FINDING_COLOURS = {"pass": "#d9f0d9", "wrong_value": "#f4a6a6", "dtype_changed": "#f9d49b",
                    "mutates_input": "#d7c1ef", "crash": "#e07b7b", "timeout": "#c98fd6", "not_implemented": "#c8c8c8",
-                   "untested": "#ececec"}
+                   "untested": "#ececec", "not_supported": "#eef3f8"}
 OTHER_FINDING_COLOUR = "#f6c6a0"
 
 
@@ -257,8 +257,9 @@ def findings_of(dtypes: Mapping[str, Sequence[str]]) -> list[str]:
 
 
 def entry_passed(entry: Mapping[str, Any]) -> bool:
-    """Whether an ``--impl`` entry was audited and every function passed in every dtype."""
-    return not entry["error"] and all(findings_of(dtypes) == ["pass"] for dtypes in entry["verdicts"].values())
+    """Whether an ``--impl`` entry was audited and every function passed (or is not supported) in every dtype."""
+    return not entry["error"] and all(set(findings_of(dtypes)) <= set(NO_FAILURE)
+                                      for dtypes in entry["verdicts"].values())
 
 
 def grid(entries: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[GridRow]]:

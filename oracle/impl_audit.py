@@ -34,7 +34,7 @@ from oracle.audit import EXIT_FAILED, EXIT_OK, EXIT_USAGE, AuditConfig, AuditRes
 from oracle.boundary import Limits, harden_judge, open_target
 from oracle.registry import all_specs
 from oracle.report import render
-from oracle.targets import FINDINGS, TargetError, bound_specs, public_names, verdicts
+from oracle.targets import FINDINGS, NO_FAILURE, TargetError, bound_specs, public_names, verdicts
 
 #: The ``--json`` document of an ``--impl`` audit.
 IMPL_JSON_SCHEMA = {
@@ -56,11 +56,13 @@ IMPL_JSON_SCHEMA = {
 
 def audit_one(target_text: str, config: AuditConfig, layers: Sequence[str], prog: str,
               progress: object = None, limits: Limits | None = None, parallel: int = 1,
-              cells: str = "definitions", pickled: bytes | None = None) -> tuple[dict, str, AuditResult | None]:
+              cells: str = "definitions", pickled: bytes | None = None,
+              required: Sequence[str] = ()) -> tuple[dict, str, AuditResult | None]:
     """Audit one target through its worker: ``(its JSON entry, the text report, the audit)`` (no audit: not imported).
 
     A relative target is found from the current folder; ``parallel`` workers share batches of calls;
-    ``cells`` and ``pickled`` as :func:`oracle.boundary.open_target` takes them.
+    ``cells`` and ``pickled`` as :func:`oracle.boundary.open_target` takes them; ``required``: the
+    requirements outside the course's API whose absence fails (``--require``).
     """
     started = time.perf_counter()
     chosen = [spec for spec in all_specs() if not layers or spec.name in layers]
@@ -71,24 +73,26 @@ def audit_one(target_text: str, config: AuditConfig, layers: Sequence[str], prog
             config = dataclasses.replace(config, layers=tuple(spec.name for spec in specs), impl_target=target_text)
             result = run_audit(specs, config, progress=progress)  # type: ignore[arg-type]
             output, notes = target.output(), target.notes()
+            absent = {name for name in public_names(chosen) if target.find(name) is None}
     except TargetError as error:
         entry = {"target": target_text, "seconds": round(time.perf_counter() - started, 2), "error": str(error),
                  "verdicts": {}, "evidence": {}, "output": {}, "notes": []}
         return entry, "", None
-    found, evidence = verdicts(result, specs)
+    found, evidence = verdicts(result, specs, absent, required)
     entry = {"target": target_text, "seconds": round(time.perf_counter() - started, 2), "error": None,
              "verdicts": found, "evidence": evidence, "output": output, "notes": notes}
     return entry, render(result, prog), result
 
 
 def audit_entry(target_text: str, config: AuditConfig, layers: Sequence[str], limits: Limits, base: str,
-                parallel: int, cells: str) -> dict:
+                parallel: int, cells: str, required: Sequence[str]) -> dict:
     """The JSON entry of one target, judged in a pool process (``-j``); ``base``: the folder targets are found from."""
     import torch
 
     os.chdir(base)
     torch.set_num_threads(1)
-    return audit_one(target_text, config, layers, "rnn-oracle", limits=limits, parallel=parallel, cells=cells)[0]
+    return audit_one(target_text, config, layers, "rnn-oracle", limits=limits, parallel=parallel, cells=cells,
+                     required=required)[0]
 
 
 def workers_per_target(jobs: int) -> int:
@@ -132,9 +136,10 @@ def grader_grid(entries: Sequence[dict]) -> str:
 
 
 def status(entries: Sequence[dict]) -> int:
+    """2 when a target could not be imported, else 0 when every finding is no failure (:data:`NO_FAILURE`), else 1."""
     if any(entry["error"] for entry in entries):
         return EXIT_USAGE
-    clean = all(findings == ["pass"] for entry in entries for dtypes in entry["verdicts"].values()
+    clean = all(set(findings) <= set(NO_FAILURE) for entry in entries for dtypes in entry["verdicts"].values()
                 for findings in dtypes.values())
     return EXIT_OK if clean else EXIT_FAILED
 
@@ -146,7 +151,7 @@ def run_impl_audit(args: argparse.Namespace, config: AuditConfig, layers: Sequen
     limits = args.limits
     if len(targets) == 1:
         entry, report, result = audit_one(targets[0], config, layers, args.prog, progress, limits,
-                                          workers_per_target(1), args.cells)
+                                          workers_per_target(1), args.cells, required=args.require)
         if report:
             print(report)
         print(render_verdicts(entry))
@@ -156,7 +161,7 @@ def run_impl_audit(args: argparse.Namespace, config: AuditConfig, layers: Sequen
         context = multiprocessing.get_context("spawn")  # a fresh judge: no state, no threads inherited
         with ProcessPoolExecutor(max_workers=args.jobs, mp_context=context) as pool:
             futures = [pool.submit(audit_entry, target, config, layers, limits, str(Path.cwd()),
-                                   workers_per_target(args.jobs), args.cells) for target in targets]
+                                   workers_per_target(args.jobs), args.cells, args.require) for target in targets]
             entries = []
             for number, future in enumerate(futures, start=1):
                 entries.append(future.result())

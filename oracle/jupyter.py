@@ -48,7 +48,10 @@ class KernelAudit:
     @property
     def passed(self) -> bool:
         """Whether every function passed (a target that could not be run did not)."""
-        return not self.entry["error"] and all(findings == ["pass"] for dtypes in self.entry["verdicts"].values()
+        from oracle.targets import NO_FAILURE
+
+        return not self.entry["error"] and all(set(findings) <= set(NO_FAILURE)
+                                               for dtypes in self.entry["verdicts"].values()
                                                for findings in dtypes.values())
 
     def __str__(self) -> str:

@@ -62,12 +62,17 @@ class ExtraCheck:
         ``binder({public name: function}) -> ExtraCheck``: the check bound to
         another implementation's functions of ``public_names``
         (:func:`oracle.targets.bind`); ``None`` when it calls none.
+    independent
+        The check needs only the case's inputs, not impl's results: it runs
+        even when impl's forward or backward pass failed (greedy sampling
+        needs only the parameters).
     """
 
     name: str
     run: Callable[[Any, Any, str], list[Any]]
     public_names: tuple[str, ...] = ()
     binder: Callable[[dict[str, Any]], ExtraCheck] | None = None
+    independent: bool = False
 
 
 @dataclass(frozen=True)
@@ -118,6 +123,12 @@ class LayerSpec:
         How to bind the spec to another implementation, given its functions
         by public name (``rnn-oracle audit --impl``, :mod:`oracle.targets`);
         ``None``: ``public_names`` are ``(forward, backward)``, or the loss.
+    requirement
+        For a layer outside the course's API (the GRU, the LSTM with a given
+        cell state), the name ``--require`` gives it: a target that defines
+        none of its functions, or a model that refuses its cell type, gets
+        ``not_supported``, which fails only where it is required. ``""``:
+        part of the course's API.
     """
 
     name: str
@@ -135,6 +146,7 @@ class LayerSpec:
     public_names: tuple[str, ...] = ()
     extra_checks: tuple[ExtraCheck, ...] = ()
     binder: Callable[[LayerSpec, dict[str, Any]], LayerSpec] | None = None
+    requirement: str = ""
 
     def __post_init__(self) -> None:
         bind = getattr(self.twin, "with_gradients", None)  # a TorchTwin learns its gradient names from the spec

@@ -38,7 +38,18 @@ The audit's checks are folded into one verdict per function and dtype
     raised ``NotImplementedError``;
 ``untested``
     it could not be run because the function it needs failed (a backward
-    pass whose forward pass crashed, timed out or is missing).
+    pass whose forward pass crashed, timed out or is missing);
+``not_supported``
+    outside the course's API (:attr:`oracle.spec.LayerSpec.requirement`: the
+    GRU, the LSTM with a given cell state) and not offered: the target
+    defines none of the layer's functions, or its model refuses the cell
+    type with a ``ValueError``. No failure, unless ``--require`` names it
+    (then ``not_implemented``).
+
+``not_implemented`` also covers a function that returned its placeholder
+untouched (all zeros where the reference is not, ``<NULL>`` captions) and a
+model whose ``__init__`` never created its parameters; a function found
+``not_implemented`` gets no other finding.
 """
 
 from __future__ import annotations
@@ -50,6 +61,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 from oracle.audit import FINITE_DIFFERENCE, AuditResult, CheckResult
+from oracle.calls import MODEL_CLASS
 from oracle.loading import COURSE_MODULES, Target, TargetError, describe_error, load_target
 from oracle.metamorphic import LOOP_OF_STEPS, REPEATED_CALL, split_relation
 from oracle.spec import LayerSpec, NotImplementedLayer
@@ -58,7 +70,10 @@ __all__ = ["COURSE_MODULES", "FINDINGS", "Target", "TargetError", "bind", "bound
            "function_of", "functions_of", "load_target", "public_names", "verdicts"]
 
 FINDINGS = ("pass", "wrong_value", "nondeterministic", "dtype_changed", "mutates_input", "crash", "timeout",
-            "not_implemented", "untested")
+            "not_implemented", "untested", "not_supported")
+
+#: Findings that are no failure: the exit status is 0 when every function has only these.
+NO_FAILURE = ("pass", "not_supported")
 
 #: Findings of a call that gave no result: the function that needs it is ``untested``.
 NO_RESULT = ("crash", "timeout", "not_implemented")
@@ -145,9 +160,11 @@ def _finding(check: CheckResult) -> str:
     """The finding of a failed check; for a call that gave no result, the worst of its cases' causes."""
     if check.passed:
         return "pass"
+    causes = {failure.cause for failure in check.failures}
     if check.quantity.startswith("error in"):
-        causes = {failure.cause or "crash" for failure in check.failures}
-        return min(causes, key=FINDINGS.index)
+        return min({cause or "crash" for cause in causes}, key=FINDINGS.index)
+    if causes == {"not_implemented"}:  # a placeholder returned as it was
+        return "not_implemented"
     if check.quantity.endswith(" dtype"):
         return "dtype_changed"
     if check.quantity.endswith(" unchanged"):
@@ -163,11 +180,14 @@ def _size(inputs: str) -> int:
                for shape in re.findall(r"\(([\d, ]*)\)", inputs))
 
 
-def verdicts(result: AuditResult, specs: Sequence[LayerSpec]) -> tuple[dict, dict]:
+def verdicts(result: AuditResult, specs: Sequence[LayerSpec], absent: Iterable[str] = (),
+             required: Iterable[str] = ()) -> tuple[dict, dict]:
     """``(verdicts, evidence)``: ``verdicts[function][dtype]`` finding ids, ``evidence[function][dtype]`` texts.
 
     Evidence is the failure description of the smallest failing case of each
     failed check (for a crash, the smallest generated shapes that trigger it).
+    ``absent``: the public names the target does not define; ``required``:
+    the requirements (``--require``) whose absence fails.
     """
     by_name = {spec.name: spec for spec in specs}
     found: dict[str, dict[str, list[str]]] = {}
@@ -202,10 +222,40 @@ def verdicts(result: AuditResult, specs: Sequence[LayerSpec]) -> tuple[dict, dic
         names = functions_of(by_name[run.layer])
         forward_failed = any(finding in NO_RESULT for finding in found[names[0]][run.dtype]) or any(
             check.quantity == "error in forward" and not check.passed for check in run.checks)
-        if len(names) == 2 and names[1] != names[0] and forward_failed and not found[names[1]][run.dtype]:
+        independent = by_name[run.layer].public_names == (MODEL_CLASS,)  # sample is judged whatever loss does
+        if (len(names) == 2 and not independent and forward_failed and not found[names[1]][run.dtype]):
             found[names[1]][run.dtype].append("untested")
             evidence[names[1]][run.dtype].append(f"untested: {names[0]} failed, so {names[1]} could not run")
-    for dtypes in found.values():
+    for spec in specs:
+        _offered_or_not(spec, found, evidence, set(absent), set(required))
+    for function, dtypes in found.items():
         for dtype, findings in dtypes.items():
-            dtypes[dtype] = sorted(findings, key=FINDINGS.index) or ["pass"]
+            if "not_implemented" in findings:  # a stub: what else went wrong follows from that
+                dtypes[dtype] = ["not_implemented"]
+                evidence[function][dtype] = [text for text in evidence[function][dtype]
+                                             if text.startswith("not_implemented")]
+            dtypes[dtype] = sorted(dtypes[dtype], key=FINDINGS.index) or ["pass"]
     return found, evidence
+
+
+def _offered_or_not(spec: LayerSpec, found: dict, evidence: dict, absent: set[str], required: set[str]) -> None:
+    """``not_supported`` for a layer outside the course's API that the target does not offer (see the docstring)."""
+    if not spec.requirement:
+        return
+    names = functions_of(spec)
+    undefined = all(name in absent for name in spec.public_names)
+    why = (f"the target defines none of {', '.join(spec.public_names)}" if undefined else
+           f"{names[0]} refuses this cell type")
+    for function in names:
+        for dtype, findings in found.get(function, {}).items():
+            refused = "not_supported" in findings or (function != names[0] and "untested" in findings
+                                                      and "not_supported" in found[names[0]][dtype])
+            if not (undefined or refused):
+                continue
+            if spec.requirement in required:
+                found[function][dtype] = ["not_implemented"]
+                evidence[function][dtype] = [f"not_implemented: {why}, and --require names {spec.requirement}"]
+            else:
+                found[function][dtype] = ["not_supported"]
+                evidence[function][dtype] = [f"not_supported: {why} (outside the course's API; "
+                                             f"--require {spec.requirement} makes it a failure)"]

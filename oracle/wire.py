@@ -36,9 +36,12 @@ crosses as its plain values. Numeric means numpy kinds ``b``, ``i``, ``u``,
 Requests and replies
 --------------------
 Judge to worker, first ``{"op": "import", "target": TEXT, "base": FOLDER,
-"names": [public names]}``, answered by ``{"status": "ok", "found": {name:
-"function" | "class" | "other" | "missing"}}`` (or ``"error"`` with
-``"message"``, or ``"exited"`` with ``"code"``). Then requests of calls::
+"names": [public names]}`` (a notebook's ``"cells"``: ``[[index, execution
+count, source], ...]``, each answered by ``{"cell": index, "status": "ok" |
+"raised", "message": ...}``; or ``"pickled"``, a kernel's objects), answered by
+``{"status": "ok", "found": {name: "function" | "class" | "other" |
+"missing"}}`` (or ``"error"`` with ``"message"``, or ``"exited"`` with
+``"code"``). Then requests of calls::
 
     {"op": "calls", "recipe": {...}, "args": [values], "keep_last": bool,
      "take": int | null, "watch": bool, "release": [handle ids],

@@ -25,7 +25,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from oracle import wire
-from oracle.calls import recipe_function
+from oracle.calls import CellTypeRefused, recipe_function
 from oracle.loading import Target, TargetError, describe_error, load_target
 from oracle.notebooks import cell_name
 
@@ -100,7 +100,7 @@ class Worker:
             self.send({"status": "error", "message": f"cannot import {request['target']}: {describe_error(error)}"})
             return
         found = {name: _kind(self.target.find(name)) for name in request.get("names", [])}
-        self.send({"status": "ok"}, {"found": found})
+        self.send({"status": "ok", "found": found})  # in the header: names and kinds are text, not values
 
     def run_cells(self, request: dict[str, Any]) -> Target:
         """Run a notebook's cells in one module, in order, each compiled under a name that cites it.
@@ -173,7 +173,8 @@ class Worker:
             return
         except BaseException as error:
             self.send({**header, "status": "raised", "type": type(error).__name__, "message": _text(error),
-                       "where": _where(error), "not_implemented": isinstance(error, NotImplementedError)})
+                       "where": _where(error), "not_implemented": isinstance(error, NotImplementedError),
+                       "not_supported": isinstance(error, CellTypeRefused)})
             return
         if isinstance(value, tuple) and value:
             if request.get("take") is not None:

@@ -101,6 +101,51 @@ class CaptioningRNN(_impl.CaptioningRNN):
             captions.append(words)
         return np.stack(captions, axis=1)
 ''', {f"CaptioningRNN.sample[{cell}]": {"wrong_value"} for cell in ("rnn", "lstm", "gru")}),
+    "backward is a stub, forward promotes float32": ('''
+def rnn_forward(x, h0, Wx, Wh, b):
+    h, cache = _impl.rnn_forward(x, h0, Wx, Wh, b)
+    return h.astype(np.float64), cache  # the forward's own bug, found although its backward is a stub
+
+
+def rnn_backward(dh, cache):
+    dx, dh0, dWx, dWh, db = None, None, None, None, None
+    return dx, dh0, dWx, dWh, db
+''', "", {"rnn_forward": {"dtype_changed"}, "rnn_backward": {"not_implemented"}}),
+    "backward returns its zero placeholders": ('''
+def lstm_step_backward(dnext_h, dnext_c, cache):
+    grads = _impl.lstm_step_backward(dnext_h, dnext_c, cache)
+    dx, dprev_h, dprev_c, dWx, dWh, db = (np.zeros_like(grad) for grad in grads)  # the course's starting point
+    return dx, dprev_h, dprev_c, dWx, dWh, db
+''', "", {"lstm_step_backward": {"not_implemented"}}),
+    "sample returns its <NULL> placeholder": ("", '''
+class CaptioningRNN(_impl.CaptioningRNN):
+    def sample(self, features, max_length=30):
+        captions = self.word_to_idx["<NULL>"] * np.ones((features.shape[0], max_length), dtype=np.int32)
+        return captions
+''', {f"CaptioningRNN.sample[{cell}]": {"not_implemented"} for cell in ("rnn", "lstm", "gru")}),
+    "__init__ never creates the parameters": ("", '''
+class CaptioningRNN(_impl.CaptioningRNN):
+    def __init__(self, word_to_idx, input_dim=512, wordvec_dim=128, hidden_dim=128, cell_type="rnn",
+                 dtype=np.float32):
+        self.word_to_idx = word_to_idx
+        self.cell_type = cell_type
+        self.params = {}
+        # TODO: initialize the parameters
+''', {f"CaptioningRNN.{method}[{cell}]": {"not_implemented"} for cell in ("rnn", "lstm", "gru")
+       for method in ("loss", "sample")}),
+    "loss is a stub, sample is right": ("", '''
+class CaptioningRNN(_impl.CaptioningRNN):
+    def loss(self, features, captions):
+        raise NotImplementedError("the loss is next week's work")
+''', {f"CaptioningRNN.loss[{cell}]": {"not_implemented"} for cell in ("rnn", "lstm", "gru")}),
+    "the model refuses the GRU, as the course's does": ("", '''
+class CaptioningRNN(_impl.CaptioningRNN):
+    def __init__(self, word_to_idx, input_dim=512, wordvec_dim=128, hidden_dim=128, cell_type="rnn",
+                 dtype=np.float32):
+        if cell_type not in {"rnn", "lstm"}:
+            raise ValueError(f'Invalid cell_type "{cell_type}"')
+        super().__init__(word_to_idx, input_dim, wordvec_dim, hidden_dim, cell_type, dtype)
+''', {f"CaptioningRNN.{method}[gru]": {"not_supported"} for method in ("loss", "sample")}),
 }
 
 _LAYERS_HEADER = "import numpy as np\n\nimport impl as _impl\nfrom impl import *  # noqa: F403\n"
