@@ -271,7 +271,7 @@ def error_comparison(spec: LayerSpec, dtype: np.dtype, stage: str, reference: st
 
 def case_source(spec: LayerSpec, dtype: np.dtype, seed: int, case_index: int, setting: Setting) -> RandomSource:
     """The source case ``case_index`` of ``spec`` in ``dtype`` draws its inputs and upstream gradients from."""
-    return RandomSource(case_rng(seed, spec.name, dtype.name, case_index), setting.dims, setting.scale)
+    return RandomSource(case_rng(seed, spec.name, dtype.name, case_index), setting.dims, setting.scale, setting.values)
 
 
 def describe_inputs(spec: LayerSpec, seed: int, dtype: np.dtype, case_index: int, setting: Setting = DEFAULT[0]) -> str:

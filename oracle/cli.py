@@ -173,6 +173,9 @@ def add_audit_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--require", action="extend", nargs="+", default=[], metavar="NAME",
                         help="with --impl: layers outside the course's API whose absence fails, comma- or "
                              "space-separated: gru, lstm_c0 (default: none; absent ones are not_supported)")
+    parser.add_argument("--repro", metavar="DIR",
+                        help="with --impl: write, for each finding, its minimal case (.npz) and a script that needs "
+                             "only numpy and reruns your function on it (<function>-<dtype>.py; oracle/repro.py)")
     parser.add_argument("-j", "--jobs", type=_cases, default=1, metavar="N",
                         help="with several --impl targets, audit N at a time (default 1)")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON (schema: oracle/report.py, "
@@ -360,6 +363,8 @@ def run_audit_command(args: argparse.Namespace) -> int:
     unknown = [name for name in args.require if name not in known]
     if unknown:
         raise UsageError(f"--require {', '.join(unknown)}: expected one of {', '.join(known)}")
+    if args.repro is not None and not args.impl:
+        raise UsageError("--repro writes reproducers of an --impl target's findings; it needs --impl")
     if args.require and not args.impl:
         raise UsageError("--require says which layers an --impl target must offer; it needs --impl")
     if args.impl:

@@ -224,6 +224,7 @@ class GridCell:
     label: str
     per_dtype: str
     evidence: tuple[str, ...]
+    links: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -276,9 +277,11 @@ def grid(entries: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[GridRow]
             found = findings_of(dtypes)
             evidence = tuple(f"{dtype}: {text}" for dtype, texts in entry["evidence"].get(function, {}).items()
                              for text in texts)
+            links = tuple((f"reproducer ({dtype})", path)
+                          for dtype, path in entry.get("reproducers", {}).get(function, {}).items())
             cells.append(GridCell(anchor("cell", str(index), function), function, found[0], " + ".join(found),
                                   ", ".join(f"{dtype} {' '.join(findings)}" for dtype, findings in dtypes.items()),
-                                  evidence))
+                                  evidence, links))
         rows.append(GridRow(anchor("target", str(index)), entry["target"], float(entry["seconds"]),
                             entry["error"] or "", tuple(cells)))
     return functions, rows

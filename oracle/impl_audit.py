@@ -34,7 +34,12 @@ from oracle.audit import EXIT_FAILED, EXIT_OK, EXIT_USAGE, AuditConfig, AuditRes
 from oracle.boundary import Limits, harden_judge, open_target
 from oracle.registry import all_specs
 from oracle.report import render
+from oracle.repro import write_reproducers
+from oracle.shrink import minimal_cases
 from oracle.targets import FINDINGS, NO_FAILURE, TargetError, bound_specs, public_names, verdicts
+
+#: Seconds for shrinking the cases of one target's findings, in all (each finding: oracle.shrink.BUDGET_SECONDS).
+SHRINK_BUDGET = 60.0
 
 #: The ``--json`` document of an ``--impl`` audit.
 IMPL_JSON_SCHEMA = {
@@ -50,19 +55,26 @@ IMPL_JSON_SCHEMA = {
         "output": "{function: {bytes: n, tail: text}}: what the target printed (and 'import' while importing), "
                   "the last 4 KB of it per function; never part of a verdict",
         "notes": "[text, ...]: a notebook's cells that were left out (did not parse, failed, hung), each cited",
+        "minimal": "{function: {dtype: {finding, case, sizes, values}}}: the smallest failing case found for the "
+                   "function's first finding (oracle/shrink.py): its case index, sizes and the float arrays made "
+                   "zeros, ones or small integers; also the last evidence line",
+        "reproducers": "{function: {dtype: path}}: with --repro DIR, the script that reruns the minimal case with "
+                       "numpy alone (oracle/repro.py)",
     }],
 }
 
 
 def audit_one(target_text: str, config: AuditConfig, layers: Sequence[str], prog: str,
               progress: object = None, limits: Limits | None = None, parallel: int = 1,
-              cells: str = "definitions", pickled: bytes | None = None,
-              required: Sequence[str] = ()) -> tuple[dict, str, AuditResult | None]:
+              cells: str = "definitions", pickled: bytes | None = None, required: Sequence[str] = (),
+              shrink_budget: float = SHRINK_BUDGET, repro: str | None = None) -> tuple[dict, str, AuditResult | None]:
     """Audit one target through its worker: ``(its JSON entry, the text report, the audit)`` (no audit: not imported).
 
     A relative target is found from the current folder; ``parallel`` workers share batches of calls;
     ``cells`` and ``pickled`` as :func:`oracle.boundary.open_target` takes them; ``required``: the
-    requirements outside the course's API whose absence fails (``--require``).
+    requirements outside the course's API whose absence fails (``--require``); ``shrink_budget``: seconds
+    for shrinking the findings' cases (:mod:`oracle.shrink`; 0: none); ``repro``: the folder of the
+    reproducers (:mod:`oracle.repro`; ``None``: none).
     """
     started = time.perf_counter()
     chosen = [spec for spec in all_specs() if not layers or spec.name in layers]
@@ -72,27 +84,35 @@ def audit_one(target_text: str, config: AuditConfig, layers: Sequence[str], prog
             specs = bound_specs(chosen, target)
             config = dataclasses.replace(config, layers=tuple(spec.name for spec in specs), impl_target=target_text)
             result = run_audit(specs, config, progress=progress)  # type: ignore[arg-type]
-            output, notes = target.output(), target.notes()
             absent = {name for name in public_names(chosen) if target.find(name) is None}
+            found, evidence = verdicts(result, specs, absent, required)
+            minimal = minimal_cases(result, specs, found, total_budget=shrink_budget) if shrink_budget else {}
+            reproducers = ({} if repro is None
+                           else write_reproducers(Path(repro), target_text, specs, minimal, result.config))
+            output, notes = target.output(), target.notes()
     except TargetError as error:
         entry = {"target": target_text, "seconds": round(time.perf_counter() - started, 2), "error": str(error),
-                 "verdicts": {}, "evidence": {}, "output": {}, "notes": []}
+                 "verdicts": {}, "evidence": {}, "output": {}, "notes": [], "minimal": {}, "reproducers": {}}
         return entry, "", None
-    found, evidence = verdicts(result, specs, absent, required)
+    for function, dtypes in minimal.items():
+        for dtype, case in dtypes.items():
+            evidence[function][dtype].append(f"minimal case ({case['finding']}): {case.pop('text')}")
+            case.pop("minimal")
     entry = {"target": target_text, "seconds": round(time.perf_counter() - started, 2), "error": None,
-             "verdicts": found, "evidence": evidence, "output": output, "notes": notes}
+             "verdicts": found, "evidence": evidence, "minimal": minimal, "reproducers": reproducers, "output": output,
+             "notes": notes}
     return entry, render(result, prog), result
 
 
 def audit_entry(target_text: str, config: AuditConfig, layers: Sequence[str], limits: Limits, base: str,
-                parallel: int, cells: str, required: Sequence[str]) -> dict:
+                parallel: int, cells: str, required: Sequence[str], repro: str | None) -> dict:
     """The JSON entry of one target, judged in a pool process (``-j``); ``base``: the folder targets are found from."""
     import torch
 
     os.chdir(base)
     torch.set_num_threads(1)
     return audit_one(target_text, config, layers, "rnn-oracle", limits=limits, parallel=parallel, cells=cells,
-                     required=required)[0]
+                     required=required, repro=repro)[0]
 
 
 def workers_per_target(jobs: int) -> int:
@@ -151,7 +171,7 @@ def run_impl_audit(args: argparse.Namespace, config: AuditConfig, layers: Sequen
     limits = args.limits
     if len(targets) == 1:
         entry, report, result = audit_one(targets[0], config, layers, args.prog, progress, limits,
-                                          workers_per_target(1), args.cells, required=args.require)
+                                          workers_per_target(1), args.cells, required=args.require, repro=args.repro)
         if report:
             print(report)
         print(render_verdicts(entry))
@@ -160,8 +180,11 @@ def run_impl_audit(args: argparse.Namespace, config: AuditConfig, layers: Sequen
         result = None
         context = multiprocessing.get_context("spawn")  # a fresh judge: no state, no threads inherited
         with ProcessPoolExecutor(max_workers=args.jobs, mp_context=context) as pool:
+            folders = [None if args.repro is None else str(Path(args.repro) / f"{index}-{Path(target).name}")
+                       for index, target in enumerate(targets, start=1)]  # one folder of reproducers per target
             futures = [pool.submit(audit_entry, target, config, layers, limits, str(Path.cwd()),
-                                   workers_per_target(args.jobs), args.cells, args.require) for target in targets]
+                                   workers_per_target(args.jobs), args.cells, args.require, folder)
+                       for target, folder in zip(targets, folders, strict=True)]
             entries = []
             for number, future in enumerate(futures, start=1):
                 entries.append(future.result())

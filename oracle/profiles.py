@@ -42,15 +42,21 @@ from impl.rnn import CHUNK_ROWS
 
 @dataclass(frozen=True)
 class Setting:
-    """How one case is drawn: fixed sizes by dimension name, and a factor on every float range."""
+    """How one case is drawn: fixed sizes by dimension name, a factor on every float range, simpler values.
+
+    ``values`` maps the index of a float draw (in the order the case draws them) to a simpler value for it,
+    ``"zeros"``, ``"ones"`` or ``"integers"`` (:class:`oracle.sources.RandomSource`): what a shrunk case
+    (:mod:`oracle.shrink`) is made of.
+    """
 
     name: str
     dims: Mapping[str, int] = field(default_factory=dict)
     scale: float = 1.0
+    values: Mapping[int, str] = field(default_factory=dict)
 
     def with_dims(self, dims: Mapping[str, int]) -> Setting:
         """This setting with ``dims`` fixed on top of its own."""
-        return Setting(self.name, {**self.dims, **dims}, self.scale)
+        return Setting(self.name, {**self.dims, **dims}, self.scale, self.values)
 
 
 #: The default profile: sizes drawn from [1, 4], floats of order one.

@@ -101,13 +101,21 @@ class RandomSource:
     scale
         Factor applied to the bounds of every float range (``--profile
         stress``: saturated gates, large inputs).
+    values
+        Float draws to replace by simpler values, by draw index: ``"zeros"``,
+        ``"ones"`` (clipped to the range) or ``"integers"`` (the drawn values
+        doubled and rounded, clipped to the range). The draw still consumes
+        the generator, so later draws do not change.
     """
 
-    def __init__(self, rng: np.random.Generator, dims: Mapping[str, int] | None = None, scale: float = 1.0) -> None:
+    def __init__(self, rng: np.random.Generator, dims: Mapping[str, int] | None = None, scale: float = 1.0,
+                 values: Mapping[int, str] | None = None) -> None:
         self._rng = rng
         self._fixed = dict(dims or {})
         self._scale = scale
         self._dims: dict[str, int] = {}
+        self._values = dict(values or {})
+        self.float_arrays: list[np.ndarray] = []  # what each float draw returned, in order
 
     @property
     def drawn(self) -> tuple[str, ...]:
@@ -127,7 +135,16 @@ class RandomSource:
         return self._dims[name]
 
     def floats(self, shape: tuple[int, ...], dtype: np.dtype, low: float = -1.0, high: float = 1.0) -> np.ndarray:
-        return self._rng.uniform(low * self._scale, high * self._scale, size=shape).astype(dtype)
+        drawn = self._rng.uniform(low * self._scale, high * self._scale, size=shape).astype(dtype)
+        simpler = self._values.get(len(self.float_arrays))
+        if simpler == "zeros":
+            drawn = np.zeros(shape, dtype)
+        elif simpler == "ones":
+            drawn = np.clip(np.ones(shape, dtype), low * self._scale, high * self._scale).astype(dtype)
+        elif simpler == "integers":  # small integers in the range, from the drawn values
+            drawn = np.clip(np.round(drawn * 2), low * self._scale, high * self._scale).astype(dtype)
+        self.float_arrays.append(drawn)
+        return drawn
 
     def indices(self, shape: tuple[int, ...], upper: int) -> np.ndarray:
         # Half the time draw from a pool of at most three words so repeats are certain.

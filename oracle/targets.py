@@ -67,7 +67,7 @@ from oracle.metamorphic import LOOP_OF_STEPS, REPEATED_CALL, split_relation
 from oracle.spec import LayerSpec, NotImplementedLayer
 
 __all__ = ["COURSE_MODULES", "FINDINGS", "Target", "TargetError", "bind", "bound_specs", "describe_error",
-           "function_of", "functions_of", "load_target", "public_names", "verdicts"]
+           "finding_of", "function_of", "functions_of", "load_target", "public_names", "verdicts"]
 
 FINDINGS = ("pass", "wrong_value", "nondeterministic", "dtype_changed", "mutates_input", "crash", "timeout",
             "not_implemented", "untested", "not_supported")
@@ -156,7 +156,7 @@ def function_of(spec: LayerSpec, check: CheckResult) -> str:
     return names[1] if backward else names[0]
 
 
-def _finding(check: CheckResult) -> str:
+def finding_of(check: CheckResult) -> str:
     """The finding of a failed check; for a call that gave no result, the worst of its cases' causes."""
     if check.passed:
         return "pass"
@@ -200,10 +200,10 @@ def verdicts(result: AuditResult, specs: Sequence[LayerSpec], absent: Iterable[s
         referenced_ok = {function: all(check.passed for check in run.checks if function_of(spec, check) == function
                                        and split_relation(check.quantity)[1] != LOOP_OF_STEPS)
                          for function in functions_of(spec)}
-        nondeterministic = any(_finding(check) == "nondeterministic" for other in result.runs
+        nondeterministic = any(finding_of(check) == "nondeterministic" for other in result.runs
                                if other.layer == run.layer for check in other.checks)  # checked in float64 only
         for check in run.checks:
-            function, finding = function_of(spec, check), _finding(check)
+            function, finding = function_of(spec, check), finding_of(check)
             if finding == "pass":
                 continue
             if split_relation(check.quantity)[1] == LOOP_OF_STEPS and referenced_ok[function]:
