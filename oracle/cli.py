@@ -41,17 +41,19 @@ import torch
 
 from oracle.audit import DTYPES, EXIT_FAILED, EXIT_OK, EXIT_USAGE, AuditConfig, Progress, run_audit
 from oracle.boundary import DEFAULT_IMPORT_TIMEOUT, DEFAULT_MEMORY, DEFAULT_TIMEOUT, Limits, default_timeout
+from oracle.grading import parse_shard
 from oracle.impl_audit import run_impl_audit
 from oracle.notebooks import CELL_MODES
 from oracle.profiles import PROFILES, case_setting, parse_dims
 from oracle.registry import all_specs, load_specs
 from oracle.report import count, render, selection, to_json
+from oracle.rubric import RubricError, load_rubric
 from oracle.sources import DimensionError, RandomSource
 from oracle.spec import CALL_ERRORS, LayerSpec
 from oracle.targets import describe_error
 
 #: Optional subcommands: name -> module exposing ``add_arguments(parser)`` and ``run(args) -> int``.
-OPTIONAL_SUBCOMMANDS = {"bench": "oracle.bench"}
+OPTIONAL_SUBCOMMANDS = {"bench": "oracle.bench", "merge": "oracle.merge"}
 
 #: Generated cases per layer and dtype by default: the full audit then needs about 13 s of CPU time (one core).
 DEFAULT_CASES = 16
@@ -132,6 +134,13 @@ def _memory(text: str) -> int:
     return value
 
 
+def _shard(text: str) -> tuple[int, int]:
+    try:
+        return parse_shard(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
+
+
 def add_audit_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``audit``."""
     parser.add_argument("--layers", action="extend", nargs="+", metavar="NAME",
@@ -176,6 +185,17 @@ def add_audit_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repro", metavar="DIR",
                         help="with --impl: write, for each finding, its minimal case (.npz) and a script that needs "
                              "only numpy and reruns your function on it (<function>-<dtype>.py; oracle/repro.py)")
+    parser.add_argument("--rubric", metavar="TOML",
+                        help="with --impl: points per function and the share each finding keeps (oracle/rubric.py; "
+                             "default: the course API's, oracle/rubrics/course.toml)")
+    parser.add_argument("--gradescope", metavar="PATH",
+                        help="with one --impl target: write Gradescope's results.json, one test per function of the "
+                             "rubric")
+    parser.add_argument("--csv", metavar="PATH",
+                        help="with --impl: one row per target (target, points, findings per function) for a gradebook")
+    parser.add_argument("--shard", type=_shard, metavar="K/N",
+                        help="with several --impl targets: audit only every N-th target from the K-th (merge the "
+                             "shards' --json with rnn-oracle merge)")
     parser.add_argument("-j", "--jobs", type=_cases, default=1, metavar="N",
                         help="with several --impl targets, audit N at a time (default 1)")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON (schema: oracle/report.py, "
@@ -363,6 +383,21 @@ def run_audit_command(args: argparse.Namespace) -> int:
     unknown = [name for name in args.require if name not in known]
     if unknown:
         raise UsageError(f"--require {', '.join(unknown)}: expected one of {', '.join(known)}")
+    grading = [option for option, value in (("--rubric", args.rubric), ("--gradescope", args.gradescope),
+                                            ("--csv", args.csv), ("--shard", args.shard)) if value]
+    if grading and not args.impl:
+        raise UsageError(f"{', '.join(grading)} grade{'s' if len(grading) == 1 else ''} --impl targets: "
+                         "give --impl")
+    if args.gradescope and len(dict.fromkeys(args.impl)) != 1:
+        raise UsageError("--gradescope writes the results of one submission: give exactly one --impl target")
+    if args.shard and len(dict.fromkeys(args.impl)) < 2:
+        raise UsageError("--shard splits several --impl targets")
+    try:
+        args.rubric = load_rubric(args.rubric)
+    except RubricError as error:
+        raise UsageError(str(error)) from error
+    check_json_path(args.csv, "--csv")
+    check_json_path(args.gradescope, "--gradescope")
     if args.repro is not None and not args.impl:
         raise UsageError("--repro writes reproducers of an --impl target's findings; it needs --impl")
     if args.require and not args.impl:

@@ -236,6 +236,7 @@ class GridRow:
     seconds: float
     error: str
     cells: tuple[GridCell | None, ...] = field(default_factory=tuple)
+    points: str = "-"
 
 
 #: Background colour of a grid cell by finding; a finding not listed gets :data:`OTHER_FINDING_COLOUR`.
@@ -282,8 +283,10 @@ def grid(entries: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[GridRow]
             cells.append(GridCell(anchor("cell", str(index), function), function, found[0], " + ".join(found),
                                   ", ".join(f"{dtype} {' '.join(findings)}" for dtype, findings in dtypes.items()),
                                   evidence, links))
+        points = entry.get("points")
         rows.append(GridRow(anchor("target", str(index)), entry["target"], float(entry["seconds"]),
-                            entry["error"] or "", tuple(cells)))
+                            entry["error"] or "", tuple(cells),
+                            f"{points['total']:g}/{points['max']:g}" if points else "-"))
     return functions, rows
 
 

@@ -27,14 +27,17 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from oracle.audit import EXIT_FAILED, EXIT_OK, EXIT_USAGE, AuditConfig, AuditResult, run_audit
 from oracle.boundary import Limits, harden_judge, open_target
+from oracle.grading import function_cells, options_of, shard_of, write_csv, write_gradescope
+from oracle.progress import ClassProgress
 from oracle.registry import all_specs
 from oracle.report import render
 from oracle.repro import write_reproducers
+from oracle.rubric import Rubric
 from oracle.shrink import minimal_cases
 from oracle.targets import FINDINGS, NO_FAILURE, TargetError, bound_specs, public_names, verdicts
 
@@ -43,10 +46,15 @@ SHRINK_BUDGET = 60.0
 
 #: The ``--json`` document of an ``--impl`` audit.
 IMPL_JSON_SCHEMA = {
-    "schema_version": "1",
+    "schema_version": "2",
+    "options": "what the verdicts and points depend on (layers, dtypes, cases, seed, device, profile, dims, the "
+               "rubric's digest, require, cells): shards made with other options are not merged",
+    "shard": "[K, N] for a run of --shard K/N, else null",
     "findings": f"the finding identifiers, in order: {', '.join(FINDINGS)} (oracle/targets.py says what each means)",
     "targets": [{
         "target": "the TARGET as given",
+        "index": "its position among all the targets of the run (before sharding)",
+        "points": "{total, max, functions: {function: points}} under the rubric (oracle/rubric.py)",
         "seconds": "wall time of its audit",
         "error": "why it could not be imported (file, line, error), or null",
         "verdicts": "{function: {dtype: [finding, ...]}}: ['pass'] when clean; functions by the seed's public "
@@ -134,24 +142,21 @@ def render_verdicts(entry: dict) -> str:
 
 
 def grader_grid(entries: Sequence[dict]) -> str:
-    """The grader's summary, tab-separated: one row per target, its seconds, then one column per function.
+    """The grader's summary, tab-separated: one row per target, its seconds, points, then one column per function.
 
     A cell holds the function's findings over both dtypes joined by ``+``
     (``pass`` when clean, ``-`` when not audited); a target that could not be
-    imported gets ``ERROR`` and its message in the last column.
+    imported gets ``ERROR`` and its message in the last column. Points are
+    ``earned/maximum`` under the rubric (:mod:`oracle.rubric`).
     """
-    functions = list(dict.fromkeys(function for entry in entries for function in entry["verdicts"]))
-    lines = ["\t".join(["target", "seconds", *functions, "error"])]
-    for entry in entries:
+    functions, rows = function_cells(entries)
+    lines = ["\t".join(["target", "seconds", "points", *functions, "error"])]
+    for entry, cells in zip(entries, rows, strict=True):
+        points = f"{entry['points']['total']:g}/{entry['points']['max']:g}"
         if entry["error"]:
-            lines.append("\t".join([entry["target"], "-", *(["ERROR"] * len(functions)), entry["error"]]))
+            lines.append("\t".join([entry["target"], "-", points, *(["ERROR"] * len(functions)), entry["error"]]))
             continue
-        cells = []
-        for function in functions:
-            dtypes = entry["verdicts"].get(function)
-            found = {finding for findings in (dtypes or {}).values() for finding in findings}
-            cells.append("-" if dtypes is None else "+".join(sorted(found - {"pass"} or {"pass"}, key=FINDINGS.index)))
-        lines.append("\t".join([entry["target"], f"{entry['seconds']:.1f}", *cells, ""]))
+        lines.append("\t".join([entry["target"], f"{entry['seconds']:.1f}", points, *cells, ""]))
     return "\n".join(lines)
 
 
@@ -168,36 +173,59 @@ def run_impl_audit(args: argparse.Namespace, config: AuditConfig, layers: Sequen
     """The ``--impl`` audit of ``args.impl`` (see the module docstring)."""
     harden_judge()
     targets = list(dict.fromkeys(args.impl))
-    limits = args.limits
+    chosen = shard_of(targets, args.shard)
+    rubric = args.rubric
     if len(targets) == 1:
-        entry, report, result = audit_one(targets[0], config, layers, args.prog, progress, limits,
+        entry, report, result = audit_one(targets[0], config, layers, args.prog, progress, args.limits,
                                           workers_per_target(1), args.cells, required=args.require, repro=args.repro)
+        entries = [{**entry, "index": 0, "points": rubric.score(entry["verdicts"])}]
         if report:
             print(report)
-        print(render_verdicts(entry))
-        entries = [entry]
+        print(render_verdicts(entries[0]))
     else:
         result = None
-        context = multiprocessing.get_context("spawn")  # a fresh judge: no state, no threads inherited
-        with ProcessPoolExecutor(max_workers=args.jobs, mp_context=context) as pool:
-            folders = [None if args.repro is None else str(Path(args.repro) / f"{index}-{Path(target).name}")
-                       for index, target in enumerate(targets, start=1)]  # one folder of reproducers per target
-            futures = [pool.submit(audit_entry, target, config, layers, limits, str(Path.cwd()),
-                                   workers_per_target(args.jobs), args.cells, args.require, folder)
-                       for target, folder in zip(targets, folders, strict=True)]
-            entries = []
-            for number, future in enumerate(futures, start=1):
-                entries.append(future.result())
-                print(f"[{number}/{len(targets)}] {entries[-1]['target']} done ({entries[-1]['seconds']:.1f} s)",
-                      file=sys.stderr, flush=True)
+        entries = audit_class(args, config, layers, chosen, rubric)
         print(grader_grid(entries))
     for entry in entries:
         if entry["error"]:
             print(f"{args.prog} audit: error: {entry['target']}: {entry['error']}", file=sys.stderr)
+    options = options_of(config, rubric, {"require": sorted(args.require), "cells": args.cells})
+    document = {"schema_version": IMPL_JSON_SCHEMA["schema_version"], "options": options,
+                "shard": list(args.shard) if args.shard else None, "targets": entries}
+    return write_outputs(args, document, rubric, result.config if result is not None else config, result)
+
+
+def audit_class(args: argparse.Namespace, config: AuditConfig, layers: Sequence[str],
+                chosen: Sequence[tuple[int, str]], rubric: Rubric) -> list[dict]:
+    """Several targets, each judged in a pool process, ``-j`` at a time, with progress on stderr."""
+    context = multiprocessing.get_context("spawn")  # a fresh judge: no state, no threads inherited
+    entries = []
+    with ProcessPoolExecutor(max_workers=args.jobs, mp_context=context) as pool, \
+            ClassProgress(len(chosen)) as shown:
+        folders = {index: None if args.repro is None else str(Path(args.repro) / f"{index + 1}-{Path(target).name}")
+                   for index, target in chosen}  # one folder of reproducers per target
+        futures = {pool.submit(audit_entry, target, config, layers, args.limits, str(Path.cwd()),
+                               workers_per_target(args.jobs), args.cells, args.require, folders[index]): index
+                   for index, target in chosen}
+        for future in as_completed(futures):
+            entry = {**future.result(), "index": futures[future]}
+            entry["points"] = rubric.score(entry["verdicts"])
+            entries.append(entry)
+            shown.done(entry, status([entry]) != EXIT_OK)
+    return sorted(entries, key=lambda entry: entry["index"])
+
+
+def write_outputs(args: argparse.Namespace, document: dict, rubric: Rubric, config: AuditConfig,
+                  result: AuditResult | None) -> int:
+    """Write ``--json``, ``--csv``, ``--gradescope`` and ``--html`` of a document; its exit status."""
+    entries = document["targets"]
     if args.json:
-        Path(args.json).write_text(json.dumps({"schema_version": IMPL_JSON_SCHEMA["schema_version"],
-                                               "targets": entries}, indent=2) + "\n")
-    if args.html and not write_html(args, result.config if result is not None else config, entries, result):
+        Path(args.json).write_text(json.dumps(document, indent=2) + "\n")
+    if getattr(args, "csv", None):
+        write_csv(args.csv, entries)
+    if getattr(args, "gradescope", None):
+        write_gradescope(args.gradescope, entries[0], rubric)
+    if args.html and not write_html(args, config, entries, result):
         return EXIT_USAGE
     return status(entries)
 

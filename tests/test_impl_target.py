@@ -45,7 +45,8 @@ def test_each_problem_gets_exactly_its_finding(problem, capsys, tmp_path, isolat
 def test_a_crash_names_the_smallest_case_that_triggers_it(capsys, tmp_path, isolated_imports):
     folder = course_folder(tmp_path, "crash on a size-1 axis")
     _, document, _, _ = impl_audit(capsys, tmp_path, str(folder), extra=("--layers", "temporal_affine"))
-    evidence = document["targets"][0]["evidence"]["temporal_affine_forward"]["float64"]
+    *evidence, minimal = document["targets"][0]["evidence"]["temporal_affine_forward"]["float64"]
+    assert minimal.startswith("minimal case (crash): N=1, T=1, D=1, M=1")
     # The generated cases with a size of 1, and the batch-split relation's row 0 run alone (N = 1).
     assert sorted(text.split(" (")[0] for text in evidence) == [
         "crash: temporal_affine error in forward",
@@ -58,8 +59,9 @@ def test_a_crash_names_the_smallest_case_that_triggers_it(capsys, tmp_path, isol
 def test_a_sampling_crash_names_the_size_of_one_that_triggers_it(capsys, tmp_path, isolated_imports):
     folder = course_folder(tmp_path, "sample crashes when N = 1")
     _, document, _, _ = impl_audit(capsys, tmp_path, str(folder), extra=("--layers", "captioning_rnn"))
-    evidence = document["targets"][0]["evidence"]["CaptioningRNN.sample[rnn]"]["float64"]
+    *evidence, minimal = document["targets"][0]["evidence"]["CaptioningRNN.sample[rnn]"]["float64"]
     assert evidence and all("it raises only when N = 1 or D = 1" in text for text in evidence), evidence
+    assert minimal.startswith("minimal case (crash): N=1")
 
 
 def test_a_file_that_cannot_be_imported_gets_one_message_and_the_others_still_run(capsys, tmp_path):
@@ -72,9 +74,9 @@ def test_a_file_that_cannot_be_imported_gets_one_message_and_the_others_still_ru
     assert entries["impl"]["error"] is None and entries["impl"]["verdicts"]["affine_forward"]["float64"] == ["pass"]
     assert "Traceback" not in err
     header, *rows = out.strip().splitlines()[-3:]  # the grader's grid ends the output
-    assert header.split("\t") == ["target", "seconds", "affine_forward", "affine_backward", "error"]
-    assert rows[0].split("\t")[0] == str(broken) and rows[0].split("\t")[2:4] == ["ERROR", "ERROR"]
-    assert rows[1].split("\t")[2:4] == ["pass", "pass"]
+    assert header.split("\t") == ["target", "seconds", "points", "affine_forward", "affine_backward", "error"]
+    assert rows[0].split("\t")[0] == str(broken) and rows[0].split("\t")[2:5] == ["0/40", "ERROR", "ERROR"]
+    assert rows[1].split("\t")[2:5] == ["3/40", "pass", "pass"]  # affine's 1 + 2 points of the course rubric
 
 
 @pytest.mark.parametrize(("require", "status", "finding"), [((), 0, "not_supported"),

@@ -96,7 +96,7 @@ def test_a_forged_grading_document_is_overwritten_by_the_judges(capsys, tmp_path
     assert findings_of(entries[str(forger)]) == {"affine_backward": {"wrong_value"}}
     assert findings_of(entries[str(honest)]) == {}
     assert status == 1
-    assert out.strip().splitlines()[-2].split("\t")[3] == "wrong_value"  # the grid: the forger's affine_backward
+    assert out.strip().splitlines()[-2].split("\t")[4] == "wrong_value"  # the grid: the forger's affine_backward
 
 
 def test_a_spec_in_this_process_that_exits_is_a_finding_not_the_exit(capsys, tmp_path):
