@@ -91,7 +91,8 @@ def test_a_class_in_shards_merges_into_exactly_one_run(tmp_path, capsys):
         main(["audit", "--impl", *targets, "-j", "2", *CLASS_OPTIONS, "--shard", shard, "--json", str(parts[-1])])
     capsys.readouterr()
     merged = tmp_path / "merged.json"
-    assert main(["merge", *map(str, reversed(parts)), "--json", str(merged), "--csv", str(tmp_path / "merged.csv")]) == 1
+    assert main(["merge", *map(str, reversed(parts)), "--json", str(merged),
+                 "--csv", str(tmp_path / "merged.csv")]) == 1
     merged_grid, _ = capsys.readouterr()
 
     def judged(path: Path) -> list[dict]:

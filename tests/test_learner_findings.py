@@ -14,7 +14,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from oracle.cli import main
-from tests.hostile_targets import HEADER, write_target
+from tests.hostile_targets import write_target
 
 #: A bug that shows only when N >= 2 and T >= 3: the minimal case must be exactly that size.
 ONLY_WHEN_LARGE_ENOUGH = """
@@ -80,7 +80,8 @@ def run_alone(script: Path, path: Path) -> subprocess.CompletedProcess:
 
 def as_notebook(path: Path, code: str) -> Path:
     notebook = new_notebook()
-    notebook.cells = [new_code_cell("%matplotlib inline"), new_code_cell(code), new_code_cell("print(rnn_step_forward)")]
+    notebook.cells = [new_code_cell("%matplotlib inline"), new_code_cell(code),
+                      new_code_cell("print(rnn_step_forward)")]
     nbformat.write(notebook, str(path))
     return path
 
