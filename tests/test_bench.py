@@ -188,7 +188,7 @@ def test_audit_timings_time_the_audit_and_compare_with_its_budget() -> None:
     runs = audit_runs(16)
     assert [(run.layers[:1], run.cases, run.budget, run.course) for run in runs] == [
         (("affine",), 16, 30.0, ""), (("lstm",), 1, 60.0, ""), (("affine",), 16, 6.0, "course API"),
-        (("affine",), 16, 30.0, "every function")]
+        (("affine",), 16, 30.0, "every function"), (("affine",), 16, 45.0, "class")]
     assert runs[1].dims == {"N": 64, "T": 50, "D": 128, "H": 256}
     tiny = AuditRun("affine, one case", ("affine",), 1, budget=1e-9)
     [row] = time_audits((tiny,))

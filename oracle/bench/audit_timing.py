@@ -16,7 +16,12 @@ one thread as ``rnn-oracle audit`` runs it:
     ``cell_type="gru"``; imported and called in worker processes
     (:mod:`oracle.boundary`), so the time includes starting them: budget 6 s;
 ``--impl course folder (every function)``
-    the same with every function and cell type: budget 30 s.
+    the same with every function and cell type: budget 30 s;
+``--impl class of 6, -j 2``
+    a small class through the grader's route (a judge process per target,
+    two at a time): two course folders that are right, two whose
+    ``rnn_step_backward`` scales ``dWx`` by 1.5, two whose ``lstm_forward``
+    crashes; budget 45 s (a class of 300 at that rate: 15 minutes).
 
 The seconds are wall time on the machine at hand (its CPU and load), so
 they are reported with the machine, never asserted by a test.
@@ -72,14 +77,29 @@ class AuditRun:
     course: str = ""
 
 
-def write_course_folder(root: Path, complete: bool) -> Path:
-    """``root/cs231n`` with ``rnn_layers.py`` and ``classifiers/rnn.py`` (see :class:`AuditRun`)."""
+#: The class run's submissions besides the right ones: a wrong weight gradient, and a crash.
+CLASS_BUGS = ("""
+import impl as _impl
+
+
+def rnn_step_backward(dnext_h, cache):
+    dx, dprev_h, dWx, dWh, db = _impl.rnn_step_backward(dnext_h, cache)
+    return dx, dprev_h, 1.5 * dWx, dWh, db
+""", """
+def lstm_forward(x, h0, Wx, Wh, b):
+    raise IndexError("list index out of range")
+""")
+
+
+def write_course_folder(root: Path, complete: bool, extra: str = "") -> Path:
+    """``root/cs231n`` with ``rnn_layers.py`` and ``classifiers/rnn.py`` (see :class:`AuditRun`); ``extra``: code
+    appended to ``rnn_layers.py``."""
     folder = root / "cs231n"
     (folder / "classifiers").mkdir(parents=True)
     for package in (folder, folder / "classifiers"):
         (package / "__init__.py").write_text("")
     names = "*  # noqa: F403" if complete else "(" + ", ".join(COURSE_FUNCTIONS) + ")  # noqa: F401"
-    (folder / "rnn_layers.py").write_text(f"from impl import {names}\n")
+    (folder / "rnn_layers.py").write_text(f"from impl import {names}\n{extra}")
     (folder / "classifiers" / "rnn.py").write_text("from impl import CaptioningRNN  # noqa: F401\n" if complete
                                                     else COURSE_MODEL)
     return folder
@@ -94,6 +114,7 @@ def audit_runs(default_cases: int) -> tuple[AuditRun, ...]:
                  dict(LARGE_LSTM_DIMS)),
         AuditRun("--impl course folder (course API)", every, default_cases, 6.0, course="course API"),
         AuditRun("--impl course folder (every function)", every, default_cases, 30.0, course="every function"),
+        AuditRun("--impl class of 6, -j 2", every, default_cases, 45.0, course="class"),
     )
 
 
@@ -130,6 +151,8 @@ def _impl_audit(run: AuditRun, config: AuditConfig) -> tuple[int, bool]:
     """
     from oracle.impl_audit import audit_one, workers_per_target
 
+    if run.course == "class":
+        return _class_audit(run, config)
     with tempfile.TemporaryDirectory() as root:
         folder = write_course_folder(Path(root), complete=run.course == "every function")
         entry, _, result = audit_one(str(folder), config, run.layers, "rnn-oracle", parallel=workers_per_target(1))
@@ -138,6 +161,26 @@ def _impl_audit(run: AuditRun, config: AuditConfig) -> tuple[int, bool]:
               or function.endswith(("[rnn]", "[lstm]"))}
     passed = bool(judged) and all(findings == ["pass"] for dtypes in judged.values() for findings in dtypes.values())
     return (len(result.checks) if result is not None else 0), passed
+
+
+def _class_audit(run: AuditRun, config: AuditConfig) -> tuple[int, bool]:
+    """``(targets, whether each got what it should)`` of the class run: ``rnn-oracle audit --impl ... -j 2``."""
+    import contextlib
+    import io
+    import json
+
+    from oracle.cli import main
+
+    with tempfile.TemporaryDirectory() as root:
+        folders = [write_course_folder(Path(root) / f"student{number}", False, extra)
+                   for number, extra in enumerate(["", "", *(bug for bug in CLASS_BUGS for _ in range(2))])]
+        path = Path(root) / "class.json"
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            main(["audit", "--impl", *map(str, folders), "-j", "2", "--cases", str(config.cases), "--json", str(path)])
+        entries = json.loads(path.read_text())["targets"]
+    failing = [any(finding not in ("pass", "not_supported") for dtypes in entry["verdicts"].values()
+                   for findings in dtypes.values() for finding in findings) for entry in entries]
+    return len(entries), failing == [False, False, True, True, True, True]
 
 
 def format_audit_timings(rows: list[dict]) -> str:
