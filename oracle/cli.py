@@ -34,7 +34,7 @@ import re
 import secrets
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 import numpy as np
 import torch
@@ -51,6 +51,8 @@ from oracle.rubric import RubricError, load_rubric
 from oracle.sources import DimensionError, RandomSource
 from oracle.spec import CALL_ERRORS, LayerSpec
 from oracle.targets import describe_error
+
+T = TypeVar("T")
 
 #: Optional subcommands: name -> module exposing ``add_arguments(parser)`` and ``run(args) -> int``.
 OPTIONAL_SUBCOMMANDS = {"bench": "oracle.bench", "merge": "oracle.merge"}
@@ -99,11 +101,19 @@ def _seed(text: str) -> int:
     return value
 
 
-def _dims(text: str) -> dict[str, int]:
-    try:
-        return parse_dims(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(f"--dims: {error}") from error
+def _parsed_by(parse: Callable[[str], T], prefix: str = "") -> Callable[[str], T]:
+    """An argparse ``type`` from a parser that raises ``ValueError`` with the reason."""
+
+    def convert(text: str) -> T:
+        try:
+            return parse(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(f"{prefix}{error}") from error
+
+    return convert
+
+
+_dims = _parsed_by(parse_dims, "--dims: ")
 
 
 def _device(text: str) -> str:
@@ -134,11 +144,7 @@ def _memory(text: str) -> int:
     return value
 
 
-def _shard(text: str) -> tuple[int, int]:
-    try:
-        return parse_shard(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from error
+_shard = _parsed_by(parse_shard)
 
 
 def add_audit_arguments(parser: argparse.ArgumentParser) -> None:
