@@ -125,3 +125,21 @@ def test_shards_that_do_not_belong_together_are_refused(change, message, tmp_pat
     capsys.readouterr()
     assert main(["merge", *map(str, parts)]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_on_a_terminal_the_class_progress_is_a_bar_with_findings_and_time_left(monkeypatch):
+    import io
+
+    from oracle.progress import ClassProgress
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    with ClassProgress(3) as shown:
+        for number in range(3):
+            shown.done({"target": f"student{number}", "seconds": 1.0}, failing=number == 1)
+    text = terminal.getvalue()
+    assert "3/3" in text and "with_findings=1" in text and "<" in text  # done/total, failing, elapsed<left
