@@ -385,12 +385,7 @@ def audit_case(spec: LayerSpec, dtype_name: str, seed: int, case_index: int,
         record(IMPL, [error_comparison(spec, dtype, stage_of(failure, "backward"), twin_label, failure, trigger)])
 
         against_twin(observations)
-        for extra in spec.extra_checks:
-            if extra.independent:
-                found = attempt(extra.name, twin_label, functools.partial(extra.run, spec, case, device))
-                if found is not None:
-                    record(IMPL, found)
-        return observations
+        return observations + independent_checks(spec, dtype, seed, case_index, device, setting, described)
 
     # The finite differences start first: a worker process computes them while the twin runs here.
     numeric_rows: list[Observation] = []
