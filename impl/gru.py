@@ -34,8 +34,9 @@ over contiguous memory; the input side of every step (bias included) is
 computed before the loop in one call; each step runs one product with
 ``[Wh; bh]``; the sigmoid gates' weights are negated once so that
 ``sigma(a) = 1 / (1 + exp(z))`` with ``z = -a`` comes straight out of the
-products; and the backward loop stores the pre-activation gradients of a
-chunk of steps in one ``(4H, steps, N)`` buffer, rows ``[n (input side), z, r,
+products; and the backward loop (the chunked loop of :mod:`impl._chunks`)
+stores the pre-activation gradients of a chunk of steps in one
+``(4H, steps, N)`` buffer, rows ``[n (input side), z, r,
 n (hidden side)]``, whose first 3H rows are the input-side gradient and last
 3H rows the hidden-side gradient, so that each finished chunk adds its share
 of ``dWx``/``db`` and of ``dWh``/``dbh`` and fills its slice of ``dx`` with one
@@ -55,15 +56,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from impl._checks import common_float_dtype, ieee_quiet
+from impl._chunks import MatmulSum, backward_chunks, receive_upstream
 from impl.lstm import _sigmoid_inplace
-from impl.rnn import (
-    CHUNK_ROWS,
-    _check_cache,
-    _check_cell_params,
-    _check_upstream,
-    _MatmulSum,
-    _read_only,
-)
+from impl.rnn import _check_cache, _check_cell_params, _check_upstream, _read_only
 
 __all__ = ["gru_step_forward", "gru_step_backward", "gru_forward", "gru_backward"]
 
@@ -414,11 +409,9 @@ def gru_backward(
         _check_upstream("dh", dh, dtype, (n, t, h), "(N, T, H)")
 
         states = cache.states
-        chunk = max(1, min(t, CHUNK_ROWS // max(n, 1)))
-        dz_buffer = np.empty(4 * h * chunk * n, dtype)
         dx = np.empty((n, t, d), dtype)
-        dwx_stack_t = _MatmulSum((3 * h, d1), dtype)
-        dwh_stack_t = _MatmulSum((3 * h, h + 1), dtype)
+        dwx_stack_t = MatmulSum((3 * h, d1), dtype)
+        dwh_stack_t = MatmulSum((3 * h, h + 1), dtype)
         carry = np.empty((h, n), dtype)  # total gradient reaching h_t
         sig_grad = np.empty((2 * h, n), dtype)
         scratch = np.empty((h, n), dtype)
@@ -428,17 +421,12 @@ def gru_backward(
         n_rows, ahn_rows = slice(3 * h, 4 * h), slice(4 * h, 5 * h)
         # Rows of a step's (4H, N) gradient block: input-side n, z, r, hidden-side n.
         dxn_rows, dz_rows, dr_rows, dhn_rows = slice(0, h), slice(h, 2 * h), slice(2 * h, 3 * h), slice(3 * h, 4 * h)
-        for stop in range(t, 0, -chunk):
-            start = max(0, stop - chunk)
-            steps = stop - start
-            dz = dz_buffer[: 4 * h * steps * n].reshape(4 * h, steps, n)  # a contiguous view
-            for step in range(stop - 1, start - 1, -1):
-                slab, local = states[step], step - start
+        for chunk in backward_chunks(t, n, 4 * h, dtype, feature_major=True):
+            for step in chunk.backwards():
+                slab, dstep = states[step], chunk.at(step)  # dstep: this step's (4H, N) gradient block
                 z, n_gate = slab[z_rows], slab[n_rows]
-                if step == t - 1:
-                    np.copyto(carry, dh[:, step].T)
-                else:
-                    carry += dh[:, step].T  # carry already holds what step t+1 sends back
+                # carry already holds what step t+1 sends back, except at the last step.
+                receive_upstream(carry, dh[:, step].T, last_step=step == t - 1)
                 # dz/da of the negated sigmoid gates is s (s - 1).
                 zr = slab[zr_rows]
                 np.subtract(zr, 1, out=sig_grad)
@@ -446,9 +434,9 @@ def gru_backward(
                 # z gate: dh * (h_{t-1} - n) * z (z - 1)
                 np.subtract(slab[h_prev], n_gate, out=scratch)
                 scratch *= carry
-                np.multiply(scratch, sig_grad[:h], out=dz[dz_rows, local])
+                np.multiply(scratch, sig_grad[:h], out=dstep[dz_rows])
                 # candidate: da_n = dh * (1 - z) * (1 - n^2)
-                da_n = dz[dxn_rows, local]
+                da_n = dstep[dxn_rows]
                 np.multiply(n_gate, n_gate, out=scratch)
                 np.subtract(1, scratch, out=scratch)
                 scratch *= carry
@@ -456,17 +444,16 @@ def gru_backward(
                 da_n *= scratch
                 # reset gate: da_n * ah_n * r (r - 1); hidden-side candidate: da_n * r
                 np.multiply(da_n, slab[ahn_rows], out=scratch)
-                np.multiply(scratch, sig_grad[h:], out=dz[dr_rows, local])
-                np.multiply(da_n, slab[r_rows], out=dz[dhn_rows, local])
+                np.multiply(scratch, sig_grad[h:], out=dstep[dr_rows])
+                np.multiply(da_n, slab[r_rows], out=dstep[dhn_rows])
                 # What h_{t-1} receives from this step (for step 0: dL/dh0).
                 np.multiply(carry, z, out=scratch)
-                np.matmul(cache.wh_internal, dz[h:, local], out=carry)
+                np.matmul(cache.wh_internal, dstep[h:], out=carry)
                 carry += scratch
-            dz2 = dz.reshape(4 * h, steps * n)
-            dwx_stack_t.add(dz2[: 3 * h], cache.x_rows[start:stop].reshape(steps * n, d1))
-            dwh_stack_t.add(dz2[h:], cache.h_rows[start:stop].reshape(steps * n, h + 1))
-            dx_part = dz2[: 3 * h].T @ cache.wx_stack_t[:, :d]
-            dx[:, start:stop] = dx_part.reshape(steps, n, d).transpose(1, 0, 2)
+            dz = chunk.matrix()  # (4H, steps * N): input side dz[:3H], hidden side dz[H:]
+            dwx_stack_t.add(dz[: 3 * h], chunk.rows(cache.x_rows))
+            dwh_stack_t.add(dz[h:], chunk.rows(cache.h_rows))
+            chunk.scatter_rows(dx, dz[: 3 * h].T @ cache.wx_stack_t[:, :d])
 
         dh0 = carry.T.copy() if t else np.zeros((n, h), dtype)
         dWx, db = _unstack(dwx_stack_t.total, _X_GATES, h)

@@ -50,7 +50,8 @@ non-contiguous row, while BLAS is fast only on large products:
   pass only computes ``da_t Wh^T`` and elementwise work; it writes the
   pre-activation gradients of a chunk of steps (about
   :data:`impl.rnn.CHUNK_ROWS` ``(step, n)`` rows) into one ``(4H, steps, N)``
-  buffer, and each finished chunk adds its share
+  buffer (the chunked loop of :mod:`impl._chunks`, shared with the RNN and
+  the GRU), and each finished chunk adds its share
   of ``dWx``, ``dWh`` and ``db`` with a single product against the
   ``(steps * N, H + D + 1)`` rows of the cache, and fills its slice of ``dx``
   with one more. Chunks rather than the whole sequence keep that buffer,
@@ -71,14 +72,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from impl._checks import check_ndim, check_shape, common_float_dtype, ieee_quiet
-from impl.rnn import (
-    CHUNK_ROWS,
-    _check_cache,
-    _check_cell_params,
-    _check_upstream,
-    _MatmulSum,
-    _read_only,
-)
+from impl._chunks import MatmulSum, backward_chunks, receive_upstream
+from impl.rnn import _check_cache, _check_cell_params, _check_upstream, _read_only
 
 __all__ = [
     "lstm_step_forward",
@@ -418,10 +413,8 @@ def _lstm_kernel_backward(
     wx_internal_t = w_stack[h : h + d].T  # (4H, D) view
     dtype = rows.dtype
 
-    chunk = max(1, min(t, CHUNK_ROWS // max(n, 1)))
-    dz_buffer = np.empty(4 * h * chunk * n, dtype)
     dx = np.empty((n, t, d), dtype)
-    dw_stack_t = _MatmulSum((4 * h, k), dtype)
+    dw_stack_t = MatmulSum((4 * h, k), dtype)
     carry_h = np.empty((h, n), dtype)  # total gradient reaching h_t
     dc = np.empty((h, n), dtype)  # total gradient reaching c_t
     carry_c = np.zeros((h, n), dtype)  # dc_t * f: what c_{t-1} receives
@@ -434,16 +427,11 @@ def _lstm_kernel_backward(
     # Rows of one step's slab of `states`: c_{t-1}, g, f, i, o, tanh(c_t).
     cg_rows, g_rows, f_rows, i_rows = slice(0, 2 * h), slice(h, 2 * h), slice(2 * h, 3 * h), slice(3 * h, 4 * h)
     o_rows, tc_rows, sig_rows = slice(4 * h, 5 * h), slice(5 * h, 6 * h), slice(2 * h, 5 * h)
-    for stop in range(t, 0, -chunk):
-        start = max(0, stop - chunk)
-        steps = stop - start
-        dz = dz_buffer[: 4 * h * steps * n].reshape(4 * h, steps, n)  # a contiguous view
-        for step in range(stop - 1, start - 1, -1):
-            slab, local = states[step], step - start
-            if step == t - 1:
-                np.copyto(carry_h, dh[:, step].T)
-            else:
-                carry_h += dh[:, step].T  # carry_h already held Wh dL/dz_{t+1}
+    for chunk in backward_chunks(t, n, 4 * h, dtype, feature_major=True):
+        for step in chunk.backwards():
+            slab = states[step]
+            # carry_h already holds Wh dL/dz_{t+1}, except at the last step.
+            receive_upstream(carry_h, dh[:, step].T, last_step=step == t - 1)
             # dz/da for the negated sigmoid gates is -s(1 - s) = s(s - 1).
             sig = slab[sig_rows]
             np.subtract(sig, 1, out=factors[h:])
@@ -466,11 +454,10 @@ def _lstm_kernel_backward(
             np.multiply(dc, slab[f_rows], out=carry_c)
             # What h_{t-1} receives from this step (for step 0: dL/dh0).
             np.matmul(wh_internal, dz_step, out=carry_h)
-            np.copyto(dz[:, local], dz_step)
-        dz2 = dz.reshape(4 * h, steps * n)
-        dw_stack_t.add(dz2, rows[start:stop].reshape(steps * n, k))
-        dx_part = dz2.T @ wx_internal_t
-        dx[:, start:stop] = dx_part.reshape(steps, n, d).transpose(1, 0, 2)
+            np.copyto(chunk.at(step), dz_step)
+        dz = chunk.matrix()  # (4H, steps * N)
+        dw_stack_t.add(dz, chunk.rows(rows))
+        chunk.scatter_rows(dx, dz.T @ wx_internal_t)
 
     dh0 = carry_h.T.copy() if t else np.zeros((n, h), dtype)
     dc0 = carry_c.T.copy()

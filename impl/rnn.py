@@ -25,16 +25,19 @@ elementwise operations on preallocated buffers per step; it stores the
 ``da_t`` of a chunk of steps (about :data:`CHUNK_ROWS` ``(step, n)`` rows)
 in one buffer, and each finished chunk adds its share of ``dWx``, ``db`` and
 ``dWh`` and fills its slice of ``dx`` with one product each. (Chunks rather
-than the whole sequence keep that buffer, and the peak memory, small.)
+than the whole sequence keep that buffer, and the peak memory, small.) That
+chunked loop is the one :mod:`impl.lstm` and :mod:`impl.gru` use too; it
+lives in :mod:`impl._chunks`.
 Time-major ``(T, N, ...)`` buffers make every per-step slice contiguous.
 
-:data:`CHUNK_ROWS` (512) is that chunk size, in rows, for the backward
-passes of this module, :mod:`impl.lstm` and :mod:`impl.gru` alike: with N
-sequences of T steps a chunk holds ``max(1, min(T, CHUNK_ROWS // max(N, 1)))``
-steps, taken from the last step backwards, so the chunk holding step 0 may
-be shorter. It is public because the tests use it to build cases that cross
-chunk boundaries (a sequence longer than one chunk, a short last chunk, a
-batch wider than a chunk); the results do not depend on it beyond rounding.
+:data:`CHUNK_ROWS` (512, defined in :mod:`impl._chunks` and re-exported
+here) is that chunk size, in rows, for the backward passes of this module,
+:mod:`impl.lstm` and :mod:`impl.gru` alike: with N sequences of T steps a
+chunk holds ``max(1, min(T, CHUNK_ROWS // max(N, 1)))`` steps, taken from
+the last step backwards, so the chunk holding step 0 may be shorter. It is
+public because the tests use it to build cases that cross chunk boundaries
+(a sequence longer than one chunk, a short last chunk, a batch wider than a
+chunk); the results do not depend on it beyond rounding.
 
 Every array stays in the caller's float dtype (float32 or float64); no
 float64 temporary is ever created for float32 work.
@@ -53,14 +56,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from impl._checks import check_ndim, check_shape, common_float_dtype, ieee_quiet
+from impl._chunks import CHUNK_ROWS as CHUNK_ROWS  # re-exported: tests and the oracle read it from here
+from impl._chunks import MatmulSum, backward_chunks, receive_upstream
 
 __all__ = ["rnn_step_forward", "rnn_step_backward", "rnn_forward", "rnn_backward"]
-
-#: The sequence backward passes (here, in :mod:`impl.lstm` and in :mod:`impl.gru`) keep the
-#: pre-activation gradients of at most this many (step, sequence) rows at a time (at least one
-#: step): enough for efficient weight-gradient products, while keeping that buffer, and the peak
-#: memory, small. Public so that tests can build sequences that cross chunk boundaries.
-CHUNK_ROWS = 512
 
 
 # --------------------------------------------------------------------------- shared checks
@@ -122,31 +121,6 @@ def _check_cell_params(
     for bias_name, bias in biases.items():
         check_shape(bias_name, bias, (gates * h,), f"({width},)")
     return d, h
-
-
-class _MatmulSum:
-    """The sum of the products ``a @ b`` of the chunks of a backward pass.
-
-    The first product is written straight into :attr:`total`; later ones go
-    through one scratch buffer, allocated only when a second chunk exists, so
-    a single-chunk pass needs no extra memory. With no chunk at all (``T == 0``
-    or ``N == 0``) the total stays zero.
-    """
-
-    def __init__(self, shape: tuple[int, ...], dtype: np.dtype) -> None:
-        self.total = np.zeros(shape, dtype)
-        self._scratch: np.ndarray | None = None
-        self._empty = True
-
-    def add(self, a: np.ndarray, b: np.ndarray) -> None:
-        if self._empty:
-            np.matmul(a, b, out=self.total)
-            self._empty = False
-            return
-        if self._scratch is None:
-            self._scratch = np.empty_like(self.total)
-        np.matmul(a, b, out=self._scratch)
-        self.total += self._scratch
 
 
 def _read_only(*arrays: np.ndarray) -> None:
@@ -396,34 +370,28 @@ def rnn_backward(
         _check_upstream("dh", dh, dtype, (n, t, h), "(N, T, H)")
 
         hs = cache.hs
-        chunk = max(1, min(t, CHUNK_ROWS // max(n, 1)))
-        da_buffer = np.empty(chunk * n * h, dtype)
         dx = np.empty((n, t, d), dtype)
-        dwx1 = _MatmulSum((d1, h), dtype)
-        dwh = _MatmulSum((h, h), dtype)
-        carry = np.empty((n, h), dtype)  # gradient reaching h_t: upstream + from step t+1
-        for stop in range(t, 0, -chunk):
-            start = max(0, stop - chunk)
-            steps = stop - start
-            da = da_buffer[: steps * n * h].reshape(steps, n, h)  # a contiguous view
+        dwx1 = MatmulSum((d1, h), dtype)
+        dwh = MatmulSum((h, h), dtype)
+        carry = np.empty((n, h), dtype)  # gradient reaching h_t: upstream + from step t+1 (da_{t+1} Wh^T)
+        for chunk in backward_chunks(t, n, h, dtype, feature_major=False):
+            da = chunk.grads  # (steps, N, H)
             # tanh'(a_t) = 1 - h_t^2 for the whole chunk at once (it does not depend
             # on the incoming gradient), then scaled by it step by step.
-            np.multiply(hs[start + 1 : stop + 1], hs[start + 1 : stop + 1], out=da)
+            outputs = hs[chunk.start + 1 : chunk.stop + 1]
+            np.multiply(outputs, outputs, out=da)
             np.subtract(1, da, out=da)
-            for step in range(stop - 1, start - 1, -1):
-                if step == t - 1:
-                    np.copyto(carry, dh[:, step])
-                else:
-                    carry += dh[:, step]  # carry already holds da_{t+1} Wh^T
-                da_t = da[step - start]
+            for step in chunk.backwards():
+                receive_upstream(carry, dh[:, step], last_step=step == t - 1)
+                da_t = chunk.at(step)
                 da_t *= carry
                 # What h_{t-1} receives from this step (for step 0: dL/dh0).
                 np.matmul(da_t, cache.WhT, out=carry)
-            da2 = da.reshape(steps * n, h)
+            da2 = chunk.matrix()
             # One product gives this chunk's share of dWx and, through the ones column, of db.
-            dwx1.add(cache.x1[start:stop].reshape(steps * n, d1).T, da2)
-            dwh.add(hs[start:stop].reshape(steps * n, h).T, da2)
-            dx[:, start:stop] = (da2 @ cache.WxT).reshape(steps, n, d).transpose(1, 0, 2)
+            dwx1.add(chunk.rows(cache.x1).T, da2)
+            dwh.add(chunk.rows(hs).T, da2)
+            chunk.scatter_rows(dx, da2 @ cache.WxT)
 
         dh0 = carry.copy() if t else np.zeros((n, h), dtype)
         dWx = dwx1.total[:d]
