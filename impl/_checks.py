@@ -78,6 +78,38 @@ def check_shape(name: str, array: np.ndarray, expected: Sequence[int], layout: s
         )
 
 
+def check_upstream(name: str, grad: np.ndarray, dtype: np.dtype, expected: Sequence[int], layout: str) -> None:
+    """Validate an upstream gradient against the dtype and shape its forward pass produced.
+
+    Parameters
+    ----------
+    name
+        Argument name used in error messages (``"dout"``, ``"dh"``, ...).
+    grad
+        The upstream gradient passed to a backward function.
+    dtype
+        The float dtype the forward pass ran in.
+    expected, layout
+        The shape the forward output had, and its symbolic spelling (as for
+        :func:`check_shape`).
+
+    Raises
+    ------
+    TypeError
+        If ``grad`` is not a float32/float64 ndarray, or is one in the other
+        float dtype: a mix of precisions is rejected rather than silently
+        promoting or truncating the results.
+    ValueError
+        If ``grad`` does not have the shape ``expected``.
+    """
+    got = common_float_dtype(**{name: grad})
+    if got != dtype:
+        raise TypeError(
+            f"argument '{name}' has dtype {got}, but the forward pass ran in {dtype}; pass {name} as {dtype}"
+        )
+    check_shape(name, grad, expected, layout)
+
+
 def check_indices(name: str, indices: np.ndarray, upper: int) -> np.ndarray:
     """Validate integer indices in ``[0, upper)`` and return them as ``intp``.
 

@@ -11,23 +11,9 @@ import math
 
 import numpy as np
 
-from impl._checks import check_ndim, check_shape, common_float_dtype, ieee_quiet
+from impl._checks import check_ndim, check_shape, check_upstream, common_float_dtype, ieee_quiet
 
 __all__ = ["affine_forward", "affine_backward", "temporal_affine_forward", "temporal_affine_backward"]
-
-
-def _check_upstream(dout: np.ndarray, dtype: np.dtype, expected: tuple[int, ...], layout: str) -> None:
-    """Validate an upstream gradient against the dtype and shape its forward pass produced.
-
-    A float64 ``dout`` after a float32 forward pass is a mix of precisions, so
-    it is rejected like any other mix rather than silently promoting results.
-    """
-    got = common_float_dtype(dout=dout)
-    if got != dtype:
-        raise TypeError(
-            f"argument 'dout' has dtype {got}, but the forward pass ran in {dtype}; pass dout as {dtype}"
-        )
-    check_shape("dout", dout, expected, layout)
 
 
 def affine_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, tuple]:
@@ -108,7 +94,7 @@ def affine_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndar
     """
     with ieee_quiet():
         x2d, w, x_shape, dtype = cache
-        _check_upstream(dout, dtype, (x2d.shape[0], w.shape[1]), "(N, M)")
+        check_upstream("dout", dout, dtype, (x2d.shape[0], w.shape[1]), "(N, M)")
 
         dx = (dout @ w.T).reshape(x_shape)
         dw = x2d.T @ dout
@@ -190,7 +176,7 @@ def temporal_affine_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray
     with ieee_quiet():
         x2d, w, (n, t), dtype = cache
         d, m = w.shape
-        _check_upstream(dout, dtype, (n, t, m), "(N, T, M)")
+        check_upstream("dout", dout, dtype, (n, t, m), "(N, T, M)")
 
         dout2d = dout.reshape(n * t, m)
         dx = (dout2d @ w.T).reshape(n, t, d)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from impl._checks import check_indices, check_ndim, check_shape, common_float_dtype, ieee_quiet
+from impl._checks import check_indices, check_ndim, check_upstream, common_float_dtype, ieee_quiet
 
 __all__ = ["word_embedding_forward", "word_embedding_backward"]
 
@@ -106,12 +106,7 @@ def word_embedding_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
     """
     with ieee_quiet():
         indices, (vocab_size, dim), dtype = cache
-        got = common_float_dtype(dout=dout)
-        if got != dtype:
-            raise TypeError(
-                f"argument 'dout' has dtype {got}, but the forward pass ran in {dtype}; pass dout as {dtype}"
-            )
-        check_shape("dout", dout, (*indices.shape, dim), "(N, T, D)")
+        check_upstream("dout", dout, dtype, (*indices.shape, dim), "(N, T, D)")
 
         dW = np.zeros((vocab_size, dim), dtype=dtype)
         if indices.size == 0 or dim == 0:

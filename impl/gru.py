@@ -55,10 +55,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from impl._checks import common_float_dtype, ieee_quiet
+from impl._checks import check_upstream, common_float_dtype, ieee_quiet
 from impl._chunks import MatmulSum, backward_chunks, receive_upstream
 from impl.lstm import _sigmoid_inplace
-from impl.rnn import _check_cache, _check_cell_params, _check_upstream, _read_only
+from impl.rnn import _check_cache, _check_cell_params, _read_only
 
 __all__ = ["gru_step_forward", "gru_step_backward", "gru_forward", "gru_backward"]
 
@@ -184,7 +184,7 @@ def gru_step_backward(
     with ieee_quiet():
         _check_cache(cache, _GRUStepCache, "gru_step_backward", "gru_step_forward")
         dtype, shape = cache.ah_n.dtype, cache.ah_n.shape
-        _check_upstream("dnext_h", dnext_h, dtype, shape, "(N, H)")
+        check_upstream("dnext_h", dnext_h, dtype, shape, "(N, H)")
 
         h = shape[1]
         z, r, n = (cache.gates[:, k * h : (k + 1) * h] for k in range(3))
@@ -406,7 +406,7 @@ def gru_backward(
         h = cache.wh_internal.shape[0]
         d = d1 - 1
         dtype = cache.x_rows.dtype
-        _check_upstream("dh", dh, dtype, (n, t, h), "(N, T, H)")
+        check_upstream("dh", dh, dtype, (n, t, h), "(N, T, H)")
 
         states = cache.states
         dx = np.empty((n, t, d), dtype)

@@ -71,9 +71,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from impl._checks import check_ndim, check_shape, common_float_dtype, ieee_quiet
+from impl._checks import check_ndim, check_shape, check_upstream, common_float_dtype, ieee_quiet
 from impl._chunks import MatmulSum, backward_chunks, receive_upstream
-from impl.rnn import _check_cache, _check_cell_params, _check_upstream, _read_only
+from impl.rnn import _check_cache, _check_cell_params, _read_only
 
 __all__ = [
     "lstm_step_forward",
@@ -226,8 +226,8 @@ def lstm_step_backward(
     with ieee_quiet():
         _check_cache(cache, _LSTMStepCache, "lstm_step_backward", "lstm_step_forward")
         dtype, shape = cache.tanh_c.dtype, cache.tanh_c.shape
-        _check_upstream("dnext_h", dnext_h, dtype, shape, "(N, H)")
-        _check_upstream("dnext_c", dnext_c, dtype, shape, "(N, H)")
+        check_upstream("dnext_h", dnext_h, dtype, shape, "(N, H)")
+        check_upstream("dnext_c", dnext_c, dtype, shape, "(N, H)")
 
         h = shape[1]
         i, f, o, g = (cache.gates[:, k * h : (k + 1) * h] for k in range(4))
@@ -481,7 +481,7 @@ def _check_sequence_args(
 def _check_sequence_upstream(dh: np.ndarray, cache: _LSTMCache, backward: str, forward: str) -> None:
     _check_cache(cache, _LSTMCache, backward, forward)
     t, n, _ = cache.rows.shape
-    _check_upstream("dh", dh, cache.rows.dtype, (n, t, cache.hidden_size), "(N, T, H)")
+    check_upstream("dh", dh, cache.rows.dtype, (n, t, cache.hidden_size), "(N, T, H)")
 
 
 def lstm_forward(

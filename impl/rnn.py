@@ -55,7 +55,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from impl._checks import check_ndim, check_shape, common_float_dtype, ieee_quiet
+from impl._checks import check_ndim, check_shape, check_upstream, common_float_dtype, ieee_quiet
 from impl._chunks import CHUNK_ROWS as CHUNK_ROWS  # re-exported: tests and the oracle read it from here
 from impl._chunks import MatmulSum, backward_chunks, receive_upstream
 
@@ -65,18 +65,9 @@ __all__ = ["rnn_step_forward", "rnn_step_backward", "rnn_forward", "rnn_backward
 # --------------------------------------------------------------------------- shared checks
 
 
-def _check_upstream(name: str, grad: np.ndarray, dtype: np.dtype, expected: tuple[int, ...], layout: str) -> None:
-    """Validate an upstream gradient against the dtype and shape its forward pass produced.
-
-    A gradient in the other float dtype is a precision mix: it is rejected
-    (``TypeError``) rather than silently promoting or truncating the results.
-    """
-    got = common_float_dtype(**{name: grad})
-    if got != dtype:
-        raise TypeError(
-            f"argument '{name}' has dtype {got}, but the forward pass ran in {dtype}; pass {name} as {dtype}"
-        )
-    check_shape(name, grad, expected, layout)
+#: The check of an upstream gradient, now :func:`impl._checks.check_upstream`, under the name
+#: :mod:`impl.dlai` imports it by.
+_check_upstream = check_upstream
 
 
 def _check_cache(cache: object, cache_type: type, backward: str, forward: str) -> None:
@@ -226,7 +217,7 @@ def rnn_step_backward(
     """
     with ieee_quiet():
         _check_cache(cache, _RNNStepCache, "rnn_step_backward", "rnn_step_forward")
-        _check_upstream("dnext_h", dnext_h, cache.next_h.dtype, cache.next_h.shape, "(N, H)")
+        check_upstream("dnext_h", dnext_h, cache.next_h.dtype, cache.next_h.shape, "(N, H)")
 
         # d tanh(a) / da = 1 - tanh(a)^2, written in terms of the stored output.
         da = np.multiply(cache.next_h, cache.next_h)
@@ -367,7 +358,7 @@ def rnn_backward(
         t, n, d1 = cache.x1.shape
         d, h = d1 - 1, cache.WhT.shape[0]
         dtype = cache.x1.dtype
-        _check_upstream("dh", dh, dtype, (n, t, h), "(N, T, H)")
+        check_upstream("dh", dh, dtype, (n, t, h), "(N, T, H)")
 
         hs = cache.hs
         dx = np.empty((n, t, d), dtype)
