@@ -57,6 +57,7 @@ import numpy as np
 
 from impl._checks import check_upstream, common_float_dtype, ieee_quiet
 from impl._chunks import MatmulSum, backward_chunks, receive_upstream
+from impl._stacking import time_major_rows, unstack_gate_gradient
 from impl.lstm import _sigmoid_inplace
 from impl.rnn import _check_cache, _check_cell_params, _read_only
 
@@ -264,20 +265,6 @@ def _stack(W: np.ndarray, bias: np.ndarray, blocks: tuple[tuple[int, int], ...],
     return out
 
 
-def _unstack(dstack_t: np.ndarray, blocks: tuple[tuple[int, int], ...], h: int) -> tuple[np.ndarray, np.ndarray]:
-    """Inverse of :func:`_stack` for a gradient: ``(dW, dbias)`` in the user's z, r, n layout."""
-    rows_in = dstack_t.shape[1] - 1
-    dtype = dstack_t.dtype
-    dW = np.empty((rows_in, 3 * h), dtype)
-    dbias = np.empty(3 * h, dtype)
-    for k, (gate, sign) in enumerate(blocks):
-        rows, cols = slice(k * h, (k + 1) * h), slice(gate * h, (gate + 1) * h)
-        scale = dtype.type(sign)
-        np.multiply(dstack_t[rows, :rows_in].T, scale, out=dW[:, cols])
-        np.multiply(dstack_t[rows, rows_in], scale, out=dbias[cols])
-    return dW, dbias
-
-
 def gru_forward(
     x: np.ndarray, h0: np.ndarray, Wx: np.ndarray, Wh: np.ndarray, b: np.ndarray, bh: np.ndarray
 ) -> tuple[np.ndarray, _GRUCache]:
@@ -322,9 +309,7 @@ def gru_forward(
 
         wx_stack_t = _stack(Wx, b, _X_GATES, h)
         wh_stack_t = _stack(Wh, bh, _H_GATES, h)
-        x_rows = np.empty((t, n, d + 1), dtype)
-        x_rows[:, :, :d] = x.transpose(1, 0, 2)
-        x_rows[:, :, d] = 1
+        x_rows = time_major_rows(x, 0)
         h_rows = np.empty((t, n, h + 1), dtype)
         h_rows[:, :, h] = 1
         if t:
@@ -456,6 +441,7 @@ def gru_backward(
             chunk.scatter_rows(dx, dz[: 3 * h].T @ cache.wx_stack_t[:, :d])
 
         dh0 = carry.T.copy() if t else np.zeros((n, h), dtype)
-        dWx, db = _unstack(dwx_stack_t.total, _X_GATES, h)
-        dWh, dbh = _unstack(dwh_stack_t.total, _H_GATES, h)
+        # The inverse of _stack for the gradients, in the user's z, r, n layout.
+        dWx, db = unstack_gate_gradient(dwx_stack_t.total, _X_GATES, h, (d,))
+        dWh, dbh = unstack_gate_gradient(dwh_stack_t.total, _H_GATES, h, (h,))
         return dx, dh0, dWx, dWh, db, dbh

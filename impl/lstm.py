@@ -73,6 +73,7 @@ import numpy as np
 
 from impl._checks import check_ndim, check_shape, check_upstream, common_float_dtype, ieee_quiet
 from impl._chunks import MatmulSum, backward_chunks, receive_upstream
+from impl._stacking import time_major_rows, unstack_gate_gradient
 from impl.rnn import _check_cache, _check_cell_params, _read_only
 
 __all__ = [
@@ -89,6 +90,8 @@ __all__ = [
 _USER_GATE = (3, 1, 0, 2)
 #: ... and its weights are multiplied by ``_GATE_SIGN[k]`` (negated sigmoid gates).
 _GATE_SIGN = (1, -1, -1, -1)
+#: Both, as the ``(user gate, sign)`` of each internal block.
+_BLOCKS = tuple(zip(_USER_GATE, _GATE_SIGN, strict=True))
 
 
 def _sigmoid_inplace(a: np.ndarray) -> None:
@@ -310,28 +313,13 @@ def _stack_weights(Wx: np.ndarray, Wh: np.ndarray, b: np.ndarray, h: int, d: int
     does slowly); the forward product uses its transpose as a view.
     """
     w = np.empty((h + d + 1, 4 * h), Wx.dtype)
-    for k, (gate, sign) in enumerate(zip(_USER_GATE, _GATE_SIGN, strict=True)):
+    for k, (gate, sign) in enumerate(_BLOCKS):
         cols, src = slice(k * h, (k + 1) * h), slice(gate * h, (gate + 1) * h)
         scale = Wx.dtype.type(sign)  # multiplying by +-1 is exact
         np.multiply(Wh[:, src], scale, out=w[:h, cols])
         np.multiply(Wx[:, src], scale, out=w[h : h + d, cols])
         np.multiply(b[src], scale, out=w[h + d, cols])
     return w
-
-
-def _unstack_gradient(dw_stack_t: np.ndarray, h: int, d: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Split the gradient of ``w_stack_t`` into ``dWx``, ``dWh``, ``db`` in the user's i, f, o, g layout."""
-    dtype = dw_stack_t.dtype
-    dWx = np.empty((d, 4 * h), dtype)
-    dWh = np.empty((h, 4 * h), dtype)
-    db = np.empty(4 * h, dtype)
-    for k, (gate, sign) in enumerate(zip(_USER_GATE, _GATE_SIGN, strict=True)):
-        rows, cols = slice(k * h, (k + 1) * h), slice(gate * h, (gate + 1) * h)
-        scale = dtype.type(sign)
-        np.multiply(dw_stack_t[rows, :h].T, scale, out=dWh[:, cols])
-        np.multiply(dw_stack_t[rows, h : h + d].T, scale, out=dWx[:, cols])
-        np.multiply(dw_stack_t[rows, h + d], scale, out=db[cols])
-    return dWx, dWh, db
 
 
 def _lstm_kernel_forward(
@@ -341,13 +329,10 @@ def _lstm_kernel_forward(
     dtype = x.dtype
     n, t, d = x.shape
     h = h0.shape[1]
-    k = h + d + 1
 
     w_stack = _stack_weights(Wx, Wh, b, h, d)
     w_stack_t = w_stack.T  # a view; BLAS reads it as a transposed operand
-    rows = np.empty((t, n, k), dtype)
-    rows[:, :, h : h + d] = x.transpose(1, 0, 2)
-    rows[:, :, h + d] = 1
+    rows = time_major_rows(x, h)  # (T, N, H + D + 1); h_{t-1} goes in front
     if t:
         rows[0, :, :h] = h0
     states = np.empty((t, 6 * h, n), dtype)
@@ -461,7 +446,8 @@ def _lstm_kernel_backward(
 
     dh0 = carry_h.T.copy() if t else np.zeros((n, h), dtype)
     dc0 = carry_c.T.copy()
-    dWx, dWh, db = _unstack_gradient(dw_stack_t.total, h, d)
+    # The stack is [Wh; Wx; b], in the user's i, f, o, g layout again.
+    dWh, dWx, db = unstack_gate_gradient(dw_stack_t.total, _BLOCKS, h, (h, d))
     return dx, dh0, dc0, dWx, dWh, db
 
 

@@ -58,6 +58,7 @@ import numpy as np
 from impl._checks import check_ndim, check_shape, check_upstream, common_float_dtype, ieee_quiet
 from impl._chunks import CHUNK_ROWS as CHUNK_ROWS  # re-exported: tests and the oracle read it from here
 from impl._chunks import MatmulSum, backward_chunks, receive_upstream
+from impl._stacking import time_major_rows
 
 __all__ = ["rnn_step_forward", "rnn_step_backward", "rnn_forward", "rnn_backward"]
 
@@ -294,9 +295,7 @@ def rnn_forward(
         d, h = _check_cell_params(x, "(N, T, D)", "h0", h0, Wx, Wh, {"b": b}, gates=1)
         n, t = x.shape[0], x.shape[1]
 
-        x1 = np.empty((t, n, d + 1), dtype)
-        x1[:, :, :d] = x.transpose(1, 0, 2)
-        x1[:, :, d] = 1
+        x1 = time_major_rows(x, 0)
         wx1 = np.empty((d + 1, h), dtype)
         wx1[:d] = Wx
         wx1[d] = b
