@@ -42,11 +42,10 @@ n (hidden side)]``, whose first 3H rows are the input-side gradient and last
 of ``dWx``/``db`` and of ``dWh``/``dbh`` and fills its slice of ``dx`` with one
 product each.
 
-Every buffer has the caller's float dtype; no float64 temporary is used for
-float32 work.
-NaN and Inf are not checked for: they propagate as IEEE 754 says, and each
-public function runs its body under ``with ieee_quiet():``, numpy's
-floating-point warnings off (the package's NaN/Inf policy).
+Dtypes and non-finite values are handled as in :mod:`impl.lstm`: every buffer
+has the caller's float dtype (no float64 temporary for float32 work), and
+each public function runs its body under ``with ieee_quiet():`` (the
+package's NaN/Inf policy).
 """
 
 from __future__ import annotations
