@@ -513,7 +513,7 @@ def run_audit(specs: Sequence[LayerSpec], config: AuditConfig,
         Called with a :class:`Progress` before and after each layer/dtype.
     """
     started = time.perf_counter()
-    units = [(spec, dtype) for spec in specs for dtype in config.dtypes]
+    units = [(spec, dtype) for spec in specs for dtype in config.dtypes if dtype in spec.dtypes]
     runs = []
     for index, (spec, dtype) in enumerate(units, start=1):
         if progress:

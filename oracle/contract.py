@@ -20,7 +20,9 @@ from impl.cell_layouts import GATE_ORDER, gate_columns, gate_count
 Arrays = dict[str, np.ndarray]
 
 #: ``layout(inputs) -> {input name: one symbol per axis}``. Axes that share a symbol must have the same
-#: size; a symbol held by a single axis is free (any size is valid).
+#: size; a symbol held by a single axis is free (any size is valid). A symbol ``"H+D"`` is the sum of
+#: two sizes (deeplearning.ai's gate weights act on ``[a_prev; xt]``); ``"1"`` is held by the axes of
+#: size one (its ``(n_a, 1)`` biases).
 Layout = Callable[[Arrays], Mapping[str, tuple[str, ...]]]
 
 
@@ -86,16 +88,23 @@ class GateLayout:
     parameters
         The inputs laid out in gate blocks along their last axis
         (``("Wx", "Wh", "b")``, plus ``"bh"`` for the GRU).
+    owners
+        Instead, for a cell with one parameter per gate (deeplearning.ai's
+        ``Wf``, ``bf``, ... ``Wo``, ``bo``): parameter -> the gate that owns
+        all of it.
     """
 
     cell: str
-    parameters: tuple[str, ...]
+    parameters: tuple[str, ...] = ()
+    owners: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def gates(self) -> tuple[str, ...]:
-        return GATE_ORDER[self.cell]
+        return tuple(dict.fromkeys(self.owners.values())) if self.owners else GATE_ORDER[self.cell]
 
     def blocks(self, inputs: Mapping[str, np.ndarray]) -> dict[str, dict[str, slice]]:
         """Parameter -> gate -> the slice of its last axis that the gate owns, for these inputs' sizes."""
+        if self.owners:
+            return {name: {gate: slice(None)} for name, gate in self.owners.items()}
         return {name: gate_columns(self.cell, np.shape(inputs[name])[-1] // gate_count(self.cell))
                 for name in self.parameters}

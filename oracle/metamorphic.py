@@ -9,7 +9,7 @@
     row 0 run alone and rows 1..N-1 run alone give the batch's rows of every
     output and of every gradient of an input indexed by the batch, and the
     other gradients (the parameters') add up to the batch's (forward/backward
-    layers whose contract puts the batch axis ``N`` first; ``N >= 2``);
+    layers whose contract gives every output a batch axis ``N``; ``N >= 2``);
 ``[2x upstream]``, ``[zero upstream]``
     gradients are linear in the upstream gradient: twice the upstream
     gradient gives twice the gradients, zero gives zero;
@@ -118,21 +118,33 @@ def upstream_linearity(spec: LayerSpec, inputs: Arrays, upstream: Arrays, result
 
 
 def batch_split(spec: LayerSpec, inputs: Arrays, upstream: Arrays, result: Evaluation) -> list[Comparison]:
-    """``[batch split]`` (see the module docstring); nothing for layers without a leading batch axis, or N = 1."""
+    """``[batch split]`` (see the module docstring); nothing for layers whose outputs have no batch axis, or N = 1.
+
+    The batch axis is where the contract puts ``N``: first in the seed's layouts, second in the
+    column-major ones of deeplearning.ai's course.
+    """
     contract = spec.contract
     if spec.is_loss or contract is None or not contract.outputs:
         return []
-    if any(axes[:1] != ("N",) for axes in contract.outputs.values()):
+    if any("N" not in axes for axes in contract.outputs.values()):
         return []
-    batched = [name for name, axes in contract.layout(inputs).items() if axes[:1] == ("N",)]
-    if not batched or np.shape(inputs[batched[0]])[0] < 2:
+    axis = {name: axes.index("N") for name, axes in contract.layout(inputs).items() if "N" in axes}
+    axis.update({name: axes.index("N") for name, axes in contract.outputs.items()})
+    batched = [name for name in inputs if name in axis]
+    if not batched or np.shape(inputs[batched[0]])[axis[batched[0]]] < 2:
         return []
-    rows = np.shape(inputs[batched[0]])[0]
-    parts = [evaluate(spec, {name: value[part] if name in batched else value for name, value in inputs.items()},
-                      {name: value[part] for name, value in upstream.items()}, f"batch split: {label}")
+    rows = np.shape(inputs[batched[0]])[axis[batched[0]]]
+
+    def rows_of(name: str, value: np.ndarray, part: slice) -> np.ndarray:
+        return value[(slice(None),) * axis[name] + (part,)]
+
+    parts = [evaluate(spec, {name: rows_of(name, value, part) if name in batched else value
+                             for name, value in inputs.items()},
+                      {name: rows_of(name, value, part) for name, value in upstream.items()}, f"batch split: {label}")
              for part, label in ((slice(0, 1), "row 0 alone, N = 1"), (slice(1, rows), f"rows 1..{rows - 1} alone"))]
-    outputs = {name: np.concatenate([part.outputs[name] for part in parts]) for name in result.outputs}
-    grads = {name: np.concatenate([part.grads[name] for part in parts]) if name in batched
+    outputs = {name: np.concatenate([part.outputs[name] for part in parts], axis=axis[name])
+               for name in result.outputs}
+    grads = {name: np.concatenate([part.grads[name] for part in parts], axis=axis[name]) if name in batched
              else parts[0].grads[name] + parts[1].grads[name] for name in result.grads}
     return relation("batch split", "row 0 and rows 1..N-1 run separately",
                     _compare(spec, result, Evaluation(outputs, grads)))
@@ -162,6 +174,9 @@ def masked_values_changed(spec: LayerSpec, inputs: Arrays, upstream: Arrays, res
     return relation("masked values changed", "its run with the original masked values",
                     _compare(spec, evaluate(spec, changed, upstream, "masked values changed"), result))
 
+
+#: ``loop(step spec, sequence inputs, upstream gradients) -> Evaluation``: a sequence run as a loop of its steps.
+Loop = Callable[[LayerSpec, Arrays, Arrays], Evaluation]
 
 #: The relations every spec is checked against, in report order (:func:`metamorphic_comparisons`).
 RELATIONS: tuple[Callable[[LayerSpec, Arrays, Arrays, Evaluation], list[Comparison]], ...] = (
@@ -242,26 +257,30 @@ def loop_of_steps(step: LayerSpec, cell: str, inputs: Arrays, dh: np.ndarray) ->
     return Evaluation({"h": out}, grads)
 
 
-def sequence_matches_steps(step: LayerSpec, cell: str) -> ExtraCheck:
-    """``[loop of steps]``: the sequence spec's results equal :func:`loop_of_steps` of ``step`` (float64 cases).
+def sequence_matches_steps(step: LayerSpec, cell: str, loop: Loop | None = None) -> ExtraCheck:
+    """``[loop of steps]``: the sequence spec's results equal the loop of ``step`` (float64 cases).
 
-    Bound to a user's implementation (``rnn-oracle audit --impl``), the loop
-    uses that implementation's step functions. When they are missing or
-    raise, the relation is not checked: the step's own checks report that.
+    ``loop(step, inputs, upstream) -> Evaluation`` runs it; by default :func:`loop_of_steps` (the
+    seed's layout, upstream gradient ``h``). Bound to a user's implementation (``rnn-oracle audit
+    --impl``), the loop uses that implementation's step functions (bound as ``step``'s binder binds
+    them). When they are missing or raise, the relation is not checked: the step's own checks report that.
     """
+    looped = loop or (lambda bound, inputs, upstream: loop_of_steps(bound, cell, inputs, upstream["h"]))
 
     def run(spec: LayerSpec, case, device: str) -> list[Comparison]:
         if case.dtype != CHECKED_DTYPE:
             return []
         try:
-            loop = loop_of_steps(step, cell, copies(case.inputs), np.array(case.upstream["h"], copy=True))
+            result = looped(step, copies(case.inputs), copies(case.upstream))
         except CALL_ERRORS:  # the step functions' own checks report their crash or absence
             return []
-        return relation(LOOP_OF_STEPS, "the loop of its step functions", _compare(spec, case.result, loop))
+        return relation(LOOP_OF_STEPS, "the loop of its step functions", _compare(spec, case.result, result))
 
     def bind(found: dict) -> ExtraCheck:
+        if step.binder is not None:
+            return sequence_matches_steps(step.binder(step, found), cell, loop)
         forward, backward = step.public_names
         return sequence_matches_steps(dataclasses.replace(step, forward=found[forward], backward=found[backward]),
-                                      cell)
+                                      cell, loop)
 
     return ExtraCheck(LOOP_OF_STEPS, run, public_names=step.public_names, binder=bind)

@@ -77,7 +77,7 @@ def shrink(spec: LayerSpec, dtype: str, seed: int, case_index: int, setting: Set
     inputs = spec.make_inputs(probe, np.dtype(dtype))
     sizes = {name: probe.sizes[name] for name in spec.zero_size if name in probe.sizes}
     names = _draw_names(inputs, probe.float_arrays, spec)
-    draws = len(probe.float_arrays) + len(spec.outputs)  # the upstream gradients are drawn after the inputs
+    draws = len(probe.float_arrays) + len(spec.upstream_outputs)  # the upstream gradients are drawn after the inputs
 
     def still_fails(trial: Setting) -> bool:
         nonlocal tries
@@ -112,7 +112,7 @@ def shrink(spec: LayerSpec, dtype: str, seed: int, case_index: int, setting: Set
 def _draw_names(inputs: Arrays, drawn: list[np.ndarray], spec: LayerSpec) -> dict[int, str]:
     """Which input each float draw made (by identity), then the upstream gradients, drawn after them."""
     names = {index: name for index, array in enumerate(drawn) for name, value in inputs.items() if value is array}
-    names.update({len(drawn) + number: f"upstream {name}" for number, name in enumerate(spec.outputs)})
+    names.update({len(drawn) + number: f"upstream {name}" for number, name in enumerate(spec.upstream_outputs)})
     return names
 
 

@@ -44,8 +44,11 @@ class InputSource(Protocol):
         ...
 
 
-def weight_matrix(source: InputSource, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+def weight_matrix(source: InputSource, shape: tuple[int, ...], dtype: np.dtype, fan_in_axis: int = 0) -> np.ndarray:
     """A weight matrix ``(fan_in, ...)`` drawn uniformly from ``[-b, b]``, ``b = min(1, 2 / sqrt(fan_in))``.
+
+    ``fan_in_axis``: the axis of the fan-in (1 for the ``(fan_out, fan_in)`` matrices of a column-major
+    layout).
 
     Like a standard initialisation, it keeps the products ``x @ W`` of order
     one at any size, so large problems stay well conditioned: with entries
@@ -53,7 +56,7 @@ def weight_matrix(source: InputSource, shape: tuple[int, ...], dtype: np.dtype) 
     float64 results keep only a few digits. Up to ``fan_in = 4`` (the
     default sizes) the range is ``[-1, 1]``.
     """
-    bound = min(1.0, 2.0 / np.sqrt(max(shape[0], 1))) if shape else 1.0
+    bound = min(1.0, 2.0 / np.sqrt(max(shape[fan_in_axis], 1))) if shape else 1.0
     return source.floats(shape, dtype, -bound, bound)
 
 

@@ -123,6 +123,19 @@ class LayerSpec:
         How to bind the spec to another implementation, given its functions
         by public name (``rnn-oracle audit --impl``, :mod:`oracle.targets`);
         ``None``: ``public_names`` are ``(forward, backward)``, or the loss.
+    forward_only
+        Outputs the forward pass returns and the audit judges that the
+        backward pass does not differentiate: no upstream gradient is drawn
+        for them, and the objective leaves them out (the course's softmax
+        predictions of the deeplearning.ai API, :mod:`oracle.dlai_specs`).
+    dtypes
+        The dtypes the layer's API takes, which the audit checks it in
+        (deeplearning.ai's course allocates its results with ``np.zeros``
+        and takes float64 only).
+    family
+        The course API the layer belongs to: ``"cs231n"`` (the seed's) or
+        ``"dlai"`` (deeplearning.ai's Sequence Models); ``rnn-oracle audit
+        --impl`` audits one family per target.
     requirement
         For a layer outside the course's API (the GRU, the LSTM with a given
         cell state), the name ``--require`` gives it: a target that defines
@@ -146,6 +159,9 @@ class LayerSpec:
     public_names: tuple[str, ...] = ()
     extra_checks: tuple[ExtraCheck, ...] = ()
     binder: Callable[[LayerSpec, dict[str, Any]], LayerSpec] | None = None
+    forward_only: tuple[str, ...] = ()
+    dtypes: tuple[str, ...] = ("float64", "float32")
+    family: str = "cs231n"
     requirement: str = ""
 
     def __post_init__(self) -> None:
@@ -156,11 +172,18 @@ class LayerSpec:
             raise ValueError(f"spec {self.name!r} overrides tolerances without giving a reason")
         if self.backward is None and len(self.outputs) != 1:
             raise ValueError(f"loss spec {self.name!r} must have exactly one output (the loss)")
+        if not set(self.forward_only) < set(self.outputs):
+            raise ValueError(f"spec {self.name!r}: forward_only {self.forward_only} must be some of its outputs")
 
     @property
     def is_loss(self) -> bool:
         """Whether the layer is a scalar loss whose forward also returns its gradients."""
         return self.backward is None
+
+    @property
+    def upstream_outputs(self) -> tuple[str, ...]:
+        """The outputs whose upstream gradients the backward pass takes, in its order (not :attr:`forward_only`)."""
+        return tuple(name for name in self.outputs if name not in self.forward_only)
 
 
 class CallFailed(Exception):
@@ -195,8 +218,14 @@ class NotImplementedLayer(NotImplementedError):
 
 
 def _implemented(spec: LayerSpec, stage: str, results: Any) -> Any:
-    """``results``, or :class:`NotImplementedLayer` when the function returned ``None`` or only ``None``s."""
+    """``results``, or :class:`NotImplementedLayer` when the function returned ``None`` or only ``None``s.
+
+    A forward pass's cache does not count: ``(None, cache)`` (placeholders left as ``None`` before a cache
+    built from the arguments) is a stub too.
+    """
     values = results if isinstance(results, tuple) else (results,)
+    if stage == "forward" and not spec.is_loss and len(values) > 1:
+        values = values[:-1]
     if results is None or (values and all(value is None for value in values)):
         raise NotImplementedLayer(f"{spec.name}: {stage} returned {results!r}: not implemented (still a stub?)")
     return results
@@ -224,7 +253,8 @@ def run_backward(spec: LayerSpec, upstream: Arrays, state: Any) -> Arrays:
     if spec.backward is None:
         grads = state
     else:
-        grads = _implemented(spec, "backward", spec.backward(*(upstream[name] for name in spec.outputs), state))
+        returned = spec.backward(*(upstream[name] for name in spec.upstream_outputs), state)
+        grads = _implemented(spec, "backward", returned)
         if not isinstance(grads, tuple):
             grads = (grads,)
     if len(grads) != len(spec.grads):
@@ -245,19 +275,20 @@ def changed(before: Arrays, after: Arrays) -> tuple[str, ...]:
 
 
 def make_upstream(spec: LayerSpec, outputs: Arrays, source: InputSource, dtype: np.dtype | None = None) -> Arrays:
-    """Random upstream gradients, one per output, shaped like it (none for a loss).
+    """Random upstream gradients, one per output the backward pass takes, shaped like it (none for a loss).
 
     Their dtype is ``dtype`` (the case's) when given, else each output's.
     """
     if spec.is_loss:
         return {}
-    return {name: source.floats(np.shape(outputs[name]), dtype or outputs[name].dtype) for name in spec.outputs}
+    return {name: source.floats(np.shape(outputs[name]), dtype or outputs[name].dtype)
+            for name in spec.upstream_outputs}
 
 
 def objective(spec: LayerSpec, inputs: Arrays, upstream: Arrays) -> float:
     """The scalar whose gradient ``run_backward`` computes.
 
-    ``sum_k <upstream_k, output_k>`` for forward/backward layers, the loss
+    ``sum_k <upstream_k, output_k>`` over :attr:`LayerSpec.upstream_outputs` for forward/backward layers, the loss
     itself for a loss layer. Finite differences differentiate this. The
     forward pass gets copies, so one that writes into its arguments cannot
     move the point being differentiated.
@@ -269,7 +300,7 @@ def objective(spec: LayerSpec, inputs: Arrays, upstream: Arrays) -> float:
 def _objective_of(spec: LayerSpec, outputs: Arrays, upstream: Arrays) -> float:
     if spec.is_loss:
         return float(outputs[spec.outputs[0]])
-    return float(sum(np.vdot(upstream[name], outputs[name]) for name in spec.outputs))
+    return float(sum(np.vdot(upstream[name], outputs[name]) for name in spec.upstream_outputs))
 
 
 #: A change of one input for :func:`objectives`: ``(flat index, value)`` of one element, or ``(None, array)``.
@@ -330,4 +361,4 @@ def objective_scale(spec: LayerSpec, inputs: Arrays, upstream: Arrays) -> float:
     outputs, _ = run_forward(spec, copies(inputs))
     if spec.is_loss:
         return abs(float(outputs[spec.outputs[0]]))
-    return float(sum(np.sum(np.abs(upstream[name] * outputs[name])) for name in spec.outputs))
+    return float(sum(np.sum(np.abs(upstream[name] * outputs[name])) for name in spec.upstream_outputs))

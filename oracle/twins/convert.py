@@ -98,35 +98,39 @@ def one_integer(value: torch.Tensor, name: str) -> int:
     return int(value.reshape(()))
 
 
-def upstream_tensors(outputs: Mapping[str, torch.Tensor], upstream: Mapping[str, np.ndarray]) -> list[torch.Tensor]:
-    """The upstream gradients as tensors, one per output in ``outputs``' order, on its device and in its dtype.
+def upstream_tensors(outputs: Mapping[str, torch.Tensor],
+                     upstream: Mapping[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    """The upstream gradients as tensors, by output name, each on its output's device and in its dtype.
 
     Parameters
     ----------
     outputs
         Output name -> tensor, as the twin's function returns them.
     upstream
-        Output name -> upstream gradient shaped like that output; empty for a
-        loss layer, whose single output must then be a scalar (its upstream
-        gradient is 1).
+        Output name -> upstream gradient shaped like that output, for every
+        output or some of them (the others are not differentiated: a
+        spec's ``forward_only`` outputs); empty for a loss layer, whose single
+        output must then be a scalar (its upstream gradient is 1).
 
     Raises
     ------
     ValueError
-        If the upstream names or shapes differ from the outputs', or a loss
-        layer does not have exactly one scalar output.
+        If an upstream name is not an output, a shape differs from its
+        output's, or a loss layer does not have exactly one scalar output.
     """
     if not upstream:
         if len(outputs) != 1:
             raise ValueError(f"no upstream gradients given, but the twin has outputs {sorted(outputs)}, not one loss")
-        (loss,) = outputs.values()
+        ((name, loss),) = outputs.items()
         if loss.dim() != 0:
             raise ValueError(f"no upstream gradients given, but the output has shape {tuple(loss.shape)}, not a scalar")
-        return [torch.ones_like(loss)]
-    if set(upstream) != set(outputs):
+        return {name: torch.ones_like(loss)}
+    if not set(upstream) <= set(outputs):
         raise ValueError(f"upstream gradients for {sorted(upstream)}; the twin's outputs are {sorted(outputs)}")
-    grads = []
+    grads = {}
     for name, output in outputs.items():
+        if name not in upstream:
+            continue
         if tuple(np.shape(upstream[name])) != tuple(output.shape):
             raise ValueError(
                 f"upstream gradient {name!r} has shape {np.shape(upstream[name])}; "
@@ -134,7 +138,7 @@ def upstream_tensors(outputs: Mapping[str, torch.Tensor], upstream: Mapping[str,
             )
         # Cast to the output's dtype: the twin computes in the inputs' dtype even when
         # the upstream was drawn to match an impl output of the wrong dtype.
-        grads.append(tensor(upstream[name], output.device).to(output.dtype))
+        grads[name] = tensor(upstream[name], output.device).to(output.dtype)
     return grads
 
 

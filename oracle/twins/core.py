@@ -106,8 +106,8 @@ class TorchTwin:
         inputs
             The layer's numpy inputs by name (never modified).
         upstream
-            One gradient per output, shaped like it (cast to the output's
-            dtype); empty for a loss layer, whose single scalar output is
+            One gradient per differentiated output, shaped like it (cast to
+            the output's dtype); empty for a loss layer, whose single scalar output is
             then differentiated. Ignored by a forward-only twin.
         device
             ``"cpu"``, ``"cuda"`` or ``"cuda:K"``.
@@ -132,7 +132,7 @@ class TorchTwin:
         if not leaves:
             return {}
         seeds = upstream_tensors(outputs, upstream)
-        pairs = [(output, seed) for output, seed in zip(outputs.values(), seeds, strict=True) if output.requires_grad]
+        pairs = [(outputs[name], seed) for name, seed in seeds.items() if outputs[name].requires_grad]
         found: tuple[torch.Tensor | None, ...] = (None,) * len(leaves)
         if pairs:
             # autograd.grad rather than backward: nothing accumulates in .grad, so a call leaves no state behind.
