@@ -23,8 +23,9 @@ def register(spec: LayerSpec) -> LayerSpec:
 
 
 def all_specs() -> list[LayerSpec]:
-    """Every registered spec, the built-in ones first, in registration order."""
+    """Every registered spec, the built-in ones first (the seed's, then deeplearning.ai's), in registration order."""
     importlib.import_module("oracle.builtin_specs")
+    importlib.import_module("oracle.dlai_specs")
     return list(_REGISTRY.values())
 
 

@@ -323,12 +323,13 @@ def _inf_case(spec: LayerSpec) -> tuple[Arrays, Arrays]:
         inputs["x"][0, 0, 0] = np.inf  # inf - max = inf - inf
         inputs["mask"] = np.ones_like(inputs["mask"])
         return inputs, {}
-    weight = "w" if "w" in inputs else "Wx"
-    inputs["x"] = inputs["x"].copy()
-    inputs["x"].flat[0] = np.inf
+    first = next(iter(inputs))  # x (xt in deeplearning.ai's API), and the first weight that multiplies it
+    weight = "w" if "w" in inputs else next(name for name in inputs if name.startswith("W"))
+    inputs[first] = inputs[first].copy()
+    inputs[first].flat[0] = np.inf
     inputs[weight] = np.zeros_like(inputs[weight])  # inf * 0 in the first product
     outputs, _ = run_forward(spec, inputs)
-    return inputs, {name: np.ones_like(value) for name, value in outputs.items()}
+    return inputs, {name: np.ones_like(outputs[name]) for name in spec.upstream_outputs}
 
 
 @pytest.mark.parametrize("spec", NAN_SPECS, ids=lambda spec: spec.name)
