@@ -37,6 +37,7 @@ import ctypes
 import fcntl
 import math
 import os
+import re
 import select
 import signal
 import subprocess
@@ -51,11 +52,13 @@ from typing import Any
 
 import numpy as np
 
+from impl.dlai import COURSE_PARAMETERS
 from oracle import wire
 from oracle.calls import MODEL_CLASS, recipe_name
 from oracle.loading import TargetError
 from oracle.notebooks import NotebookCell, NotebookError, cell_name, notebook_cells
 from oracle.spec import CallFailed
+from oracle.worker import STANDINS
 
 #: Seconds a call may take by default, at the default sizes (see :func:`default_timeout`).
 DEFAULT_TIMEOUT = 10.0
@@ -294,6 +297,8 @@ class Session:
         One line per notebook cell that failed and was skipped, citing it.
     found
         ``{public name: "function" | "class" | "other" | "missing"}``, from the import.
+    standins
+        The course helpers the target lacks that stand-ins replaced (:data:`oracle.worker.STANDINS`).
     timed_out
         Functions that timed out; they are not called again.
     output
@@ -311,6 +316,7 @@ class Session:
     notes: list[str] = field(default_factory=list)
     _skipped: set[int] = field(default_factory=set)
     found: dict[str, str] = field(default_factory=dict)
+    standins: list[str] = field(default_factory=list)
     timed_out: set[str] = field(default_factory=set)
     output: dict[str, OutputLog] = field(default_factory=dict)
     generation: int = 0
@@ -398,6 +404,8 @@ class Session:
             raise TargetError(str(header.get("message") or f"{self.target}: the import failed"))
         self.found = {name: kind for name, kind in found.items()
                       if name in self.names and kind in ("function", "class", "other", "missing")}
+        used = header.get("standins", [])
+        self.standins = [name for name in STANDINS if isinstance(used, list) and name in used]
         return worker
 
     def _note(self, cell: NotebookCell, what: str) -> None:
@@ -584,7 +592,7 @@ class Session:
         if status == "raised":
             where = str(header.get("where") or "")[:500]
             text = (f"raised {str(header.get('type'))[:200]}: {str(header.get('message'))[:2000]}"
-                    + (f" at {where}" if where else ""))
+                    + (f" at {where}" if where else "") + global_hint(header.get("type"), header.get("message")))
             raise TargetRaised(text, header.get("not_implemented") is True, log.text(),
                                not_supported=header.get("not_supported") is True)
         if status != "ok":
@@ -604,6 +612,18 @@ class Session:
         """Kill the workers of a request that failed: their unread replies must not answer a later one."""
         for worker, _ in sent:
             worker.kill()
+
+def global_hint(kind: Any, message: Any) -> str:
+    """For a ``NameError``, what the global it names is likely to be: a course parameter a test cell set, or not."""
+    found = re.match(r"name '(\w+)' is not defined", str(message)) if kind == "NameError" else None
+    if found is None:
+        return ""
+    name = found[1]
+    if any(name in names for names in COURSE_PARAMETERS.values()):
+        return (f"; {name} is read as a global, which only a test cell sets: take it from the argument, "
+                f"parameters[{name!r}]")
+    return f"; {name} is read as a global that no definition of the target sets (did only a test cell set it?)"
+
 
 def _others(value: Any) -> set[str]:
     """Type names of the :class:`~oracle.wire.Other` leaves of a decoded value."""
@@ -638,6 +658,10 @@ class RemoteFunction:
 
     def __call__(self, *args: Any) -> Any:
         return self.session.call(self.recipe, args, keep_last=self.keep_last)
+
+    def adapted(self, family: str) -> RemoteFunction:
+        """This function called the way a course family's recipe says (``{"dlai": name}``: :mod:`oracle.calls`)."""
+        return RemoteFunction(self.session, {family: recipe_name(self.recipe)}, keep_last=self.keep_last)
 
     def many(self, args: Sequence[Any], variants: Sequence[Sequence[tuple[int, Any, Any]]], take: int) -> list[Any]:
         """The first ``take`` results of calls on ``args`` changed by each variant (:meth:`Session.map`)."""
@@ -681,14 +705,25 @@ class RemoteTarget:
         return RemoteFunction(self.session, {"call": name}, keep_last="_forward" in name)
 
     def notes(self) -> list[str]:
-        """One line per notebook cell that failed or did not parse and was left out, citing the cell."""
-        return list(self.session.notes)
+        """One line per notebook cell that failed or did not parse and was left out, citing the cell, and one per
+        course helper that the target's folder lacks and a stand-in replaced (:data:`oracle.worker.STANDINS`)."""
+        return list(self.session.notes) + [STANDIN_NOTES[name] for name in self.session.standins]
 
     def output(self) -> dict[str, dict[str, Any]]:
         """What the target printed, by function: ``{"bytes": n, "tail": last bytes as text}`` (non-empty ones)."""
         return {name: {"bytes": log.count, "tail": log.text()} for name, log in self.session.output.items()
                 if log.count}
 
+
+#: What a report says of each stand-in a target was given.
+STANDIN_NOTES = {
+    "rnn_utils": "rnn_utils is not beside the target: rnn-oracle's stand-in was imported instead (softmax over "
+                 "axis 0 and sigmoid, as the course's); a finding may come from your rnn_utils if it differs",
+    "public_tests": "public_tests is not beside the target: its import was ignored (the course's test cells "
+                    "never run in an audit)",
+    "test_utils": "test_utils is not beside the target: its import was ignored (the course's test cells never "
+                  "run in an audit)",
+}
 
 #: The kinds of target ``--impl`` takes, for the message about a path of another kind.
 TARGET_KINDS = "a .py file, a .ipynb notebook, a package folder or a dotted module name"

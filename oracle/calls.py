@@ -12,9 +12,13 @@ can cross to the worker (:mod:`oracle.wire`):
     order of :data:`impl.cell_layouts.CAPTIONING_PARAMETERS`;
 ``{"model_sample": CELL}``
     ``args = (features, null, max_length, *params)``: that model's greedy
-    ``sample(features, max_length=max_length)``.
+    ``sample(features, max_length=max_length)``;
+``{"dlai": NAME}``
+    deeplearning.ai's public function ``NAME`` called the seed's way
+    (:func:`impl.dlai.positional`): ``parameters`` built from the arrays, the
+    gradients' dict returned as a tuple.
 
-This module imports numpy and :mod:`impl.cell_layouts` only, never torch, so
+This module imports numpy, :mod:`impl.cell_layouts` and :mod:`impl.dlai` only, never torch, so
 the worker can run it next to the user's code.
 """
 
@@ -26,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from impl.cell_layouts import CAPTIONING_PARAMETERS
+from impl.dlai import positional
 
 #: The name under which a user's model class is looked up.
 MODEL_CLASS = "CaptioningRNN"
@@ -103,11 +108,12 @@ def captioning_sample(cell: str, model_class: Any, seeded: bool = False) -> Call
 
 def recipe_function(recipe: dict[str, str], find: Callable[[str], Any]) -> Callable[..., Any]:
     """The callable a recipe names, its code looked up with ``find(public name)`` (``None``: missing)."""
-    if "call" in recipe:
-        function = find(recipe["call"])
+    if "call" in recipe or "dlai" in recipe:
+        name = recipe.get("call") or recipe["dlai"]
+        function = find(name)
         if function is None:
-            raise NotImplementedError(f"there is no {recipe['call']}")
-        return function
+            raise NotImplementedError(f"there is no {name}")
+        return function if "call" in recipe else positional(name, function)
     kind, cell = next(iter(recipe.items()))
     if cell not in CAPTIONING_PARAMETERS or kind not in ("model_loss", "model_sample"):
         raise ValueError(f"unknown recipe {recipe!r}")
@@ -119,7 +125,7 @@ def recipe_function(recipe: dict[str, str], find: Callable[[str], Any]) -> Calla
 
 def recipe_name(recipe: dict[str, str]) -> str:
     """The public name a recipe's findings are filed under: ``lstm_forward``, ``CaptioningRNN.loss[gru]``."""
-    if "call" in recipe:
-        return recipe["call"]
+    if "call" in recipe or "dlai" in recipe:
+        return recipe.get("call") or recipe["dlai"]
     kind, cell = next(iter(recipe.items()))
     return f"{MODEL_CLASS}.{kind.removeprefix('model_')}[{cell}]"

@@ -50,7 +50,7 @@ from oracle.report import count, render, selection, to_json
 from oracle.rubric import RubricError, load_rubric
 from oracle.sources import DimensionError, RandomSource
 from oracle.spec import CALL_ERRORS, LayerSpec
-from oracle.targets import describe_error
+from oracle.targets import FAMILIES, describe_error
 
 T = TypeVar("T")
 
@@ -185,6 +185,11 @@ def add_audit_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cells", choices=CELL_MODES, default="definitions",
                         help="with --impl NOTEBOOK.ipynb: run only the imports, definitions and the constants they "
                              "read (definitions, the default), or every code cell in order (all)")
+    parser.add_argument("--family", choices=tuple(FAMILIES), default=None,
+                        help="the course API: cs231n (the seed's) or dlai (deeplearning.ai's Sequence Models, "
+                             "\"Building your RNN step by step\"); with --impl the default is detected from the "
+                             "target (rnn_cell_forward or lstm_cell_forward: dlai, else cs231n); without --impl, "
+                             "only that family's built-in layers are audited")
     parser.add_argument("--require", action="extend", nargs="+", default=[], metavar="NAME",
                         help="with --impl: layers outside the course's API whose absence fails, comma- or "
                              "space-separated: gru, lstm_c0 (default: none; absent ones are not_supported)")
@@ -193,7 +198,7 @@ def add_audit_arguments(parser: argparse.ArgumentParser) -> None:
                              "only numpy and reruns your function on it (<function>-<dtype>.py; oracle/repro.py)")
     parser.add_argument("--rubric", metavar="TOML",
                         help="with --impl: points per function and the share each finding keeps (oracle/rubric.py; "
-                             "default: the course API's, oracle/rubrics/course.toml)")
+                             "default: the course family's, oracle/rubrics/course.toml or dlai.toml)")
     parser.add_argument("--gradescope", metavar="PATH",
                         help="with one --impl target: write Gradescope's results.json, one test per function of the "
                              "rubric")
@@ -377,6 +382,8 @@ def run_audit_command(args: argparse.Namespace) -> int:
         raise UsageError("--timeout and --memory limit the worker that runs --impl targets; without --impl the "
                          "audit runs in this process, where no limit holds (see the README's threat model)")
     specs = select_specs(_names(args.layers), args.spec)
+    if args.family and not args.impl:
+        specs = [spec for spec in specs if spec.family == args.family]
     config = AuditConfig(layers=tuple(spec.name for spec in specs), dtypes=check_dtypes(_names(args.dtypes)),
                          cases=args.cases, seed=args.seed, device=args.device, spec_targets=tuple(args.spec),
                          profile=args.profile, dims=args.dims)
@@ -399,7 +406,7 @@ def run_audit_command(args: argparse.Namespace) -> int:
     if args.shard and len(dict.fromkeys(args.impl)) < 2:
         raise UsageError("--shard splits several --impl targets")
     try:
-        args.rubric = load_rubric(args.rubric)
+        args.rubric = load_rubric(args.rubric) if args.rubric else None
     except RubricError as error:
         raise UsageError(str(error)) from error
     check_json_path(args.csv, "--csv")

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from oracle.rubric import Rubric
+from oracle.rubric import DEFAULT_DIGEST, Rubric
 from oracle.targets import FINDINGS
 
 
@@ -43,11 +43,14 @@ def shard_of(targets: Sequence[str], shard: tuple[int, int] | None) -> list[tupl
     return indexed[number - 1::count]
 
 
-def options_of(config: Any, rubric: Rubric, extra: dict[str, Any]) -> dict[str, Any]:
-    """What a class's verdicts and points depend on: shards made with other options cannot be merged."""
+def options_of(config: Any, rubric: Rubric | None, extra: dict[str, Any]) -> dict[str, Any]:
+    """What a class's verdicts and points depend on: shards made with other options cannot be merged.
+
+    ``rubric``: the ``--rubric`` given, ``None`` for each family's default (:func:`oracle.rubric.rubric_for`).
+    """
     return {"layers": list(config.layers), "dtypes": list(config.dtypes), "cases": config.cases, "seed": config.seed,
-            "device": config.device, "profile": config.profile, "dims": dict(config.dims), "rubric": rubric.digest,
-            **extra}
+            "device": config.device, "profile": config.profile, "dims": dict(config.dims),
+            "rubric": rubric.digest if rubric is not None else DEFAULT_DIGEST, **extra}
 
 
 def function_cells(entries: Sequence[dict]) -> tuple[list[str], list[list[str]]]:

@@ -45,7 +45,7 @@ from oracle.html_plots import RatioPoint, StepSeries, gate_heatmap, ratio_plot, 
 from oracle.localize import Localization
 from oracle.metamorphic import split_relation
 from oracle.report import checks_by_row, diagnosis, pairs, rerun_command, selection, summary_line
-from oracle.targets import FINDINGS, NO_FAILURE
+from oracle.targets import COURSE_NAMES, FINDINGS, NO_FAILURE
 
 
 def anchor(*parts: str) -> str:
@@ -237,6 +237,7 @@ class GridRow:
     error: str
     cells: tuple[GridCell | None, ...] = field(default_factory=tuple)
     points: str = "-"
+    course: str = ""
 
 
 #: Background colour of a grid cell by finding; a finding not listed gets :data:`OTHER_FINDING_COLOUR`.
@@ -286,7 +287,8 @@ def grid(entries: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[GridRow]
         points = entry.get("points")
         rows.append(GridRow(anchor("target", str(index)), entry["target"], float(entry["seconds"]),
                             entry["error"] or "", tuple(cells),
-                            f"{points['total']:g}/{points['max']:g}" if points else "-"))
+                            f"{points['total']:g}/{points['max']:g}" if points else "-",
+                            COURSE_NAMES[entry["family"]] + " API" if entry.get("family") else ""))
     return functions, rows
 
 

@@ -29,6 +29,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
+from typing import Any
 
 from oracle.audit import EXIT_FAILED, EXIT_OK, EXIT_USAGE, AuditConfig, AuditResult, run_audit
 from oracle.boundary import Limits, harden_judge, open_target
@@ -37,9 +38,18 @@ from oracle.progress import ClassProgress
 from oracle.registry import all_specs
 from oracle.report import render
 from oracle.repro import write_reproducers
-from oracle.rubric import Rubric
+from oracle.rubric import Rubric, rubric_for
 from oracle.shrink import minimal_cases
-from oracle.targets import FINDINGS, NO_FAILURE, TargetError, bound_specs, public_names, verdicts
+from oracle.targets import (
+    COURSE_NAMES,
+    FINDINGS,
+    NO_FAILURE,
+    TargetError,
+    bound_specs,
+    family_of,
+    public_names,
+    verdicts,
+)
 
 #: Seconds for shrinking the cases of one target's findings, in all (each finding: oracle.shrink.BUDGET_SECONDS).
 SHRINK_BUDGET = 60.0
@@ -53,6 +63,8 @@ IMPL_JSON_SCHEMA = {
     "findings": f"the finding identifiers, in order: {', '.join(FINDINGS)} (oracle/targets.py says what each means)",
     "targets": [{
         "target": "the TARGET as given",
+        "family": "the course API it was audited as: 'cs231n' or 'dlai' (detected, or --family); null when it "
+                  "could not be imported and no --family was given",
         "index": "its position among all the targets of the run (before sharding)",
         "points": "{total, max, functions: {function: points}} under the rubric (oracle/rubric.py)",
         "seconds": "wall time of its audit",
@@ -75,9 +87,12 @@ IMPL_JSON_SCHEMA = {
 def audit_one(target_text: str, config: AuditConfig, layers: Sequence[str], prog: str,
               progress: object = None, limits: Limits | None = None, parallel: int = 1,
               cells: str = "definitions", pickled: bytes | None = None, required: Sequence[str] = (),
-              shrink_budget: float = SHRINK_BUDGET, repro: str | None = None) -> tuple[dict, str, AuditResult | None]:
+              shrink_budget: float = SHRINK_BUDGET, repro: str | None = None,
+              family: str | None = None) -> tuple[dict, str, AuditResult | None]:
     """Audit one target through its worker: ``(its JSON entry, the text report, the audit)`` (no audit: not imported).
 
+    The target is audited as one course family (:attr:`oracle.spec.LayerSpec.family`): ``family``, or the
+    one its public names show (:func:`oracle.targets.family_of`).
     A relative target is found from the current folder; ``parallel`` workers share batches of calls;
     ``cells`` and ``pickled`` as :func:`oracle.boundary.open_target` takes them; ``required``: the
     requirements outside the course's API whose absence fails (``--require``); ``shrink_budget``: seconds
@@ -89,38 +104,46 @@ def audit_one(target_text: str, config: AuditConfig, layers: Sequence[str], prog
     try:
         with open_target(target_text, public_names(chosen), limits or Limits(), base=Path.cwd(),
                          parallel=parallel, cells=cells, pickled=pickled) as target:
-            specs = bound_specs(chosen, target)
+            family = family or family_of(target)
+            audited = [spec for spec in chosen if spec.family == family]
+            if chosen and not audited:
+                raise TargetError(f"{target_text} is written for the {COURSE_NAMES[family]} API, and none of the "
+                                  f"layers given is of it ({', '.join(spec.name for spec in chosen)}); give "
+                                  f"--family {chosen[0].family} to audit it as {COURSE_NAMES[chosen[0].family]}'s")
+            specs = bound_specs(audited, target)
             config = dataclasses.replace(config, layers=tuple(spec.name for spec in specs), impl_target=target_text)
             result = run_audit(specs, config, progress=progress)  # type: ignore[arg-type]
-            absent = {name for name in public_names(chosen) if target.find(name) is None}
+            absent = {name for name in public_names(audited) if target.find(name) is None}
             found, evidence = verdicts(result, specs, absent, required)
             minimal = minimal_cases(result, specs, found, total_budget=shrink_budget) if shrink_budget else {}
             reproducers = ({} if repro is None
                            else write_reproducers(Path(repro), target_text, specs, minimal, result.config))
             output, notes = target.output(), target.notes()
     except TargetError as error:
-        entry = {"target": target_text, "seconds": round(time.perf_counter() - started, 2), "error": str(error),
-                 "verdicts": {}, "evidence": {}, "output": {}, "notes": [], "minimal": {}, "reproducers": {}}
+        entry: dict[str, Any] = {"target": target_text, "family": family,
+                                 "seconds": round(time.perf_counter() - started, 2), "error": str(error),
+                                 "verdicts": {}, "evidence": {}, "output": {}, "notes": [], "minimal": {},
+                                 "reproducers": {}}
         return entry, "", None
     for function, dtypes in minimal.items():
         for dtype, case in dtypes.items():
             evidence[function][dtype].append(f"minimal case ({case['finding']}): {case.pop('text')}")
             case.pop("minimal")
-    entry = {"target": target_text, "seconds": round(time.perf_counter() - started, 2), "error": None,
+    entry = {"target": target_text, "family": family, "seconds": round(time.perf_counter() - started, 2), "error": None,
              "verdicts": found, "evidence": evidence, "minimal": minimal, "reproducers": reproducers, "output": output,
              "notes": notes}
     return entry, render(result, prog), result
 
 
 def audit_entry(target_text: str, config: AuditConfig, layers: Sequence[str], limits: Limits, base: str,
-                parallel: int, cells: str, required: Sequence[str], repro: str | None) -> dict:
+                parallel: int, cells: str, required: Sequence[str], repro: str | None, family: str | None) -> dict:
     """The JSON entry of one target, judged in a pool process (``-j``); ``base``: the folder targets are found from."""
     import torch
 
     os.chdir(base)
     torch.set_num_threads(1)
     return audit_one(target_text, config, layers, "rnn-oracle", limits=limits, parallel=parallel, cells=cells,
-                     required=required, repro=repro)[0]
+                     required=required, repro=repro, family=family)[0]
 
 
 def workers_per_target(jobs: int) -> int:
@@ -134,7 +157,8 @@ def render_verdicts(entry: dict) -> str:
         return f"{entry['target']}: cannot be audited: {entry['error']}"
     width = max((len(function) for function in entry["verdicts"]), default=8)
     lines = [f"note: {note}" for note in entry.get("notes", [])]
-    lines.append(f"verdicts for {entry['target']} ({entry['seconds']:.1f} s):")
+    lines.append(f"verdicts for {entry['target']} ({COURSE_NAMES[entry.get('family') or 'cs231n']} API, "
+                 f"{entry['seconds']:.1f} s):")
     for function, dtypes in entry["verdicts"].items():
         cells = ", ".join(f"{dtype} {' '.join(findings)}" for dtype, findings in dtypes.items())
         lines.append(f"  {function:<{width}}  {cells}")
@@ -177,8 +201,9 @@ def run_impl_audit(args: argparse.Namespace, config: AuditConfig, layers: Sequen
     rubric = args.rubric
     if len(targets) == 1:
         entry, report, result = audit_one(targets[0], config, layers, args.prog, progress, args.limits,
-                                          workers_per_target(1), args.cells, required=args.require, repro=args.repro)
-        entries = [{**entry, "index": 0, "points": rubric.score(entry["verdicts"])}]
+                                          workers_per_target(1), args.cells, required=args.require, repro=args.repro,
+                                          family=args.family)
+        entries = [{**entry, "index": 0, "points": rubric_for(rubric, entry["family"]).score(entry["verdicts"])}]
         if report:
             print(report)
         print(render_verdicts(entries[0]))
@@ -189,14 +214,15 @@ def run_impl_audit(args: argparse.Namespace, config: AuditConfig, layers: Sequen
     for entry in entries:
         if entry["error"]:
             print(f"{args.prog} audit: error: {entry['target']}: {entry['error']}", file=sys.stderr)
-    options = options_of(config, rubric, {"require": sorted(args.require), "cells": args.cells})
+    options = options_of(config, rubric, {"require": sorted(args.require), "cells": args.cells,
+                                          "family": args.family})
     document = {"schema_version": IMPL_JSON_SCHEMA["schema_version"], "options": options,
                 "shard": list(args.shard) if args.shard else None, "targets": entries}
     return write_outputs(args, document, rubric, result.config if result is not None else config, result)
 
 
 def audit_class(args: argparse.Namespace, config: AuditConfig, layers: Sequence[str],
-                chosen: Sequence[tuple[int, str]], rubric: Rubric) -> list[dict]:
+                chosen: Sequence[tuple[int, str]], rubric: Rubric | None) -> list[dict]:
     """Several targets, each judged in a pool process, ``-j`` at a time, with progress on stderr."""
     context = multiprocessing.get_context("spawn")  # a fresh judge: no state, no threads inherited
     entries = []
@@ -205,17 +231,18 @@ def audit_class(args: argparse.Namespace, config: AuditConfig, layers: Sequence[
         folders = {index: None if args.repro is None else str(Path(args.repro) / f"{index + 1}-{Path(target).name}")
                    for index, target in chosen}  # one folder of reproducers per target
         futures = {pool.submit(audit_entry, target, config, layers, args.limits, str(Path.cwd()),
-                               workers_per_target(args.jobs), args.cells, args.require, folders[index]): index
+                               workers_per_target(args.jobs), args.cells, args.require, folders[index],
+                               args.family): index
                    for index, target in chosen}
         for future in as_completed(futures):
             entry = {**future.result(), "index": futures[future]}
-            entry["points"] = rubric.score(entry["verdicts"])
+            entry["points"] = rubric_for(rubric, entry["family"]).score(entry["verdicts"])
             entries.append(entry)
             shown.done(entry, status([entry]) != EXIT_OK)
     return sorted(entries, key=lambda entry: entry["index"])
 
 
-def write_outputs(args: argparse.Namespace, document: dict, rubric: Rubric, config: AuditConfig,
+def write_outputs(args: argparse.Namespace, document: dict, rubric: Rubric | None, config: AuditConfig,
                   result: AuditResult | None) -> int:
     """Write ``--json``, ``--csv``, ``--gradescope`` and ``--html`` of a document; its exit status."""
     entries = document["targets"]
@@ -224,7 +251,7 @@ def write_outputs(args: argparse.Namespace, document: dict, rubric: Rubric, conf
     if getattr(args, "csv", None):
         write_csv(args.csv, entries)
     if getattr(args, "gradescope", None):
-        write_gradescope(args.gradescope, entries[0], rubric)
+        write_gradescope(args.gradescope, entries[0], rubric_for(rubric, entries[0].get("family")))
     if args.html and not write_html(args, config, entries, result):
         return EXIT_USAGE
     return status(entries)

@@ -20,7 +20,7 @@ from pathlib import Path
 from oracle.audit import EXIT_USAGE, AuditConfig
 from oracle.grading import MergeError, merge_documents
 from oracle.impl_audit import IMPL_JSON_SCHEMA, grader_grid, write_outputs
-from oracle.rubric import RubricError, load_rubric
+from oracle.rubric import DEFAULT_DIGEST, RubricError, load_rubric
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--html", metavar="PATH", help="write the grader's page (needs rnn-oracle[report])")
     parser.add_argument("--csv", metavar="PATH", help="write one row per target: points and findings")
     parser.add_argument("--rubric", metavar="TOML",
-                        help="the rubric the shards were graded with, for --gradescope (default: the course API's)")
+                        help="the rubric the shards were graded with, for --gradescope (default: each course family's)")
     parser.add_argument("--gradescope", metavar="PATH", help="with one target: write Gradescope's results.json")
 
 
@@ -43,13 +43,13 @@ def run(args: argparse.Namespace) -> int:
             return EXIT_USAGE
     try:
         merged = merge_documents(documents, str(IMPL_JSON_SCHEMA["schema_version"]))
-        rubric = load_rubric(args.rubric)
+        rubric = load_rubric(args.rubric) if args.rubric else None
     except (MergeError, RubricError) as error:
         print(f"{args.prog} merge: error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    if rubric.digest != merged["options"].get("rubric"):
-        print(f"{args.prog} merge: error: the shards were graded with another rubric than {rubric.source}",
-              file=sys.stderr)
+    if (rubric.digest if rubric else DEFAULT_DIGEST) != merged["options"].get("rubric"):
+        given = rubric.source if rubric else "the default rubrics (give the one they were graded with: --rubric)"
+        print(f"{args.prog} merge: error: the shards were graded with another rubric than {given}", file=sys.stderr)
         return EXIT_USAGE
     if args.gradescope and len(merged["targets"]) != 1:
         print(f"{args.prog} merge: error: --gradescope writes the results of one submission, and there are "

@@ -11,8 +11,12 @@ definitions-only import does): in every code cell, the imports, the function
 and class definitions, ``try`` blocks of imports only, and the module-level
 assignments whose names the definitions read (their free names, found with
 :mod:`symtable`, and the names in their decorators and default values, then
-the names those assignments read in turn). Data loading, training, plotting
-and demo statements are left out. IPython magics (``%matplotlib inline``) and
+the names those assignments read in turn), except the assignments of test
+cells (cells that define nothing and call the notebook's own functions) and
+those whose value is random data (``np.random.randn(5, 3)``; a generator,
+``np.random.default_rng(0)``, is kept): a function that reads such a global is a
+crash whose evidence names it. Data loading, training, plotting and demo
+statements are left out. IPython magics (``%matplotlib inline``) and
 shell lines (``!pip install ...``) are blanked, and a cell magic (``%%time``)
 leaves its cell out. A cell that does not parse is reported by its number and
 left out; the rest of the notebook is still audited. ``--cells all`` runs every
@@ -127,7 +131,10 @@ def _definitions(statements: list[tuple[int, ast.stmt]]) -> set[int]:
     for _, statement in statements:
         if id(statement) in kept and isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             needed |= _names_read(statement)
-    assignments = [statement for _, statement in statements if isinstance(statement, ast.Assign | ast.AnnAssign)]
+    tests = _test_cells(statements)
+    assignments = [statement for index, statement in statements
+                   if isinstance(statement, ast.Assign | ast.AnnAssign) and index not in tests
+                   and not _draws_random(statement)]
     changed = True
     while changed:
         changed = False
@@ -137,6 +144,33 @@ def _definitions(statements: list[tuple[int, ast.stmt]]) -> set[int]:
                 needed |= {node.id for node in ast.walk(statement) if isinstance(node, ast.Name)}
                 changed = True
     return kept
+
+
+def _test_cells(statements: list[tuple[int, ast.stmt]]) -> set[int]:
+    """Cells that define nothing and call a function the notebook defines: its test cells, whose data is no constant."""
+    defines = {index for index, statement in statements
+               if isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)}
+    defined = {statement.name for _, statement in statements
+               if isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)}
+    return {index for index, statement in statements if index not in defines
+            and any(isinstance(node, ast.Call) and _called_name(node) in defined for node in ast.walk(statement))}
+
+
+def _called_name(call: ast.Call) -> str:
+    function = call.func
+    return function.id if isinstance(function, ast.Name) else function.attr if isinstance(function,
+                                                                                           ast.Attribute) else ""
+
+
+#: What ``np.random`` makes that is no random data: generators a definition may keep drawing from.
+_GENERATORS = {"default_rng", "RandomState", "Generator", "SeedSequence", "PCG64", "MT19937", "Philox", "SFC64"}
+
+
+def _draws_random(statement: ast.stmt) -> bool:
+    """Whether an assignment's value is random data (``np.random.randn(5, 3)``, not a generator): no constant."""
+    return any(isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+               and isinstance(node.func.value, ast.Attribute) and node.func.value.attr == "random"
+               and node.func.attr not in _GENERATORS for node in ast.walk(statement))
 
 
 def _is_definition(statement: ast.stmt) -> bool:

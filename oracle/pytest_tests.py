@@ -28,11 +28,11 @@ import pytest
 from oracle.audit import DTYPES, AuditConfig, run_audit
 from oracle.boundary import Limits, open_target
 from oracle.registry import all_specs
-from oracle.targets import TargetError, bound_specs, function_of, public_names
+from oracle.targets import TargetError, bound_specs, family_of, function_of, public_names
 
 
 def impl_tests(target: str, cases: int = 4, seed: int = 0, dtypes: tuple[str, ...] = DTYPES,
-               limits: Limits | None = None) -> Callable[..., None]:
+               limits: Limits | None = None, family: str | None = None) -> Callable[..., None]:
     """A test function parametrized over the checks of auditing ``target``, for a test module to assign.
 
     Parameters
@@ -43,11 +43,15 @@ def impl_tests(target: str, cases: int = 4, seed: int = 0, dtypes: tuple[str, ..
         As ``rnn-oracle audit --cases --seed --dtypes``.
     limits
         The time and memory limits of each call (:class:`oracle.boundary.Limits`; ``--timeout``, ``--memory``).
+    family
+        The course API (``"cs231n"`` or ``"dlai"``; ``--family``); by default the one the target is written for
+        (:func:`oracle.targets.family_of`).
     """
     chosen = all_specs()
     try:
         with open_target(target, public_names(chosen), limits or Limits(), base=Path.cwd()) as loaded:
-            specs = bound_specs(chosen, loaded)
+            family = family or family_of(loaded)
+            specs = bound_specs([spec for spec in chosen if spec.family == family], loaded)
             config = AuditConfig(layers=tuple(spec.name for spec in specs), dtypes=dtypes, cases=cases, seed=seed,
                                  impl_target=target)
             result = run_audit(specs, config)

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from impl.dlai import COURSE_PARAMETERS, GRADIENTS
 from oracle.audit import case_source
 from oracle.checks import RoundingRule, run_case, spec_tolerance
 from oracle.finite_diff import as_float64
@@ -43,8 +44,25 @@ CONFIG = json.loads(CONFIG_TEXT)
 HERE = Path(__file__).resolve().parent
 
 
+def course_helpers():
+    """Stand-ins for deeplearning.ai's helpers where the course's are not importable (as in the audit)."""
+    try:
+        import rnn_utils  # noqa: F401
+    except ImportError:
+        helpers = types.ModuleType("rnn_utils")
+        helpers.softmax = lambda z: np.exp(z - z.max(axis=0)) / np.exp(z - z.max(axis=0)).sum(axis=0)
+        helpers.sigmoid = lambda z: 1 / (1 + np.exp(-z))
+        sys.modules["rnn_utils"] = helpers
+    for name in ("public_tests", "test_utils"):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            sys.modules[name] = types.ModuleType(name)
+
+
 def load_target(text):
     """The user's code: a .py file, a notebook's definitions, a course folder or a dotted module."""
+    course_helpers()
     path = Path(text)
     if path.suffix == ".ipynb":
         module = types.ModuleType("notebook")
@@ -117,7 +135,11 @@ def run(modules, data):
     given = {name: value.copy() for name, value in inputs.items()}
     if kind == "sigmoid":
         return {"output out": find(modules, names[0])(given["x"])}, {"input": (inputs, given)}
-    results = find(modules, names[0])(*given.values())
+    arguments = list(given.values())
+    if kind == "dlai":  # deeplearning.ai's API: the parameters in a dict, the gradients returned in one
+        count = len(arguments) - len(CONFIG["parameters"])
+        arguments = [*arguments[:count], dict(zip(CONFIG["parameters"], arguments[count:]))]
+    results = find(modules, names[0])(*arguments)
     if kind == "loss":
         loss, *grads = results
         return {"output loss": loss, **{f"grad {n}": g for n, g in zip(CONFIG["grads"], grads)}}, {
@@ -127,6 +149,8 @@ def run(modules, data):
     if CONFIG["stage"] == "backward":
         given_upstream = {name: value.copy() for name, value in upstream.items()}
         grads = find(modules, names[1])(*given_upstream.values(), cache)
+        if isinstance(grads, dict):
+            grads = tuple(grads.get(key) for key in CONFIG["gradients"])
         grads = grads if isinstance(grads, tuple) else (grads,)
         found = {f"grad {name}": value for name, value in zip(CONFIG["grads"], grads)}
         return found, {"upstream gradient": (upstream, given_upstream)}
@@ -224,12 +248,17 @@ def _case_data(spec: LayerSpec, function: str, dtype: str, found: dict, config: 
         kind = "model_sample" if function == names[-1] else "model_loss"
     elif spec.public_names == ("sigmoid",):
         kind = "sigmoid"
+    elif spec.family == "dlai":
+        kind = "dlai"
     else:
         kind = "loss" if spec.is_loss else "layer"
-    stage = "backward" if len(names) == 2 and function == names[1] and kind == "layer" else "forward"
+    stage = "backward" if len(names) == 2 and function == names[1] and kind in ("layer", "dlai") else "forward"
+    parameters = [name for name in spec.grads] if cell and kind != "dlai" else []
+    if kind == "dlai":
+        parameters = [name for name in inputs if any(name in names for names in COURSE_PARAMETERS.values())]
     return data, {"kind": kind, "names": list(spec.public_names), "inputs": list(inputs), "outputs": list(spec.outputs),
-                  "grads": list(spec.grads), "parameters": [name for name in spec.grads] if cell else [],
-                  "cell": cell, "stage": stage}
+                  "grads": list(spec.grads), "parameters": parameters, "cell": cell, "stage": stage,
+                  "gradients": list(GRADIENTS.get(names[-1], ()))}
 
 
 def _expected(spec: LayerSpec, inputs: Arrays, upstream: Arrays, function: str, names: tuple[str, ...],

@@ -14,8 +14,10 @@ A rubric is a TOML file (read with the standard ``tomllib``) of two tables:
     among its findings over every dtype. A finding the table does not list
     keeps nothing, except ``pass``, which keeps everything.
 
-The default rubric (:data:`DEFAULT_RUBRIC`, ``oracle/rubrics/course.toml``)
-covers the CS231n course's API.
+Without ``--rubric``, each target is graded with the default rubric of its
+course family (:data:`DEFAULT_RUBRICS`): ``oracle/rubrics/course.toml``
+covers the CS231n course's API, ``oracle/rubrics/dlai.toml``
+deeplearning.ai's (:func:`rubric_for`).
 """
 
 from __future__ import annotations
@@ -28,8 +30,15 @@ from typing import Any
 
 from oracle.targets import FINDINGS
 
-#: The rubric used when ``--rubric`` is not given.
-DEFAULT_RUBRIC = Path(__file__).resolve().parent / "rubrics" / "course.toml"
+#: The rubric of each course family (:attr:`oracle.spec.LayerSpec.family`) used when ``--rubric`` is not given.
+DEFAULT_RUBRICS = {"cs231n": Path(__file__).resolve().parent / "rubrics" / "course.toml",
+                   "dlai": Path(__file__).resolve().parent / "rubrics" / "dlai.toml"}
+
+#: The CS231n course's rubric.
+DEFAULT_RUBRIC = DEFAULT_RUBRICS["cs231n"]
+
+#: What the options of a run (:func:`oracle.grading.options_of`) say of the rubric when ``--rubric`` is not given.
+DEFAULT_DIGEST = "default"
 
 #: Gradescope's visibilities of a test.
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
@@ -66,6 +75,11 @@ class Rubric:
             findings = [finding for found in (dtypes or {}).values() for finding in found]
             functions[function] = round(points * self.share(findings), 6) if dtypes else 0.0
         return {"total": round(sum(functions.values()), 6), "max": sum(self.points.values()), "functions": functions}
+
+
+def rubric_for(given: Rubric | None, family: str | None) -> Rubric:
+    """The ``--rubric`` given, else the default rubric of ``family`` (``None``: not known, the CS231n course's)."""
+    return given if given is not None else load_rubric(DEFAULT_RUBRICS.get(family or "cs231n", DEFAULT_RUBRIC))
 
 
 def load_rubric(path: str | Path | None = None) -> Rubric:

@@ -66,8 +66,9 @@ from oracle.loading import COURSE_MODULES, Target, TargetError, describe_error, 
 from oracle.metamorphic import LOOP_OF_STEPS, REPEATED_CALL, split_relation
 from oracle.spec import LayerSpec, NotImplementedLayer
 
-__all__ = ["COURSE_MODULES", "FINDINGS", "Target", "TargetError", "bind", "bound_specs", "describe_error",
-           "finding_of", "function_of", "functions_of", "load_target", "public_names", "verdicts"]
+__all__ = ["COURSE_MODULES", "COURSE_NAMES", "FAMILIES", "FINDINGS", "Target", "TargetError", "bind", "bound_specs",
+           "describe_error", "family_of", "finding_of", "function_of", "functions_of", "load_target", "public_names",
+           "verdicts"]
 
 FINDINGS = ("pass", "wrong_value", "nondeterministic", "dtype_changed", "mutates_input", "crash", "timeout",
             "not_implemented", "untested", "not_supported")
@@ -79,6 +80,14 @@ NO_FAILURE = ("pass", "not_supported")
 NO_RESULT = ("crash", "timeout", "not_implemented")
 
 
+#: The course API families (:attr:`oracle.spec.LayerSpec.family`), each with the public names that mark a target as
+#: written for it; a target that defines none of them is the first family's.
+FAMILIES: dict[str, tuple[str, ...]] = {"cs231n": (), "dlai": ("rnn_cell_forward", "lstm_cell_forward")}
+
+#: How reports name each family's course.
+COURSE_NAMES = {"cs231n": "CS231n", "dlai": "deeplearning.ai Sequence Models"}
+
+
 class Findable(Protocol):
     """A target: a label and its public names looked up (:class:`oracle.loading.Target`, a worker's stand-ins)."""
 
@@ -88,10 +97,17 @@ class Findable(Protocol):
     def find(self, name: str) -> Any | None: ...
 
 
+def family_of(target: Findable) -> str:
+    """The course family a target is written for: the last of :data:`FAMILIES` whose marking names it defines."""
+    marked = [family for family, names in FAMILIES.items() if any(target.find(name) is not None for name in names)]
+    return marked[-1] if marked else next(iter(FAMILIES))
+
+
 def public_names(specs: Iterable[LayerSpec]) -> tuple[str, ...]:
-    """Every public name the specs (and their extra checks) look up, in order."""
+    """Every public name the specs (and their extra checks) look up, in order, and those that mark a family."""
     names = [name for spec in specs for name in spec.public_names]
     names += [name for spec in specs for check in spec.extra_checks for name in check.public_names]
+    names += [name for marks in FAMILIES.values() for name in marks]
     return tuple(dict.fromkeys(names))
 
 

@@ -13,6 +13,7 @@ returned, and judged elsewhere.
 
 from __future__ import annotations
 
+import linecache
 import os
 import resource
 import sys
@@ -28,6 +29,12 @@ from oracle import wire
 from oracle.calls import CellTypeRefused, recipe_function
 from oracle.loading import Target, TargetError, describe_error, load_target
 from oracle.notebooks import cell_name
+from oracle.placeholders import placeholder_left
+
+#: The course helpers a learner's notebook imports but does not come with, by module name, and where
+#: this project's stand-ins for them are (deeplearning.ai's ``rnn_utils``, ``public_tests``, ``test_utils``).
+STANDINS = ("rnn_utils", "public_tests", "test_utils")
+STANDIN_FOLDER = Path(__file__).resolve().parent / "standins"
 
 #: Replies of a batch are written out at least this often (seconds), so the judge's clock sees progress.
 FLUSH_SECONDS = 0.02
@@ -79,8 +86,12 @@ class Worker:
         self.flushed = time.monotonic()
 
     def load(self, request: dict[str, Any], payload: bytes) -> None:
-        """Import the target: a file, folder or module, a notebook's cells, or objects pickled in a kernel."""
-        for folder in request.get("paths", []):
+        """Import the target: a file, folder or module, a notebook's cells, or objects pickled in a kernel.
+
+        The course helpers a learner's folder lacks (:data:`STANDINS`) are found last on the path, in
+        this project's stand-ins; the reply says which were used.
+        """
+        for folder in [*request.get("paths", []), str(STANDIN_FOLDER)]:
             if folder not in sys.path:
                 sys.path.append(folder)
         try:
@@ -100,7 +111,10 @@ class Worker:
             self.send({"status": "error", "message": f"cannot import {request['target']}: {describe_error(error)}"})
             return
         found = {name: _kind(self.target.find(name)) for name in request.get("names", [])}
-        self.send({"status": "ok", "found": found})  # in the header: names and kinds are text, not values
+        used = [name for name in STANDINS
+                if str(getattr(sys.modules.get(name), "__file__", "")).startswith(str(STANDIN_FOLDER))]
+        # In the header: names and kinds are text, not values.
+        self.send({"status": "ok", "found": found, "standins": used})
 
     def run_cells(self, request: dict[str, Any]) -> Target:
         """Run a notebook's cells in one module, in order, each compiled under a name that cites it.
@@ -115,8 +129,10 @@ class Worker:
         sys.modules[module.__name__] = module
         for index, count, source in request["cells"]:
             frame: dict[str, Any] = {"cell": index, "status": "ok"}
+            name = cell_name(request["target"], index, count)
+            linecache.cache[name] = (len(source), None, source.splitlines(True), name)  # for tracebacks and stubs
             try:
-                exec(compile(source, cell_name(request["target"], index, count), "exec"), module.__dict__)
+                exec(compile(source, name, "exec"), module.__dict__)
             except BaseException as error:  # the cell failed: the judge reports it, and the next cell runs
                 if isinstance(error, SystemExit):
                     text = f"called sys.exit({_exit_code(error)!r})"
@@ -172,8 +188,11 @@ class Worker:
             self.send({**header, "status": "out_of_memory"})
             return
         except BaseException as error:
-            self.send({**header, "status": "raised", "type": type(error).__name__, "message": _text(error),
-                       "where": _where(error), "not_implemented": isinstance(error, NotImplementedError),
+            placeholder = placeholder_left(error)
+            message = _text(error) + (f" (unfinished: {placeholder})" if placeholder else "")
+            self.send({**header, "status": "raised", "type": type(error).__name__, "message": message,
+                       "where": _where(error), "not_implemented": isinstance(error, NotImplementedError) or bool(
+                           placeholder),
                        "not_supported": isinstance(error, CellTypeRefused)})
             return
         if isinstance(value, tuple) and value:

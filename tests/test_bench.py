@@ -188,7 +188,8 @@ def test_audit_timings_time_the_audit_and_compare_with_its_budget() -> None:
     runs = audit_runs(16)
     assert [(run.layers[:1], run.cases, run.budget, run.course) for run in runs] == [
         (("affine",), 16, 30.0, ""), (("lstm",), 1, 60.0, ""), (("affine",), 16, 6.0, "course API"),
-        (("affine",), 16, 30.0, "every function"), (("affine",), 16, 45.0, "class")]
+        (("affine",), 16, 30.0, "every function"), (("affine",), 16, 10.0, "dlai notebook"),
+        (("affine",), 16, 45.0, "class")]
     assert runs[1].dims == {"N": 64, "T": 50, "D": 128, "H": 256}
     tiny = AuditRun("affine, one case", ("affine",), 1, budget=1e-9)
     [row] = time_audits((tiny,))
@@ -201,4 +202,10 @@ def test_audit_timings_of_a_course_folder_go_through_the_worker() -> None:
     course = AuditRun("course folder, one case", ("affine", "gru", "captioning_gru"), 1, budget=60.0,
                       course="course API")
     [row] = time_audits((course,))
+    assert row["audit_passed"] is True and row["checks"] > 0
+
+
+def test_audit_timings_of_a_deeplearning_ai_notebook_detect_its_course() -> None:
+    notebook = AuditRun("notebook, one case", ("dlai_rnn_cell", "affine"), 1, budget=60.0, course="dlai notebook")
+    [row] = time_audits((notebook,))
     assert row["audit_passed"] is True and row["checks"] > 0

@@ -31,7 +31,8 @@ MESSY_CELLS = [
 ]
 
 #: Which spec each public function belongs to.
-SPEC_OF = {function: spec.name for spec in all_specs() for function in functions_of(spec)}
+SPEC_OF = {function: spec.name for spec in all_specs() if spec.family == "cs231n"
+           for function in functions_of(spec)}
 
 
 def write_notebook(path: Path, *sources: str, counts: bool = True) -> Path:
@@ -99,6 +100,20 @@ def test_definitions_keep_the_constants_they_read_and_nothing_else(tmp_path):
     assert "unused" not in code and "print" not in code and "width(3)" not in code
     assert [cell.index for cell in cells] == [1, 2] and not notes
     assert cells[0].source.splitlines()[1] == "GATES = 4"  # line numbers kept: line 2 of the cell is line 2
+
+
+def test_a_test_cells_data_and_random_draws_are_no_constants(tmp_path):
+    """A global a definition reads is not set from a test cell or by a random draw: the function's NameError
+    then names it (deeplearning.ai's notebooks set ``parameters_tmp`` and such in their test cells)."""
+    notebook = write_notebook(tmp_path / "tests.ipynb",
+                              "import numpy as np\nRNG = np.random.default_rng(0)\n"
+                              "def step(x):\n    return np.dot(W, x) + B + RNG.normal()",
+                              "B = np.random.randn(2, 1)",
+                              "W = np.eye(2)\nprint(step(np.ones((2, 1))))")
+    cells, _ = notebook_cells(notebook)
+    code = "\n".join(cell.source for cell in cells)
+    assert "RNG = np.random.default_rng(0)" in code, "a generator the definition draws from is kept"
+    assert "B =" not in code and "W =" not in code
 
 
 def test_every_cell_runs_with_cells_all_and_a_cell_that_hangs_is_skipped(capsys, tmp_path):

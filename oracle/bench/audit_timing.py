@@ -17,6 +17,11 @@ one thread as ``rnn-oracle audit`` runs it:
     (:mod:`oracle.boundary`), so the time includes starting them: budget 6 s;
 ``--impl course folder (every function)``
     the same with every function and cell type: budget 30 s;
+``--impl deeplearning.ai notebook``
+    ``rnn-oracle audit --impl`` of a notebook of deeplearning.ai's course API
+    (:mod:`oracle.dlai_specs`) as a learner keeps it, its functions impl's
+    (:mod:`impl.dlai`), ``rnn_utils`` and ``public_tests`` missing, detected
+    with no option: budget 10 s;
 ``--impl class of 6, -j 2``
     a small class through the grader's route (a judge process per target,
     two at a time): two course folders that are right, two whose
@@ -35,6 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from impl.dlai import FORWARDS, GRADIENTS
 from oracle.audit import AuditConfig, run_audit
 from oracle.registry import all_specs, get_spec
 
@@ -105,8 +111,22 @@ def write_course_folder(root: Path, complete: bool, extra: str = "") -> Path:
     return folder
 
 
+def write_course_notebook(root: Path) -> Path:
+    """``root/Building_your_RNN.ipynb``: deeplearning.ai's eight functions (impl's), one cell each, and a test cell."""
+    import nbformat  # the extra rnn-oracle[notebook]
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    cells = [new_code_cell("import numpy as np\nfrom rnn_utils import *\nfrom public_tests import *\n")]
+    cells += [new_code_cell(f"from impl.dlai import {name}\n") for name in (*FORWARDS, *GRADIENTS)]
+    cells.append(new_code_cell("np.random.seed(1)\nprint(rnn_cell_forward(np.random.randn(3, 10), "
+                               "np.random.randn(5, 10), {})[0])\n"))
+    path = root / "Building_your_RNN.ipynb"
+    nbformat.write(new_notebook(cells=cells), str(path))
+    return path
+
+
 def audit_runs(default_cases: int) -> tuple[AuditRun, ...]:
-    """The two runs of the module docstring."""
+    """The runs of the module docstring."""
     every = tuple(spec.name for spec in all_specs())
     return (
         AuditRun("default audit", every, default_cases, 30.0),
@@ -114,6 +134,7 @@ def audit_runs(default_cases: int) -> tuple[AuditRun, ...]:
                  dict(LARGE_LSTM_DIMS)),
         AuditRun("--impl course folder (course API)", every, default_cases, 6.0, course="course API"),
         AuditRun("--impl course folder (every function)", every, default_cases, 30.0, course="every function"),
+        AuditRun("--impl deeplearning.ai notebook", every, default_cases, 10.0, course="dlai notebook"),
         AuditRun("--impl class of 6, -j 2", every, default_cases, 45.0, course="class"),
     )
 
@@ -154,10 +175,11 @@ def _impl_audit(run: AuditRun, config: AuditConfig) -> tuple[int, bool]:
     if run.course == "class":
         return _class_audit(run, config)
     with tempfile.TemporaryDirectory() as root:
-        folder = write_course_folder(Path(root), complete=run.course == "every function")
+        folder = (write_course_notebook(Path(root)) if run.course == "dlai notebook"
+                  else write_course_folder(Path(root), complete=run.course == "every function"))
         entry, _, result = audit_one(str(folder), config, run.layers, "rnn-oracle", parallel=workers_per_target(1))
     judged = {function: dtypes for function, dtypes in entry["verdicts"].items()
-              if run.course == "every function" or function in COURSE_FUNCTIONS
+              if run.course in ("every function", "dlai notebook") or function in COURSE_FUNCTIONS
               or function.endswith(("[rnn]", "[lstm]"))}
     passed = bool(judged) and all(findings == ["pass"] for dtypes in judged.values() for findings in dtypes.values())
     return (len(result.checks) if result is not None else 0), passed
