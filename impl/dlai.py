@@ -1,6 +1,6 @@
 """deeplearning.ai's "Building your Recurrent Neural Network - Step by Step" API, in numpy, on impl's kernels.
 
-The second course API the oracle audits (specs in :mod:`oracle.dlai_specs`).
+The second course API the oracle audits (specs in :mod:`oracle.layers.dlai`).
 Its conventions differ from the seed's:
 
 - arrays are column-major: ``xt (n_x, m)``, ``a_prev``/``c_prev`` ``(n_a, m)``,
@@ -35,9 +35,8 @@ import numpy as np
 
 from impl import lstm as seed_lstm
 from impl import rnn as seed_rnn
-from impl._checks import check_ndim, check_shape, common_float_dtype, ieee_quiet
+from impl._checks import check_ndim, check_shape, check_upstream, common_float_dtype, ieee_quiet
 from impl.cell_layouts import GATE_ORDER
-from impl.rnn import _check_upstream
 
 __all__ = ["rnn_cell_forward", "rnn_cell_backward", "rnn_forward", "rnn_backward", "lstm_cell_forward",
            "lstm_cell_backward", "lstm_forward", "lstm_backward", "softmax", "sigmoid"]
@@ -186,7 +185,7 @@ def rnn_cell_backward(da_next: np.ndarray, cache: tuple) -> dict[str, np.ndarray
     """Gradients of one RNN step given ``da_next (n_a, m)``: ``dxt``, ``da_prev``, ``dWax``, ``dWaa``, ``dba``."""
     with ieee_quiet():
         a_next, a_prev, xt, parameters = _cache_of(cache, 4, "rnn_cell_backward", "rnn_cell_forward")
-        _check_upstream("da_next", da_next, a_next.dtype, a_next.shape, layout_text("da_next"))
+        check_upstream("da_next", da_next, a_next.dtype, a_next.shape, layout_text("da_next"))
         _, step = seed_rnn.rnn_step_forward(xt.T, a_prev.T, **cell_parameters("rnn", parameters))
         dx, dprev, dWx, dWh, db = seed_rnn.rnn_step_backward(da_next.T, step)
         return {"dxt": dx.T.copy(), "da_prev": dprev.T.copy(), **course_gradients("rnn", dWx, dWh, db)}
@@ -228,7 +227,7 @@ def rnn_backward(da: np.ndarray, caches: tuple) -> dict[str, np.ndarray]:
     with ieee_quiet():
         steps, x = _sequence_cache(caches, "rnn_backward", "rnn_forward")
         a0, parameters = steps[0][1], steps[0][3]
-        _check_upstream("da", da, a0.dtype, (*a0.shape, x.shape[2]), layout_text("da"))
+        check_upstream("da", da, a0.dtype, (*a0.shape, x.shape[2]), layout_text("da"))
         _, cache = seed_rnn.rnn_forward(x.transpose(1, 2, 0), a0.T, **cell_parameters("rnn", parameters))
         dx, dh0, dWx, dWh, db = seed_rnn.rnn_backward(da.transpose(1, 2, 0), cache)
         return {"dx": np.ascontiguousarray(dx.transpose(2, 0, 1)), "da0": dh0.T.copy(),
@@ -288,7 +287,7 @@ def lstm_cell_backward(da_next: np.ndarray, dc_next: np.ndarray, cache: tuple) -
         a_next, _, a_prev, c_prev, *_, xt, parameters = _cache_of(
             cache, 10, "lstm_cell_backward", "lstm_cell_forward")
         for name, upstream in (("da_next", da_next), ("dc_next", dc_next)):
-            _check_upstream(name, upstream, a_next.dtype, a_next.shape, layout_text(name))
+            check_upstream(name, upstream, a_next.dtype, a_next.shape, layout_text(name))
         *_, step = seed_lstm.lstm_step_forward(xt.T, a_prev.T, c_prev.T, **cell_parameters("lstm", parameters))
         dx, dprev_h, dprev_c, dWx, dWh, db = seed_lstm.lstm_step_backward(da_next.T, dc_next.T, step)
         return {"dxt": dx.T.copy(), "da_prev": dprev_h.T.copy(), "dc_prev": dprev_c.T.copy(),
@@ -327,7 +326,7 @@ def lstm_backward(da: np.ndarray, caches: tuple) -> dict[str, np.ndarray]:
     with ieee_quiet():
         steps, x = _sequence_cache(caches, "lstm_backward", "lstm_forward")
         a0 = steps[0][2]
-        _check_upstream("da", da, a0.dtype, (*a0.shape, x.shape[2]), layout_text("da"))
+        check_upstream("da", da, a0.dtype, (*a0.shape, x.shape[2]), layout_text("da"))
         dx = np.zeros_like(x)
         carry_a, carry_c, totals = np.zeros_like(a0), np.zeros_like(a0), None
         for t in range(x.shape[2] - 1, -1, -1):

@@ -66,11 +66,6 @@ __all__ = ["rnn_step_forward", "rnn_step_backward", "rnn_forward", "rnn_backward
 # --------------------------------------------------------------------------- shared checks
 
 
-#: The check of an upstream gradient, now :func:`impl._checks.check_upstream`, under the name
-#: :mod:`impl.dlai` imports it by.
-_check_upstream = check_upstream
-
-
 def _check_cache(cache: object, cache_type: type, backward: str, forward: str) -> None:
     """Raise ``TypeError`` unless ``cache`` is the object ``forward`` returned."""
     if not isinstance(cache, cache_type):
