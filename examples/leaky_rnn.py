@@ -7,7 +7,7 @@ Math, for each step t (``⊙`` is elementwise, ``leak`` is ``(H,)`` in (0, 1))::
 
 With ``leak = 1`` it is the vanilla RNN. This module is what a user writes:
 a numpy forward/backward in the ``(out, cache)`` convention, a torch twin built
-from differentiable tensor operations, and one :class:`~oracle.spec.LayerSpec`.
+from differentiable tensor operations, and one :class:`~oracle.specs.spec.LayerSpec`.
 Audit it with::
 
     rnn-oracle audit --spec examples/leaky_rnn.py:SPECS
@@ -20,9 +20,9 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
-from oracle.sources import InputSource
-from oracle.spec import Arrays, LayerSpec
-from oracle.twins import TorchTwin
+from oracle.references.twins import TorchTwin
+from oracle.specs.sources import InputSource
+from oracle.specs.spec import Arrays, LayerSpec
 
 
 def leaky_rnn_forward(x, h0, Wx, Wh, b, leak):

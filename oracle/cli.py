@@ -39,23 +39,25 @@ from typing import NamedTuple, TypeVar
 import numpy as np
 import torch
 
-from oracle.audit import DTYPES, EXIT_FAILED, EXIT_OK, EXIT_USAGE, AuditConfig, Progress, run_audit
-from oracle.boundary import DEFAULT_IMPORT_TIMEOUT, DEFAULT_MEMORY, DEFAULT_TIMEOUT, Limits, default_timeout
-from oracle.grading import parse_shard
-from oracle.impl_audit import run_impl_audit
-from oracle.notebooks import CELL_MODES
-from oracle.profiles import PROFILES, case_setting, parse_dims
-from oracle.registry import all_specs, load_specs
-from oracle.report import count, render, selection, to_json
-from oracle.rubric import RubricError, load_rubric
-from oracle.sources import DimensionError, RandomSource
-from oracle.spec import CALL_ERRORS, LayerSpec
-from oracle.targets import FAMILIES, describe_error
+from oracle.judge.audit import DTYPES, EXIT_FAILED, EXIT_OK, EXIT_USAGE, AuditConfig, Progress, run_audit
+from oracle.layers import all_specs
+from oracle.report.text import count, render, selection, to_json
+from oracle.specs.families import FAMILIES
+from oracle.specs.profiles import PROFILES, case_setting, parse_dims
+from oracle.specs.sources import DimensionError, RandomSource
+from oracle.specs.spec import CALL_ERRORS, LayerSpec
+from oracle.targets.boundary import DEFAULT_IMPORT_TIMEOUT, DEFAULT_MEMORY, DEFAULT_TIMEOUT, Limits, default_timeout
+from oracle.targets.grading import parse_shard
+from oracle.targets.impl_audit import run_impl_audit
+from oracle.targets.loading import describe_error
+from oracle.targets.notebooks import CELL_MODES
+from oracle.targets.rubric import RubricError, load_rubric
+from oracle.targets.spec_files import load_specs
 
 T = TypeVar("T")
 
 #: Optional subcommands: name -> module exposing ``add_arguments(parser)`` and ``run(args) -> int``.
-OPTIONAL_SUBCOMMANDS = {"bench": "oracle.bench", "merge": "oracle.merge"}
+OPTIONAL_SUBCOMMANDS = {"bench": "oracle.bench", "merge": "oracle.targets.merge"}
 
 #: Generated cases per layer and dtype by default: the full audit then needs about 13 s of CPU time (one core).
 DEFAULT_CASES = 16
@@ -164,10 +166,10 @@ def add_audit_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dims", type=_dims, default={}, metavar="NAME=SIZE,...",
                         help="fix sizes for every case, e.g. N=64,T=50,D=128,H=256 (names as the specs draw them: "
                              "N, T, D, H, M, V, W; the others keep their defaults, drawn from 1..4). Inputs above "
-                             "256 elements are checked along random directions (oracle/directional.py)")
+                             "256 elements are checked along random directions (oracle/judge/directional.py)")
     parser.add_argument("--profile", choices=tuple(PROFILES), default="default",
                         help="how cases are drawn: default, or stress (cases cycle through a long sequence, a "
-                             "kernel chunk boundary, saturated gates and large inputs; oracle/profiles.py)")
+                             "kernel chunk boundary, saturated gates and large inputs; oracle/specs/profiles.py)")
     parser.add_argument("--spec", action="append", default=[], metavar="MODULE:ATTRIBUTE",
                         help="load extra layer specs (one LayerSpec or an iterable of them); repeatable. "
                              "Only these are audited unless --layers names the layers to audit")
@@ -195,10 +197,12 @@ def add_audit_arguments(parser: argparse.ArgumentParser) -> None:
                              "space-separated: gru, lstm_c0 (default: none; absent ones are not_supported)")
     parser.add_argument("--repro", metavar="DIR",
                         help="with --impl: write, for each finding, its minimal case (.npz) and a script that needs "
-                             "only numpy and reruns your function on it (<function>-<dtype>.py; oracle/repro.py)")
+                             "only numpy and reruns your function on it (<function>-<dtype>.py; "
+                             "oracle/report/repro.py)")
     parser.add_argument("--rubric", metavar="TOML",
-                        help="with --impl: points per function and the share each finding keeps (oracle/rubric.py; "
-                             "default: the course family's, oracle/rubrics/course.toml or dlai.toml)")
+                        help="with --impl: points per function and the share each finding keeps "
+                             "(oracle/targets/rubric.py; "
+                             "default: the course family's, oracle/targets/rubrics/course.toml or dlai.toml)")
     parser.add_argument("--gradescope", metavar="PATH",
                         help="with one --impl target: write Gradescope's results.json, one test per function of the "
                              "rubric")
@@ -209,10 +213,10 @@ def add_audit_arguments(parser: argparse.ArgumentParser) -> None:
                              "shards' --json with rnn-oracle merge)")
     parser.add_argument("-j", "--jobs", type=_cases, default=1, metavar="N",
                         help="with several --impl targets, audit N at a time (default 1)")
-    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON (schema: oracle/report.py, "
-                                                        "or oracle/impl_audit.py with --impl)")
+    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON (schema: oracle/report/text.py, "
+                                                        "or oracle/targets/impl_audit.py with --impl)")
     parser.add_argument("--html", metavar="PATH",
-                        help="also write one self-contained HTML page with plots (oracle/html_report.py; "
+                        help="also write one self-contained HTML page with plots (oracle/report/html.py; "
                              "with several --impl targets, the grader's grid); needs rnn-oracle[report]")
 
 
@@ -282,7 +286,7 @@ def select_specs(layers: Sequence[str] | None, spec_targets: Sequence[str]) -> l
 
 
 def check_dtypes(dtypes: Sequence[str] | None) -> tuple[str, ...]:
-    """The dtypes to audit, in :data:`oracle.audit.DTYPES` order; :class:`UsageError` on an unknown one."""
+    """The dtypes to audit, in :data:`oracle.judge.audit.DTYPES` order; :class:`UsageError` on an unknown one."""
     chosen = set(dtypes or DTYPES)
     unknown = sorted(chosen - set(DTYPES))
     if unknown:
@@ -434,7 +438,7 @@ def run_audit_command(args: argparse.Namespace) -> int:
         except OSError as error:
             raise UsageError(f"cannot write --json {args.json}: {error}") from error
     if args.html:
-        from oracle.html_report import write_report  # the optional extra, imported only when asked for
+        from oracle.report.html import write_report  # the optional extra, imported only when asked for
 
         try:
             write_report(args.html, config, args.command_line, result=result, prog=args.prog)

@@ -17,7 +17,7 @@ import dataclasses
 
 import numpy as np
 
-from oracle.registry import get_spec
+from oracle.layers import get_spec
 from tests.planted_bugs import gate_order_swapped, grad_transformed
 
 SCALED = dataclasses.replace(

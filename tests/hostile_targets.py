@@ -52,14 +52,14 @@ class Hostile:
 
 HOSTILE: dict[str, Hostile] = {
     "widens the tolerance table while imported": Hostile('''
-import oracle.tolerances as _tolerances
+import oracle.specs.tolerances as _tolerances
 
 for _row, _tolerance in list(_tolerances.TOLERANCES.items()):
     _tolerances.TOLERANCES[_row] = type(_tolerance)(rtol=1e9, atol=1e9)
 ''' + PLANTED_BUG, ("affine",), {"affine_backward": {"wrong_value"}}),
     "replaces the result classes' passed": Hostile('''
-import oracle.audit as _audit
-import oracle.compare as _compare
+import oracle.judge.audit as _audit
+import oracle.judge.compare as _compare
 
 _audit.CheckResult.passed = property(lambda self: True)
 _audit.LayerRun.passed = property(lambda self: True)

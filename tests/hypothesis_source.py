@@ -1,4 +1,4 @@
-"""An :class:`oracle.sources.InputSource` that draws through Hypothesis.
+"""An :class:`oracle.specs.sources.InputSource` that draws through Hypothesis.
 
 Arrays come from ``hypothesis.extra.numpy.arrays``, so Hypothesis explores
 and shrinks sizes, values, index repeats and mask patterns. Every element is
@@ -16,7 +16,7 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from oracle.sources import MASK_PATTERNS, mask_from_pattern
+from oracle.specs.sources import MASK_PATTERNS, mask_from_pattern
 
 Draw = Callable[[st.SearchStrategy[Any]], Any]
 

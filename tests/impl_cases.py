@@ -27,10 +27,10 @@ import numpy as np
 
 import impl
 from impl.cell_layouts import cell_parameter_shapes
-from oracle import metamorphic
-from oracle.compare import Comparison
-from oracle.registry import get_spec
-from oracle.spec import Arrays, Evaluation
+from oracle.judge import metamorphic
+from oracle.judge.compare import Comparison
+from oracle.layers import get_spec
+from oracle.specs.spec import Arrays, Evaluation
 
 DTYPES = [np.float64, np.float32]
 
@@ -119,7 +119,7 @@ def recurrent_inputs(layer: str, dtype: Any, *, n: int, d: int, h: int, t: int |
 def loop_of_steps(layer: str, inputs: Arrays, dh: np.ndarray) -> Evaluation:
     """Forward and backward of sequence ``layer`` (one of :data:`SEQUENCE_LAYERS`) as a loop of impl's step functions.
 
-    :func:`oracle.metamorphic.loop_of_steps` with the cell's step spec; ``x`` is
+    :func:`oracle.judge.metamorphic.loop_of_steps` with the cell's step spec; ``x`` is
     ``(N, T, D)``, ``dh`` ``(N, T, H)``. Returns output ``h`` and every gradient,
     in the dtype of the inputs.
     """

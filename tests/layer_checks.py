@@ -10,9 +10,9 @@ import copy
 
 import numpy as np
 
-from oracle.checks import against_twin, failures_report, run_case
-from oracle.metamorphic import metamorphic_comparisons
-from oracle.spec import LayerSpec, make_upstream, run_backward, run_forward
+from oracle.judge.checks import against_twin, failures_report, run_case
+from oracle.judge.metamorphic import metamorphic_comparisons
+from oracle.specs.spec import LayerSpec, make_upstream, run_backward, run_forward
 from tests.hypothesis_source import Draw, HypothesisSource, draw_dtype
 
 
@@ -71,7 +71,7 @@ def check_extra_checks(spec: LayerSpec, draw: Draw) -> None:
 
 
 def check_metamorphic(spec: LayerSpec, draw: Draw) -> None:
-    """The metamorphic relations that apply to the layer hold on a float64 case (:mod:`oracle.metamorphic`)."""
+    """The metamorphic relations that apply to the layer hold on a float64 case (:mod:`oracle.judge.metamorphic`)."""
     case = run_case(spec, HypothesisSource(draw), np.dtype(np.float64))
     report = failures_report(case, metamorphic_comparisons(spec, case.inputs, case.upstream, case.result))
     assert not report, report

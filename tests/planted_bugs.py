@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 import impl
-from oracle.registry import get_spec
-from oracle.sampling import sampling_check
-from oracle.spec import LayerSpec
+from oracle.judge.sampling import sampling_check
+from oracle.layers import get_spec
+from oracle.specs.spec import LayerSpec
 from tests import recurrent_bugs
 
 

@@ -12,9 +12,9 @@ import dataclasses
 import numpy as np
 
 from impl.cell_layouts import CELL_PARAMETERS, gate_columns
-from oracle.metamorphic import forward_steps
-from oracle.registry import get_spec
-from oracle.spec import LayerSpec
+from oracle.judge.metamorphic import forward_steps
+from oracle.layers import get_spec
+from oracle.specs.spec import LayerSpec
 
 
 def _step_backward_loop(spec: LayerSpec, cut: int | None = None, carry: bool = True) -> LayerSpec:

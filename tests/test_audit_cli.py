@@ -16,15 +16,15 @@ import numpy as np
 import pytest
 import torch
 
-import oracle.sampling
-from oracle.audit import DTYPES, AuditConfig, audit_case, case_rng, run_audit
-from oracle.builtin_specs import build_captioning_model
-from oracle.checks import run_case
+import oracle.judge.sampling
 from oracle.cli import DEFAULT_CASES, main
-from oracle.registry import all_specs, get_spec
-from oracle.report import JSON_SCHEMA, SCHEMA_VERSION, render
-from oracle.sampling import sampling_comparison
-from oracle.sources import RandomSource
+from oracle.judge.audit import DTYPES, AuditConfig, audit_case, case_rng, run_audit
+from oracle.judge.checks import run_case
+from oracle.judge.sampling import sampling_comparison
+from oracle.layers import all_specs, get_spec
+from oracle.layers.cs231n import build_captioning_model
+from oracle.report.text import JSON_SCHEMA, SCHEMA_VERSION, render
+from oracle.specs.sources import RandomSource
 from tests.planted_bugs import PLANTED_BUGS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,7 +48,7 @@ def type_matches(value, name: str) -> bool:
 
 
 def validate(value, schema: dict, where: str = "$") -> None:
-    """Check ``value`` against the subset of JSON Schema that :data:`oracle.report.JSON_SCHEMA` uses."""
+    """Check ``value`` against the subset of JSON Schema that :data:`oracle.report.text.JSON_SCHEMA` uses."""
     types = schema.get("type")
     if types is not None:
         names = [types] if isinstance(types, str) else types
@@ -115,7 +115,7 @@ def test_bad_usage_exits_2(argv, capsys):
     (["--spec", "tests.broken_specs"], "cannot load --spec"),
     (["--spec", "tests.broken_specs:MISSING"], "cannot load --spec"),
     (["--spec", "tests.broken_specs:NOT_SPECS"], "not LayerSpec"),
-    (["--spec", "oracle.builtin_specs:LSTM"], "already taken"),
+    (["--spec", "oracle.layers.cs231n:LSTM"], "already taken"),
 ])
 def test_unknown_names_and_bad_specs_exit_2(argv, message, capsys):
     code, out, err = audit(capsys, *argv)
@@ -243,7 +243,7 @@ class FakeTwin:
 
 @pytest.mark.parametrize("gap, passes", [(1e-7, True), (1e-3, False)])
 def test_sampling_differences_count_only_beyond_a_near_tie(monkeypatch, gap, passes):
-    monkeypatch.setattr(oracle.sampling.twins, "CaptioningTwin", FakeTwin)
+    monkeypatch.setattr(oracle.judge.sampling.twins, "CaptioningTwin", FakeTwin)
     monkeypatch.setattr(FakeTwin, "gap", gap)
     spec = get_spec("captioning_lstm")
     case = run_case(spec, RandomSource(case_rng(0, spec.name, "float32", 0)), np.float32)
@@ -294,7 +294,7 @@ def test_a_spec_file_can_import_the_package_beside_it(capsys, tmp_path, monkeypa
     (tmp_path / "cs231n").mkdir()
     (tmp_path / "cs231n" / "__init__.py").write_text("")
     (tmp_path / "cs231n" / "layers.py").write_text(
-        "import dataclasses\nfrom oracle.builtin_specs import AFFINE\n"
+        "import dataclasses\nfrom oracle.layers.cs231n import AFFINE\n"
         "SPECS = [dataclasses.replace(AFFINE, name='user_affine')]\n")
     (tmp_path / "my_audit.py").write_text("from cs231n.layers import SPECS\n")
     monkeypatch.setattr(sys, "path", list(sys.path))  # the import adds the file's folder; keep it local
@@ -325,4 +325,4 @@ def test_a_stub_is_reported_as_not_implemented_not_as_an_oracle_crash(stub):
     observations = audit_case(spec, "float64", 0, 0)
     assert len(observations) == 1 and not observations[0].comparison.passed
     problem = observations[0].comparison.problem
-    assert "NotImplemented" in problem and "oracle/spec.py" not in problem
+    assert "NotImplemented" in problem and "oracle/specs/spec.py" not in problem

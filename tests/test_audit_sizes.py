@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from oracle.audit import AuditConfig, describe_inputs, run_audit
 from oracle.cli import main
-from oracle.profiles import STRESS, case_setting, format_dims, parse_dims
-from oracle.registry import get_spec
-from oracle.report import rerun_command, selection
+from oracle.judge.audit import AuditConfig, describe_inputs, run_audit
+from oracle.layers import get_spec
+from oracle.report.text import rerun_command, selection
+from oracle.specs.profiles import STRESS, case_setting, format_dims, parse_dims
 from tests import recurrent_bugs
 
 TRUNCATED_AFTER = 8

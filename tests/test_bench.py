@@ -20,7 +20,7 @@ import torch
 from impl.cell_layouts import gate_count
 from oracle import bench
 from oracle.bench.audit_timing import AuditRun, audit_runs, format_audit_timings, time_audits
-from oracle.tolerances import TOLERANCES
+from oracle.specs.tolerances import TOLERANCES
 
 TOP_KEYS = {"schema", "created", "settings", "machine", "results"}
 SETTINGS_KEYS = {"threads", "repeat", "warmup", "block_time", "settle", "quick", "memory", "seed", "cases"}

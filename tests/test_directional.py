@@ -7,18 +7,18 @@ import dataclasses
 import numpy as np
 import pytest
 
-from oracle.audit import AuditConfig, case_rng, run_audit
-from oracle.checks import against_finite_differences, failures_report, run_case
-from oracle.directional import (
+from oracle.judge.audit import AuditConfig, case_rng, run_audit
+from oracle.judge.checks import against_finite_differences, failures_report, run_case
+from oracle.judge.directional import (
     ELEMENTWISE_LIMIT,
     DirectionalDerivatives,
     compare_directional,
     directional_derivatives,
     finite_differences,
 )
-from oracle.registry import all_specs, get_spec
-from oracle.sources import RandomSource
-from oracle.tolerances import finite_difference_tolerance
+from oracle.layers import all_specs, get_spec
+from oracle.specs.sources import RandomSource
+from oracle.specs.tolerances import finite_difference_tolerance
 from tests import recurrent_bugs
 from tests.planted_bugs import grad_transformed
 

@@ -47,7 +47,7 @@ def test_each_fixture_gets_exactly_its_findings_with_no_option(problem, form, ca
     assert code == (0 if problem == "correct" else 1)
     assert "deeplearning.ai Sequence Models API" in out
     assert any(note.startswith("rnn_utils is not beside the target") for note in entry["notes"])
-    assert entry["points"]["max"] == 16  # the course's rubric, oracle/rubrics/dlai.toml
+    assert entry["points"]["max"] == 16  # the course's rubric, oracle/targets/rubrics/dlai.toml
     assert (entry["points"]["total"] == 16) == (problem == "correct")
 
 

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from oracle.cli import main
-from oracle.registry import load_specs
+from oracle.targets.spec_files import load_specs
 from tests.layer_checks import ALL_CHECKS
 from tests.planted_bugs import grad_transformed
 

@@ -13,11 +13,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from oracle.checks import Case, against_finite_differences, failures_report, run_case
-from oracle.finite_diff import RELATIVE_STEP, central_difference, numeric_gradients, step_sizes
-from oracle.registry import all_specs
-from oracle.sources import RandomSource
-from oracle.spec import Evaluation, LayerSpec
+from oracle.judge.checks import Case, against_finite_differences, failures_report, run_case
+from oracle.layers import all_specs
+from oracle.references.finite_diff import RELATIVE_STEP, central_difference, numeric_gradients, step_sizes
+from oracle.specs.sources import RandomSource
+from oracle.specs.spec import Evaluation, LayerSpec
 from tests.hypothesis_source import HypothesisSource, draw_dtype
 
 
@@ -156,7 +156,7 @@ def test_impl_and_twin_agree_with_finite_differences(spec, data):
 
 @pytest.mark.parametrize("spec", DIFFERENTIABLE, ids=lambda spec: spec.name)
 def test_float64_impl_matches_finite_differences_to_1e_8(spec):
-    """The accuracy the step size was chosen for, on every layer (measured: 3e-10; see :mod:`oracle.finite_diff`).
+    """The accuracy the step size was chosen for, on every layer (measured 3e-10; :mod:`oracle.references.finite_diff`).
 
     Errors are bounded relative to ``max(1, largest gradient entry)``: finite
     differences resolve a gradient to a fraction of the objective's scale,

@@ -1,4 +1,4 @@
-"""The float32 rounding rule (``oracle/tolerances.py``): what it accepts and rejects, on any machine.
+"""The float32 rounding rule (``oracle/specs/tolerances.py``): what it accepts and rejects, on any machine.
 
 Each assertion here holds for every correct float32 evaluation order, so no
 verdict depends on how this CPU rounds: the rounding spread is computed in
@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 import torch
 
-from oracle.checks import spec_tolerance, twin_comparisons
-from oracle.compare import compare_evaluations
-from oracle.registry import get_spec
-from oracle.rounding import RoundingNoise, rounding_spread
-from oracle.spec import Arrays, Evaluation, LayerSpec, run_backward, run_forward
-from oracle.tolerances import ROUNDING_FACTOR, UNIT_ROUNDOFF
+from oracle.judge.checks import spec_tolerance, twin_comparisons
+from oracle.judge.compare import compare_evaluations
+from oracle.layers import get_spec
+from oracle.references.rounding import RoundingNoise, rounding_spread
+from oracle.specs.spec import Arrays, Evaluation, LayerSpec, run_backward, run_forward
+from oracle.specs.tolerances import ROUNDING_FACTOR, UNIT_ROUNDOFF
 
 #: Found by the flakiness check (seed 15): dh0 is a small difference of terms tens of times larger. Two
 #: correct float32 computations (impl's and torch's) differ by up to 5e-4 relative, far outside the

@@ -1,15 +1,15 @@
 """Gate layouts: impl's i,f,o,g (LSTM) and z,r,n (GRU) against torch's i,f,g,o and r,z,n.
 
-Every twin of a gated cell relies on :mod:`oracle.gate_order`; a wrong block
+Every twin of a gated cell relies on :mod:`oracle.references.gate_order`; a wrong block
 order would make the reference itself wrong. These tests pin the maps down
 independently of impl: the cells are written out here with the textbook
 equations in impl's layout and compared with ``nn.LSTMCell`` / ``nn.GRUCell``
 fed the mapped weights, in float64 (loaded by
-:func:`oracle.twins.recurrent.torch_cell_module`, the one loader of impl's
+:func:`oracle.references.twins.recurrent.torch_cell_module`, the one loader of impl's
 weights into torch modules, through the twins' maps). The twins apply the maps
 to tensors inside the autograd graph, so the tensor maps are pinned to the
 numpy ones (values and gradients), and the twins' gradients, in impl's layout,
-to finite differences (:func:`oracle.finite_diff.central_difference`) of the
+to finite differences (:func:`oracle.references.finite_diff.central_difference`) of the
 textbook cells.
 """
 
@@ -27,11 +27,11 @@ from hypothesis import strategies as st
 from torch import nn
 
 from impl.cell_layouts import CELL_TYPES, cell_parameter_shapes, gate_count
-from oracle import gate_order as go
-from oracle.finite_diff import central_difference
-from oracle.registry import get_spec
-from oracle.tolerances import TOLERANCES
-from oracle.twins.recurrent import torch_cell_module
+from oracle.references import gate_order as go
+from oracle.layers import get_spec
+from oracle.references.finite_diff import central_difference
+from oracle.references.twins.recurrent import torch_cell_module
+from oracle.specs.tolerances import TOLERANCES
 
 N, D, H = 3, 4, 2
 #: The step twins as the registry binds them (with their specs' gradient names).

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from oracle.cli import main
-from oracle.rubric import DEFAULT_RUBRIC, RubricError, load_rubric
+from oracle.targets.rubric import DEFAULT_RUBRIC, RubricError, load_rubric
 from tests.user_implementations import PROBLEMS, course_folder
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "gradescope"
@@ -130,7 +130,7 @@ def test_shards_that_do_not_belong_together_are_refused(change, message, tmp_pat
 def test_on_a_terminal_the_class_progress_is_a_bar_with_findings_and_time_left(monkeypatch):
     import io
 
-    from oracle.progress import ClassProgress
+    from oracle.report.progress import ClassProgress
 
     class Terminal(io.StringIO):
         def isatty(self) -> bool:

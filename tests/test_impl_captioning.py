@@ -11,7 +11,7 @@ import pytest
 
 import impl
 from impl.cell_layouts import CELL_PARAMETERS, CELL_TYPES, captioning_parameter_shapes
-from oracle.tolerances import TOLERANCES
+from oracle.specs.tolerances import TOLERANCES
 from tests.impl_cases import DTYPES, RECURRENT_LAYERS, dtype_id, rng, vocabulary
 
 

@@ -1,4 +1,4 @@
-"""``oracle.pytest_tests.impl_tests``: a user's own pytest run reports each audit check as a test (JUnit XML)."""
+"""``oracle.targets.pytest_tests.impl_tests``: a user's pytest run reports each audit check as a test (JUnit XML)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import sys
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
-from oracle.registry import all_specs
-from oracle.targets import functions_of
+from oracle.judge.verdicts import functions_of
+from oracle.layers import all_specs
 from tests.user_implementations import course_folder
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_a_users_pytest_run_reports_every_check_and_the_one_problem(tmp_path):
     folder = course_folder(tmp_path, "in-place dnext_c")
     (tmp_path / "test_rnn_oracle.py").write_text(
-        "from oracle.pytest_tests import impl_tests\n\n"
+        "from oracle.targets.pytest_tests import impl_tests\n\n"
         f"test_rnn_layers = impl_tests({str(folder)!r}, cases=2)\n")
     report = tmp_path / "junit.xml"
     completed = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
@@ -41,7 +41,7 @@ def test_a_target_that_cannot_be_imported_is_one_failing_test(tmp_path):
     broken = tmp_path / "python2.py"
     broken.write_text('print "hello"\n')
     (tmp_path / "test_rnn_oracle.py").write_text(
-        f"from oracle.pytest_tests import impl_tests\n\ntest_rnn_layers = impl_tests({str(broken)!r})\n")
+        f"from oracle.targets.pytest_tests import impl_tests\n\ntest_rnn_layers = impl_tests({str(broken)!r})\n")
     completed = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
                                 "-o", "addopts=", str(tmp_path / "test_rnn_oracle.py")], cwd=tmp_path,
                                env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True, text=True, timeout=600)

@@ -10,7 +10,7 @@ reach.
 float64 results must equal the float64 loop under the ``float64`` row. A
 float32 result is judged against the float64 loop too, never against another
 float32 computation: under the ``float32`` row, or, where a value is outside
-it, by the float32 rounding rule (:mod:`oracle.tolerances`), so the verdict
+it, by the float32 rounding rule (:mod:`oracle.specs.tolerances`), so the verdict
 does not depend on how this CPU rounds.
 """
 
@@ -22,12 +22,12 @@ import numpy as np
 import pytest
 
 from impl.rnn import CHUNK_ROWS
-from oracle.checks import RoundingRule
-from oracle.compare import Comparison, compare_evaluations
-from oracle.finite_diff import as_float64
-from oracle.registry import get_spec
-from oracle.spec import Arrays, Evaluation
-from oracle.tolerances import TOLERANCES
+from oracle.judge.checks import RoundingRule
+from oracle.judge.compare import Comparison, compare_evaluations
+from oracle.layers import get_spec
+from oracle.references.finite_diff import as_float64
+from oracle.specs.spec import Arrays, Evaluation
+from oracle.specs.tolerances import TOLERANCES
 from tests.impl_cases import (
     DTYPES,
     RECURRENT_LAYERS,
@@ -56,7 +56,7 @@ def float32_comparisons(layer: str, inputs: Arrays, dh: np.ndarray, results: dic
 
     The rounding spread (the layer's float64 twin under float32-sized Monte Carlo
     rounding) is computed only when a value falls outside the row
-    (:class:`oracle.checks.RoundingRule`), as for the audit's comparisons.
+    (:class:`oracle.judge.checks.RoundingRule`), as for the audit's comparisons.
     """
     tolerance = TOLERANCES["float32"]
 

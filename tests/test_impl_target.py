@@ -9,7 +9,7 @@ import pytest
 
 from oracle.bench.audit_timing import write_course_folder
 from oracle.cli import main
-from oracle.targets import FINDINGS, NO_FAILURE
+from oracle.judge.verdicts import FINDINGS, NO_FAILURE
 from tests.user_implementations import PROBLEMS, course_folder
 
 

@@ -20,7 +20,7 @@ break one argument at a time with each entry of a table of breakages. What
 they need to know about a layer is on its spec: the symbolic layout that
 says which axes must agree between arguments, how messages spell it, the
 index inputs and their bounds, and the layer's own error inputs
-(:class:`oracle.contract.InputContract`), and what a zero size does
+(:class:`oracle.specs.contract.InputContract`), and what a zero size does
 (``LayerSpec.zero_size``). The sigmoid (any shape, integer input allowed)
 and the captioning model have tests of their own further down.
 """
@@ -39,11 +39,11 @@ from hypothesis import strategies as st
 
 import impl
 from impl.cell_layouts import CELL_TYPES, gate_count
-from oracle.checks import twin_comparisons
-from oracle.contract import RESULT, InputContract
-from oracle.registry import all_specs
-from oracle.sources import RandomSource
-from oracle.spec import Arrays, Evaluation, LayerSpec, make_upstream, run_backward, run_forward
+from oracle.judge.checks import twin_comparisons
+from oracle.layers import all_specs
+from oracle.specs.contract import RESULT, InputContract
+from oracle.specs.sources import RandomSource
+from oracle.specs.spec import Arrays, Evaluation, LayerSpec, make_upstream, run_backward, run_forward
 from tests.hypothesis_source import HypothesisSource, draw_dtype
 from tests.impl_cases import RECURRENT_LAYERS, vocabulary
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from oracle.registry import all_specs
+from oracle.layers import all_specs
 from tests.layer_checks import ALL_CHECKS
 
 SPECS = all_specs()

@@ -1,5 +1,5 @@
-"""Findings a learner can act on: the minimal failing case (:mod:`oracle.shrink`) and a numpy-only reproducer
-(:mod:`oracle.repro`) that fails before the fix and agrees after it."""
+"""Findings a learner can act on: the minimal failing case (:mod:`oracle.judge.shrink`) and a numpy-only reproducer
+(:mod:`oracle.report.repro`) that fails before the fix and agrees after it."""
 
 from __future__ import annotations
 

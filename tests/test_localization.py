@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from oracle.audit import AuditConfig, run_audit
-from oracle.localize import Localization, QuantityAxes, localize, quantity_axes
-from oracle.registry import get_spec
-from oracle.report import to_json
-from oracle.sources import RandomSource
+from oracle.judge.audit import AuditConfig, run_audit
+from oracle.judge.localize import Localization, QuantityAxes, localize, quantity_axes
+from oracle.layers import get_spec
+from oracle.report.text import to_json
+from oracle.specs.sources import RandomSource
 from tests import recurrent_bugs
 
 

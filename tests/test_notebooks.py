@@ -1,4 +1,4 @@
-"""Notebooks as targets (``--impl NOTEBOOK.ipynb``, :mod:`oracle.notebooks`) and the audit inside a kernel.
+"""Notebooks as targets (``--impl NOTEBOOK.ipynb``, :mod:`oracle.targets.notebooks`) and the audit inside a kernel.
 
 Every fixture notebook is built here with nbformat. A notebook must get the
 verdicts its code gets as a ``.py`` file, with its cells cited, in bounded time.
@@ -16,9 +16,9 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from oracle.cli import main
-from oracle.notebooks import notebook_cells
-from oracle.registry import all_specs
-from oracle.targets import NO_FAILURE, functions_of
+from oracle.judge.verdicts import NO_FAILURE, functions_of
+from oracle.layers import all_specs
+from oracle.targets.notebooks import notebook_cells
 from tests.hostile_targets import HEADER
 from tests.user_implementations import PROBLEMS
 
@@ -143,7 +143,7 @@ def test_a_notebook_without_nbformat_names_the_extra(capsys, tmp_path, monkeypat
 
 
 def test_the_kernel_audit_judges_the_functions_of_a_namespace():
-    from oracle.jupyter import audit_here
+    from oracle.targets.jupyter import audit_here
 
     namespace: dict = {}
     exec(HEADER + PROBLEMS["bias gradient of shape (1, H)"][0], namespace)  # noqa: S102 - the fixture's own code

@@ -23,12 +23,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import impl
-from oracle.checks import spec_tolerance, twin_comparisons
-from oracle.compare import compare_evaluations
-from oracle.registry import all_specs, get_spec
-from oracle.sources import RandomSource
-from oracle.spec import Arrays, Evaluation, LayerSpec, make_upstream, run_backward, run_forward
-from oracle.tolerances import Tolerance
+from oracle.judge.checks import spec_tolerance, twin_comparisons
+from oracle.judge.compare import compare_evaluations
+from oracle.layers import all_specs, get_spec
+from oracle.specs.sources import RandomSource
+from oracle.specs.spec import Arrays, Evaluation, LayerSpec, make_upstream, run_backward, run_forward
+from oracle.specs.tolerances import Tolerance
 from tests.hypothesis_source import HypothesisSource, draw_dtype
 
 FLOATS = [np.dtype(np.float32), np.dtype(np.float64)]
@@ -186,7 +186,8 @@ def test_sigmoid_of_integer_arrays_is_computed_in_float64(dtype, data):
     expected = np.array([_reference_sigmoid(int(v)) for v in x.tolist()])
     np.testing.assert_allclose(out, expected, rtol=4e-16, atol=0)
     if dtype != "uint64" or int(x.max(initial=0)) <= np.iinfo(np.int64).max:
-        # The twin hands integers to torch as int64 (oracle/twins/convert.py), which wraps larger uint64 values.
+        # The twin hands integers to torch as int64 (oracle/references/twins/convert.py), which wraps larger uint64
+        # values.
         twin = get_spec("sigmoid").twin({"x": x}, {}, "cpu").outputs["out"]
         np.testing.assert_allclose(out, twin, rtol=1e-15, atol=1e-300)
 

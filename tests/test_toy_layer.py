@@ -54,7 +54,7 @@ def test_the_generic_suites_catch_a_bug_in_the_toy_layer():
 
 @pytest.mark.parametrize("bug", [False, True])
 def test_the_audit_runs_the_toy_layer(bug):
-    audit = run("-c", "import sys, tests.toy_layer as toy; from oracle.registry import register; "
+    audit = run("-c", "import sys, tests.toy_layer as toy; from oracle.specs.registry import register; "
                 "from oracle.cli import main; register(toy.TOY); "
                 f"sys.exit(main(['audit', '--layers', '{NAME}', '--cases', '2']))", bug=bug)
     assert audit.returncode == (1 if bug else 0), audit.stdout[-3000:] + audit.stderr[-2000:]

@@ -1,4 +1,4 @@
-"""The judge and the judged: no target can reach its verdict, and every call is bounded (:mod:`oracle.boundary`).
+"""The judge and the judged: no target can reach its verdict, every call is bounded (:mod:`oracle.targets.boundary`).
 
 Each misbehaving target of :mod:`tests.hostile_targets` is audited through the
 command line, with small limits (``--timeout 1 --memory 1G``), and must get
@@ -103,7 +103,7 @@ def test_a_spec_in_this_process_that_exits_is_a_finding_not_the_exit(capsys, tmp
     spec_file = tmp_path / "exiting_spec.py"
     spec_file.write_text(
         "import dataclasses, sys\n"
-        "from oracle.registry import get_spec\n\n\n"
+        "from oracle.layers import get_spec\n\n\n"
         "def forward(*args):\n"
         "    sys.exit(0)\n\n\n"
         "SPECS = [dataclasses.replace(get_spec('affine'), name='exiting_affine', forward=forward)]\n")

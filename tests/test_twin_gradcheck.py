@@ -1,6 +1,6 @@
 """The torch twins pass ``torch.autograd.gradcheck`` in float64, and what that does and does not prove.
 
-Every registered spec whose twin is a :class:`~oracle.twins.TorchTwin` with
+Every registered spec whose twin is a :class:`~oracle.references.twins.TorchTwin` with
 differentiable inputs is checked on inputs drawn by the spec itself: gradcheck
 compares the analytical Jacobian autograd builds for the twin's tensor
 function (gate mapping included) with central finite differences of the same
@@ -21,11 +21,11 @@ import pytest
 import torch
 from torch.autograd.gradcheck import GradcheckError
 
-from oracle import gate_order as go
-from oracle.registry import all_specs, get_spec
-from oracle.sources import RandomSource
-from oracle.spec import LayerSpec
-from oracle.twins import TorchTwin
+from oracle.references import gate_order as go
+from oracle.layers import all_specs, get_spec
+from oracle.references.twins import TorchTwin
+from oracle.specs.sources import RandomSource
+from oracle.specs.spec import LayerSpec
 
 SEEDS = range(3)
 

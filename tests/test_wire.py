@@ -1,4 +1,4 @@
-"""The wire format on its own (:mod:`oracle.wire`): what crosses, and what a lying worker cannot make the judge do."""
+"""The wire format alone (:mod:`oracle.targets.wire`): what crosses, and what a lying worker can't make the judge do."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from oracle import wire
+from oracle.targets import wire
 
 
 def round_trip(value, keep=None):

@@ -15,11 +15,11 @@ import os
 import numpy as np
 
 import impl
-from oracle.builtin_specs import AFFINE, affine_error_inputs, affine_inputs
-from oracle.contract import RESULT, InputContract
-from oracle.registry import register
-from oracle.spec import LayerSpec
-from oracle.twins.core import TorchTwin
+from oracle.layers.cs231n import AFFINE, affine_error_inputs, affine_inputs
+from oracle.references.twins.core import TorchTwin
+from oracle.specs.contract import RESULT, InputContract
+from oracle.specs.registry import register
+from oracle.specs.spec import LayerSpec
 
 NAME = "toy_doubled_affine"
 

@@ -11,7 +11,7 @@ case; the median time is printed, and for CUDA its ratio to the CPU's. The
 precision probe multiplies two float32 matrices on each device and measures
 the relative error against float64: TF32 matmuls are off by about 1e-3,
 float32 ones by about 1e-6. So the probe says what torch actually did, to
-check against the flags the audit reports (``oracle.twins.precision_settings``).
+check against the flags the audit reports (``oracle.references.twins.precision_settings``).
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(ROOT))
 
-from oracle.registry import get_spec  # noqa: E402
-from oracle.sources import RandomSource  # noqa: E402
-from oracle.spec import make_upstream, run_forward  # noqa: E402
+from oracle.layers import get_spec  # noqa: E402
+from oracle.specs.sources import RandomSource  # noqa: E402
+from oracle.specs.spec import make_upstream, run_forward  # noqa: E402
 
 DEFAULT_DIMS = {"N": 64, "T": 50, "D": 128, "H": 256}
 LAYERS = ("rnn", "lstm", "gru")

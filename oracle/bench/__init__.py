@@ -28,7 +28,7 @@ course's API only, 30 s for one with every function).
 The torch side is an honest baseline:
 
 - recurrent rows: ``nn.LSTM`` / ``nn.RNN`` (``batch_first=True``) built by
-  :func:`oracle.twins.recurrent.torch_cell_module` with impl's parameters
+  :func:`oracle.references.twins.recurrent.torch_cell_module` with impl's parameters
   (gates reordered; ``bias_hh`` a frozen zero, as impl has one bias), ``x`` and
   ``h0`` leaves with ``requires_grad``, ``c0`` a constant zero; one timed run
   is forward, then ``out.backward(dh)`` with a random upstream ``dh`` (not
@@ -44,7 +44,7 @@ The torch side is an honest baseline:
   the fairest reading of "embedding backward": the row measures the
   scatter-add and nothing else.
 - ``captioning_lstm_f32``: ``CaptioningRNN.loss(features, captions)`` against
-  :class:`oracle.twins.CaptioningTwin` (``nn.Linear``, ``nn.Embedding``,
+  :class:`oracle.references.twins.CaptioningTwin` (``nn.Linear``, ``nn.Embedding``,
   ``nn.LSTM``, ``nn.Linear``, masked ``F.cross_entropy``) built from the numpy
   model's parameters: forward, ``loss.backward()``, gradients collected and
   reset. COCO-like sizes: N=64, T=16, input 512, word vectors 256, hidden 512,
@@ -52,7 +52,7 @@ The torch side is an honest baseline:
 
 Before timing, each case runs both sides once and compares outputs and
 gradients (in impl's layout, relative to the largest magnitude; rows
-``bench_float32`` and ``bench_float64`` of :mod:`oracle.tolerances`) and the
+``bench_float32`` and ``bench_float64`` of :mod:`oracle.specs.tolerances`) and the
 float dtype of impl's results: a row whose two sides do not compute the same
 thing is reported as ``mismatch``, never ``pass``.
 

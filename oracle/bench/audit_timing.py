@@ -1,6 +1,6 @@
 """``rnn-oracle bench --audit-timings``: how long the audit itself takes, against its budgets.
 
-Two runs of :func:`oracle.audit.run_audit`, in this process, with torch on
+Two runs of :func:`oracle.judge.audit.run_audit`, in this process, with torch on
 one thread as ``rnn-oracle audit`` runs it:
 
 ``default audit``
@@ -14,12 +14,12 @@ one thread as ``rnn-oracle audit`` runs it:
     learner's looks: the course's layers and model (impl's, which are right),
     no GRU and no LSTM with a given cell state, a model that refuses
     ``cell_type="gru"``; imported and called in worker processes
-    (:mod:`oracle.boundary`), so the time includes starting them: budget 6 s;
+    (:mod:`oracle.targets.boundary`), so the time includes starting them: budget 6 s;
 ``--impl course folder (every function)``
     the same with every function and cell type: budget 30 s;
 ``--impl deeplearning.ai notebook``
     ``rnn-oracle audit --impl`` of a notebook of deeplearning.ai's course API
-    (:mod:`oracle.dlai_specs`) as a learner keeps it, its functions impl's
+    (:mod:`oracle.layers.dlai`) as a learner keeps it, its functions impl's
     (:mod:`impl.dlai`), ``rnn_utils`` and ``public_tests`` missing, detected
     with no option: budget 10 s;
 ``--impl class of 6, -j 2``
@@ -41,8 +41,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from impl.dlai import FORWARDS, GRADIENTS
-from oracle.audit import AuditConfig, run_audit
-from oracle.registry import all_specs, get_spec
+from oracle.judge.audit import AuditConfig, run_audit
+from oracle.layers import all_specs, get_spec
 
 #: The realistic LSTM shape of the second run.
 LARGE_LSTM_DIMS = {"N": 64, "T": 50, "D": 128, "H": 256}
@@ -170,7 +170,7 @@ def _impl_audit(run: AuditRun, config: AuditConfig) -> tuple[int, bool]:
     Of the course API, only the functions it defines count: the GRU and the LSTM with a given cell state
     are missing from it by design.
     """
-    from oracle.impl_audit import audit_one, workers_per_target
+    from oracle.targets.impl_audit import audit_one, workers_per_target
 
     if run.course == "class":
         return _class_audit(run, config)

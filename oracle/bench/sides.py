@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from oracle.bench.cases import Case
-from oracle.tolerances import TOLERANCES
+from oracle.specs.tolerances import TOLERANCES
 
 #: Normwise relative tolerance of the pre-timing agreement check, by dtype: rows ``bench_<dtype>`` of the table.
 CHECK_TOL = {dtype: TOLERANCES[f"bench_{dtype}"].rtol for dtype in ("float32", "float64")}
@@ -86,8 +86,8 @@ def torch_side(case: Case, dims: Mapping[str, int], data: Mapping[str, Any], see
     from torch import nn
 
     if case.kind in ("lstm", "rnn"):
-        from oracle.gate_order import bias_from_torch, weight_from_torch
-        from oracle.twins.recurrent import torch_cell_module
+        from oracle.references.gate_order import bias_from_torch, weight_from_torch
+        from oracle.references.twins.recurrent import torch_cell_module
 
         n, h = dims["N"], dims["H"]
         module = torch_cell_module(case.kind, data, sequence=True)
@@ -124,7 +124,7 @@ def torch_side(case: Case, dims: Mapping[str, int], data: Mapping[str, Any], see
 
         return step, lambda results: {"dW": _numpy(results)}
     if case.kind == "captioning":
-        from oracle.twins import CaptioningTwin, captioning_grads_to_params
+        from oracle.references.twins import CaptioningTwin, captioning_grads_to_params
 
         numpy_model = _impl_captioning_model(case, dims, data, seed)
         params = {name: np.asarray(value) for name, value in numpy_model.params.items()}

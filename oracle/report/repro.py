@@ -1,0 +1,288 @@
+"""Reproducers a learner can run with numpy alone: ``--repro DIR`` (``audit --impl``).
+
+For each finding whose case was shrunk (:mod:`oracle.judge.shrink`) it writes
+
+``<function>-<dtype>.npz``
+    the minimal case's inputs (``input__x``), upstream gradients
+    (``upstream__h``), the expected outputs and gradients from the float64 torch
+    twin (``expected__output__h``, ``expected__grad__x``) and what each element may
+    differ by (``allowed__...``: the tolerance row of the dtype, and for float32
+    the rounding rule's allowance, as the audit judges it);
+``<function>-<dtype>.py``
+    a script that imports the user's function from their file, folder, module
+    or notebook (:data:`SCRIPT`), calls it on those inputs and compares. It
+    prints where the result differs and exits 1, or says that it agrees and
+    exits 0. It needs only numpy: run it in the learner's own environment, or
+    open it in a debugger.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from impl.dlai import COURSE_PARAMETERS, GRADIENTS
+from oracle.judge.audit import case_source
+from oracle.judge.checks import RoundingRule, run_case, spec_tolerance
+from oracle.judge.verdicts import functions_of
+from oracle.references.finite_diff import as_float64
+from oracle.specs.spec import Arrays, Evaluation, LayerSpec
+from oracle.specs.tolerances import ROUNDING_FACTOR
+
+#: The reproducer script; ``CONFIG`` is replaced by the finding's settings (a JSON object).
+SCRIPT = r'''"""Reproduce a finding of rnn-oracle with numpy alone: python THIS_FILE (exit 1: it still fails)."""
+import ast, importlib, importlib.util, json, re, sys, types
+from pathlib import Path
+
+import numpy as np
+
+CONFIG = json.loads(CONFIG_TEXT)
+HERE = Path(__file__).resolve().parent
+
+
+def course_helpers():
+    """Stand-ins for deeplearning.ai's helpers where the course's are not importable (as in the audit)."""
+    try:
+        import rnn_utils  # noqa: F401
+    except ImportError:
+        helpers = types.ModuleType("rnn_utils")
+        helpers.softmax = lambda z: np.exp(z - z.max(axis=0)) / np.exp(z - z.max(axis=0)).sum(axis=0)
+        helpers.sigmoid = lambda z: 1 / (1 + np.exp(-z))
+        sys.modules["rnn_utils"] = helpers
+    for name in ("public_tests", "test_utils"):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            sys.modules[name] = types.ModuleType(name)
+
+
+def load_target(text):
+    """The user's code: a .py file, a notebook's definitions, a course folder or a dotted module."""
+    course_helpers()
+    path = Path(text)
+    if path.suffix == ".ipynb":
+        module = types.ModuleType("notebook")
+        cells = [cell for cell in json.loads(path.read_text())["cells"] if cell["cell_type"] == "code"]
+        for cell in cells:
+            source = "".join(cell["source"])
+            lines = ["" if re.match(r"\s*(%|!)", line) else line for line in source.splitlines()]
+            try:
+                tree = ast.parse("\n".join(lines))
+            except SyntaxError:
+                continue
+            kept = [node for node in tree.body
+                    if isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef))]
+            used = {name.id for node in kept for name in ast.walk(node) if isinstance(name, ast.Name)}
+            kept += [node for node in tree.body if isinstance(node, ast.Assign)
+                     and {t.id for t in node.targets if isinstance(t, ast.Name)} & used]
+            kept.sort(key=lambda node: node.lineno)
+            try:
+                exec(compile(ast.Module(kept, []), f"{path}, cell", "exec"), module.__dict__)
+            except Exception as error:
+                print(f"(a cell of {path} failed here: {error!r})")
+        return [module]
+    if path.suffix == ".py":
+        sys.path.insert(0, str(path.resolve().parent))
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return [module]
+    if path.is_dir():
+        sys.path.insert(0, str(path.resolve().parent))
+        names = [f"{path.name}.{name}" for name in ("rnn_layers", "classifiers.rnn")
+                 if (path / (name.replace(".", "/") + ".py")).is_file()]
+        return [importlib.import_module(name) for name in names] or [importlib.import_module(path.name)]
+    sys.path.insert(0, ".")
+    return [importlib.import_module(text)]
+
+
+def find(modules, name):
+    for module in modules:
+        if getattr(getattr(module, name, None), "__module__", None) == module.__name__:
+            return getattr(module, name)
+    for module in modules:
+        if hasattr(module, name):
+            return getattr(module, name)
+    sys.exit(f"{name} is not defined in {CONFIG['target']}")
+
+
+def vocabulary(size, null):
+    words = [f"w{index}" for index in range(size)]
+    for offset, token in enumerate(("<NULL>", "<START>", "<END>")):
+        words[(null + offset) % size] = token
+    return {word: index for index, word in enumerate(words)}
+
+
+def run(modules, data):
+    """The results the finding is about, by name, and the arguments after the call (to see mutation)."""
+    inputs = {name: data[f"input__{name}"].copy() for name in CONFIG["inputs"]}
+    upstream = {name: data[f"upstream__{name}"].copy() for name in CONFIG["outputs"] if f"upstream__{name}" in data}
+    kind, names = CONFIG["kind"], CONFIG["names"]
+    if kind in ("model_loss", "model_sample"):
+        params = {name: inputs[name] for name in CONFIG["parameters"]}
+        (d, h), (v, w) = params["W_proj"].shape, params["W_embed"].shape
+        model = find(modules, "CaptioningRNN")(vocabulary(v, int(inputs["null"])), input_dim=d, wordvec_dim=w,
+                                               hidden_dim=h, cell_type=CONFIG["cell"], dtype=params["W_proj"].dtype)
+        model.params = dict(params)
+        if kind == "model_sample":
+            return {"sample captions": model.sample(inputs["features"], max_length=inputs["captions"].shape[1] - 1)}, {}
+        loss, grads = model.loss(inputs["features"], inputs["captions"])
+        return {"output loss": loss, **{f"grad {name}": grads[name] for name in CONFIG["grads"]}}, {}
+    given = {name: value.copy() for name, value in inputs.items()}
+    if kind == "sigmoid":
+        return {"output out": find(modules, names[0])(given["x"])}, {"input": (inputs, given)}
+    arguments = list(given.values())
+    if kind == "dlai":  # deeplearning.ai's API: the parameters in a dict, the gradients returned in one
+        count = len(arguments) - len(CONFIG["parameters"])
+        arguments = [*arguments[:count], dict(zip(CONFIG["parameters"], arguments[count:]))]
+    results = find(modules, names[0])(*arguments)
+    if kind == "loss":
+        loss, *grads = results
+        return {"output loss": loss, **{f"grad {n}": g for n, g in zip(CONFIG["grads"], grads)}}, {
+            "input": (inputs, given)}
+    *outputs, cache = results
+    found = {f"output {name}": value for name, value in zip(CONFIG["outputs"], outputs)}
+    if CONFIG["stage"] == "backward":
+        given_upstream = {name: value.copy() for name, value in upstream.items()}
+        grads = find(modules, names[1])(*given_upstream.values(), cache)
+        if isinstance(grads, dict):
+            grads = tuple(grads.get(key) for key in CONFIG["gradients"])
+        grads = grads if isinstance(grads, tuple) else (grads,)
+        found = {f"grad {name}": value for name, value in zip(CONFIG["grads"], grads)}
+        return found, {"upstream gradient": (upstream, given_upstream)}
+    return found, {"input": (inputs, given)}
+
+
+def main():
+    data = np.load(HERE / CONFIG["data"])
+    print(f"{CONFIG['function']} ({CONFIG['dtype']}), minimal case: {CONFIG['case']}")
+    print(f"the audit found: {CONFIG['finding']}")
+    found, arguments = run(load_target(CONFIG["target"]), data)
+    wrong = []
+    for kind, (before, after) in arguments.items():
+        wrong += [f"it changed its {kind} {name!r} in place" for name in before
+                  if not np.array_equal(before[name], after[name], equal_nan=True)]
+    for quantity, value in found.items():
+        key = quantity.replace(" ", "__")
+        if f"expected__{key}" not in data:
+            continue
+        expected, allowed = data[f"expected__{key}"], data[f"allowed__{key}"]
+        if value is None:
+            wrong.append(f"{quantity}: None (not implemented?)")
+            continue
+        typed = isinstance(value, (np.ndarray, np.generic))
+        value = np.asarray(value)
+        if value.shape != expected.shape:
+            wrong.append(f"{quantity}: shape {value.shape} where {expected.shape} is expected")
+            continue
+        if typed and quantity != "sample captions" and value.dtype != np.dtype(CONFIG["dtype"]):
+            wrong.append(f"{quantity}: dtype {value.dtype} where {CONFIG['dtype']} is expected")
+        error = np.abs(value.astype(np.float64) - expected)
+        outside = ~(error <= allowed)
+        if np.any(outside):
+            index = np.unravel_index(int(np.argmax(np.where(outside, error - allowed, -np.inf))), expected.shape)
+            wrong.append(f"{quantity}: {int(outside.sum())} of {expected.size} elements outside what is allowed; "
+                         f"worst at {tuple(int(i) for i in index)}: got {value[index]!r}, expected "
+                         f"{expected[index]!r} (allowed difference {allowed[index]:.3g})")
+    if wrong:
+        print("STILL WRONG:\n  " + "\n  ".join(wrong))
+        sys.exit(1)
+    print("agrees with the reference: fixed")
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+def write_reproducers(folder: Path, target: str, specs: list[LayerSpec], minimal: dict,
+                      config: Any) -> dict[str, dict[str, str]]:
+    """Write the ``.npz`` and ``.py`` of each shrunk finding in ``minimal`` (:func:`oracle.judge.shrink.minimal_cases`).
+
+    Returns the scripts' paths, ``{function: {dtype: path}}``. Runs the bound ``specs`` once more on each
+    minimal case (for its upstream gradients). A target sent from a kernel has no file to import: nothing
+    is written for it.
+    """
+    if target.startswith("<"):
+        return {}
+    folder.mkdir(parents=True, exist_ok=True)
+    written: dict[str, dict[str, str]] = {}
+    by_function = {function: spec for spec in specs for function in functions_of(spec)}
+    for function, dtypes in minimal.items():
+        spec = by_function[function]
+        for dtype, found in dtypes.items():
+            stem = re.sub(r"[^\w.-]+", "_", f"{function}-{dtype}")
+            data, settings = _case_data(spec, function, dtype, found, config)
+            np.savez(folder / f"{stem}.npz", **data)
+            settings.update(target=str(Path(target).resolve()) if Path(target).exists() else target,
+                            data=f"{stem}.npz", function=function, dtype=dtype, finding=found["finding"],
+                            case=found["text"])
+            script = SCRIPT.replace("CONFIG_TEXT", repr(json.dumps(settings)))
+            (folder / f"{stem}.py").write_text(script)
+            written.setdefault(function, {})[dtype] = str(folder / f"{stem}.py")
+    return written
+
+
+def _case_data(spec: LayerSpec, function: str, dtype: str, found: dict, config: Any) -> tuple[dict, dict]:
+    """The arrays of the ``.npz`` and the script's settings for one finding."""
+    case = found["minimal"]
+    names = functions_of(spec)
+    source = case_source(spec, np.dtype(dtype), config.seed, found["case"], case.setting)
+    try:
+        drawn = run_case(spec, source, np.dtype(dtype), keep_forward=True)
+        inputs, upstream = drawn.inputs, drawn.upstream
+    except Exception:  # the forward pass fails on it: the script only needs the inputs to show that
+        inputs = spec.make_inputs(case_source(spec, np.dtype(dtype), config.seed, found["case"], case.setting),
+                                  np.dtype(dtype))
+        upstream = {}
+    data = {f"input__{name}": value for name, value in inputs.items()}
+    data.update({f"upstream__{name}": value for name, value in upstream.items()})
+    expected = _expected(spec, inputs, upstream, function, names, dtype)
+    data.update(expected)
+    cell = spec.gates.cell if spec.gates is not None else ""
+    if spec.public_names == ("CaptioningRNN",):
+        kind = "model_sample" if function == names[-1] else "model_loss"
+    elif spec.public_names == ("sigmoid",):
+        kind = "sigmoid"
+    elif spec.family == "dlai":
+        kind = "dlai"
+    else:
+        kind = "loss" if spec.is_loss else "layer"
+    stage = "backward" if len(names) == 2 and function == names[1] and kind in ("layer", "dlai") else "forward"
+    parameters = [name for name in spec.grads] if cell and kind != "dlai" else []
+    if kind == "dlai":
+        parameters = [name for name in inputs if any(name in names for names in COURSE_PARAMETERS.values())]
+    return data, {"kind": kind, "names": list(spec.public_names), "inputs": list(inputs), "outputs": list(spec.outputs),
+                  "grads": list(spec.grads), "parameters": parameters, "cell": cell, "stage": stage,
+                  "gradients": list(GRADIENTS.get(names[-1], ()))}
+
+
+def _expected(spec: LayerSpec, inputs: Arrays, upstream: Arrays, function: str, names: tuple[str, ...],
+              dtype: str) -> dict[str, np.ndarray]:
+    """The float64 twin's results and what each element may differ by, as ``expected__...`` / ``allowed__...``."""
+    try:
+        reference = spec.twin(as_float64(inputs), as_float64(upstream), "cpu")
+    except Exception:  # no reference here (the case's upstream is missing): the script shows the crash alone
+        return {}
+    if spec.public_names == ("CaptioningRNN",) and function == names[-1]:
+        from oracle.judge.sampling import sample_both
+
+        _, words, _ = sample_both(spec.gates.cell if spec.gates else "", inputs, "cpu")
+        return {"expected__sample__captions": words.astype(np.float64),
+                "allowed__sample__captions": np.zeros(words.shape)}
+    tolerance = spec_tolerance(spec, dtype)
+    spread = RoundingRule(spec, inputs, upstream).spread if dtype == "float32" else Evaluation({}, {})
+    arrays = {}
+    for kind, values, spreads in (("output", reference.outputs, spread.outputs), ("grad", reference.grads,
+                                                                                 spread.grads)):
+        for name, value in values.items():
+            value = np.asarray(value, dtype=np.float64)
+            allowed = tolerance.atol + tolerance.rtol * np.abs(value)
+            if name in spreads:
+                allowed = allowed + ROUNDING_FACTOR * np.abs(np.asarray(spreads[name], dtype=np.float64))
+            arrays[f"expected__{kind}__{name}"], arrays[f"allowed__{kind}__{name}"] = value, allowed
+    return arrays
