@@ -27,8 +27,8 @@ from hypothesis import strategies as st
 from torch import nn
 
 from impl.cell_layouts import CELL_TYPES, cell_parameter_shapes, gate_count
-from oracle.references import gate_order as go
 from oracle.layers import get_spec
+from oracle.references import gate_order as go
 from oracle.references.finite_diff import central_difference
 from oracle.references.twins.recurrent import torch_cell_module
 from oracle.specs.tolerances import TOLERANCES

@@ -21,8 +21,8 @@ import pytest
 import torch
 from torch.autograd.gradcheck import GradcheckError
 
-from oracle.references import gate_order as go
 from oracle.layers import all_specs, get_spec
+from oracle.references import gate_order as go
 from oracle.references.twins import TorchTwin
 from oracle.specs.sources import RandomSource
 from oracle.specs.spec import LayerSpec
