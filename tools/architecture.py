@@ -122,8 +122,9 @@ def diagram(edges: Mapping[str, set[str]]) -> str:
     lines = []
     for room in reversed(ROOMS):
         members = sorted(name for name in edges if room_of(name) == room)
-        uses = sorted({room_of(target) for name in members for target in edges[name]} - {room, None},
-                      key=ROOMS.index, reverse=True)
+        rooms = {room_of(target) for name in members for target in edges[name]}
+        uses = sorted((other for other in rooms if other is not None and other != room), key=ROOMS.index,
+                      reverse=True)
         short = [name.removeprefix(f"oracle.{room}.").removeprefix("oracle.").removeprefix("impl.")
                  for name in members]
         lines.append(f"{room:<11} imports: {', '.join(uses) or '-'}")
