@@ -49,9 +49,6 @@ from oracle.specs.spec import Arrays, LayerSpec, Twin
 #: The family name of these specs (:attr:`oracle.specs.spec.LayerSpec.family`).
 FAMILY = "dlai"
 
-#: Public names whose presence in a target means it is written for this course.
-SIGNATURE_NAMES = ("rnn_cell_forward", "lstm_cell_forward")
-
 #: Each output's layout (symbols of :data:`impl.dlai.LAYOUTS`).
 OUTPUT_LAYOUTS: dict[str, tuple[str, ...]] = {
     "a_next": ("H", "N"), "c_next": ("H", "N"), "yt_pred": ("V", "N"),
