@@ -4,7 +4,9 @@ Room ``layers``: the entries, apart from the machinery that reads them (as
 PyTorch keeps ``opinfo/definitions/`` apart from ``opinfo/core.py``).
 :mod:`oracle.layers.cs231n` holds the seed's layers, the GRU and LSTM-with-c0
 variants and the captioning model; :mod:`oracle.layers.dlai`
-deeplearning.ai's course API. An entry names its references
+deeplearning.ai's course API; :mod:`oracle.layers.cs231n_mistakes` and
+:mod:`oracle.layers.dlai_mistakes` the known mistakes of each
+(:mod:`oracle.specs.mistakes`). An entry names its references
 (:mod:`oracle.references`) and its own checks (:mod:`oracle.judge`), so this
 room sits above both. It may import ``judge``, ``references``, ``specs`` and
 :mod:`impl`; ``report``, ``targets`` and the command line import it.
@@ -13,6 +15,8 @@ room sits above both. It may import ``judge``, ``references``, ``specs`` and
 from __future__ import annotations
 
 from oracle.layers import cs231n, dlai  # noqa: F401  (each table registers its specs when imported)
+from oracle.layers import cs231n_mistakes  # noqa: F401  (each catalogue attaches its error models to the specs)
+from oracle.layers import dlai_mistakes  # noqa: F401
 from oracle.specs.registry import registered
 from oracle.specs.spec import LayerSpec
 

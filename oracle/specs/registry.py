@@ -7,7 +7,12 @@ audit.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from oracle.specs.spec import LayerSpec
+
+if TYPE_CHECKING:
+    from oracle.specs.mistakes import ErrorModel
 
 _REGISTRY: dict[str, LayerSpec] = {}
 
@@ -23,3 +28,20 @@ def register(spec: LayerSpec) -> LayerSpec:
 def registered() -> list[LayerSpec]:
     """Every spec registered so far, in registration order."""
     return list(_REGISTRY.values())
+
+
+def attach_mistakes(name: str, models: tuple[ErrorModel, ...]) -> LayerSpec:
+    """Add error models (:class:`oracle.specs.mistakes.ErrorModel`) to the registered spec ``name``; return it.
+
+    Called by a catalogue module while the tables are imported (:mod:`oracle.layers`), before any spec
+    is bound or read, so the spec object every table and module holds gets them (its other fields are
+    untouched). An id that some registered spec already has raises ``ValueError``.
+    """
+    spec = _REGISTRY[name]
+    taken = {model.id for other in _REGISTRY.values() for model in other.mistakes}
+    for model in models:
+        if model.id in taken:
+            raise ValueError(f"error model id {model.id!r} is already attached to a spec")
+        taken.add(model.id)
+    object.__setattr__(spec, "mistakes", tuple(spec.mistakes) + tuple(models))  # frozen: set once, at import
+    return spec

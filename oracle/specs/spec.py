@@ -17,13 +17,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from oracle.specs.contract import GateLayout, InputContract
 from oracle.specs.sources import InputSource
 from oracle.specs.tolerances import Tolerance
+
+if TYPE_CHECKING:
+    from oracle.specs.mistakes import ErrorModel
 
 Arrays = dict[str, np.ndarray]
 
@@ -136,6 +139,11 @@ class LayerSpec:
         The course API the layer belongs to: ``"cs231n"`` (the seed's) or
         ``"dlai"`` (deeplearning.ai's Sequence Models); ``rnn-oracle audit
         --impl`` audits one family per target.
+    mistakes
+        The known mistakes learners make in it (:class:`oracle.specs.mistakes.ErrorModel`):
+        the variants of its reference that the judge tries on a finding
+        (:mod:`oracle.judge.causes`). A table attaches them from a module of
+        its own (:func:`oracle.specs.registry.attach_mistakes`).
     requirement
         For a layer outside the course's API (the GRU, the LSTM with a given
         cell state), the name ``--require`` gives it: a target that defines
@@ -163,6 +171,7 @@ class LayerSpec:
     dtypes: tuple[str, ...] = ("float64", "float32")
     family: str = "cs231n"
     requirement: str = ""
+    mistakes: tuple[ErrorModel, ...] = ()
 
     def __post_init__(self) -> None:
         bind = getattr(self.twin, "with_gradients", None)  # a TorchTwin learns its gradient names from the spec
