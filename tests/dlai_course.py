@@ -13,6 +13,7 @@ notebook built with nbformat.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 IMPORTS = "import numpy as np\nfrom rnn_utils import *\nfrom public_tests import *\n"
@@ -287,18 +288,21 @@ a_tmp, c_tmp, y_tmp, cache_tmp = lstm_cell_forward(np.random.randn(3, 10), np.ra
 '''
 
 
-def functions_of(problem: str) -> dict[str, str]:
-    """The fixture's function sources, by name: the correct ones with the problem's replacements."""
-    return {**FUNCTIONS, **PROBLEMS[problem][0]}
+def functions_of(problem: str | Mapping[str, str]) -> dict[str, str]:
+    """The fixture's function sources, by name: the correct ones with the problem's replacements.
+
+    ``problem`` is a name of :data:`PROBLEMS`, or the sources themselves (:mod:`tests.dlai_mistakes`).
+    """
+    return {**FUNCTIONS, **PROBLEMS[problem][0]} if isinstance(problem, str) else dict(problem)
 
 
-def write_module(path: Path, problem: str) -> Path:
+def write_module(path: Path, problem: str | Mapping[str, str]) -> Path:
     """The fixture as one ``.py`` file: the imports and the functions."""
     path.write_text(IMPORTS + "".join(functions_of(problem).values()))
     return path
 
 
-def write_notebook(path: Path, problem: str) -> Path:
+def write_notebook(path: Path, problem: str | Mapping[str, str]) -> Path:
     """The fixture as a notebook (nbformat): markdown, the imports, a cell per function, test cells between."""
     import nbformat
     from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
