@@ -31,6 +31,8 @@ FIXTURES: dict[str, tuple[Edit, ...]] = {
         ("rnn_cell_backward", "dz = (1 - a_next ** 2) * da_next", "dz = da_next"),),
     "dlai_rnn_cell.tanh_derivative_of_activated": (
         ("rnn_cell_backward", "dz = (1 - a_next ** 2) * da_next", "dz = (1 - np.tanh(a_next) ** 2) * da_next"),),
+    "dlai_rnn_cell.waa_gradient_from_a_next": (
+        ("rnn_cell_backward", "dWaa = np.dot(dz, a_prev.T)", "dWaa = np.dot(dz, a_next.T)"),),
     "dlai_rnn_cell.averaged_over_batch": (
         ("rnn_cell_backward", _RNN_DZ, "m = xt.shape[1]\n    " + _RNN_DZ),
         ("rnn_cell_backward", "dWax = np.dot(dz, xt.T)", "dWax = 1 / m * np.dot(dz, xt.T)"),
@@ -84,6 +86,8 @@ FIXTURES: dict[str, tuple[Edit, ...]] = {
         ("lstm_cell_backward", 'grads["dc_prev"] = dc * ft', 'grads["dc_prev"] = dc_next * ft'),),
     "dlai_lstm_cell.weight_gradients_concat_x_first": (
         ("lstm_cell_backward", "np.concatenate([a_prev, xt], axis=0)", "np.concatenate([xt, a_prev], axis=0)"),),
+    "dlai_lstm_cell.weight_gradients_from_a_next": (
+        ("lstm_cell_backward", "np.concatenate([a_prev, xt], axis=0)", "np.concatenate([a_next, xt], axis=0)"),),
     "dlai_lstm_cell.averaged_over_batch": (
         ("lstm_cell_backward", "n_a = a_next.shape[0]", "n_a, m = a_next.shape"),
         ("lstm_cell_backward", "np.dot(dgate, concat.T)", "1 / m * np.dot(dgate, concat.T)"),

@@ -11,6 +11,8 @@ can be told apart. The audit itself states them: ``test_dlai_causes.py``.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -44,8 +46,10 @@ def results(spec: LayerSpec, inputs: dict, upstream: dict) -> Evaluation:
     return Evaluation(outputs, run_backward(spec, copies(upstream), cache))
 
 
-def drawn(spec: LayerSpec) -> list[tuple[dict, dict]]:
-    """``CASES`` float64 cases of ``spec``: inputs and random upstream gradients."""
+@functools.cache
+def drawn(name: str) -> list[tuple[dict, dict]]:
+    """``CASES`` float64 cases of spec ``name``: inputs and random upstream gradients (never modified)."""
+    spec = get_spec(name)
     cases = []
     for seed in range(CASES):
         source = RandomSource(np.random.default_rng(seed))
@@ -77,7 +81,7 @@ def test_each_fixture_is_reproduced_by_its_model_alone(model_id):
     model = MODELS[model_id]
     spec = get_spec(model_id.split(".")[0])
     user = learner(spec, dlai_mistakes.fixture(model_id))
-    cases = [(inputs, upstream, results(user, inputs, upstream)) for inputs, upstream in drawn(spec)]
+    cases = [(inputs, upstream, results(user, inputs, upstream)) for inputs, upstream in drawn(spec.name)]
     wrong = {function for function in spec.public_names
              if not all(agree(spec, part(found, spec, function), part(variant_of(model, frozenset(), inputs, upstream),
                                                                       spec, function))

@@ -87,7 +87,8 @@ def rnn_cell_variant(inputs: Arrays, upstream: Arrays, mistakes: frozenset[str],
     else:
         dz = (1 - a_next ** 2) * da_next
     scale = _batch_scale(on, xt.shape[1])
-    grads = {"xt": Wax.T @ dz, "a_prev": Waa.T @ dz, "Wax": scale * (dz @ xt.T), "Waa": scale * (dz @ a_prev.T),
+    before = a_next if on("waa_gradient_from_a_next") else a_prev
+    grads = {"xt": Wax.T @ dz, "a_prev": Waa.T @ dz, "Wax": scale * (dz @ xt.T), "Waa": scale * (dz @ before.T),
              "ba": scale * np.sum(dz, axis=1, keepdims=True)}
     return Evaluation(outputs, grads)
 
@@ -138,7 +139,8 @@ def lstm_cell_variant(inputs: Arrays, upstream: Arrays, mistakes: frozenset[str]
     gate_grads = {"f": dft, "i": dit, "c": dcct, "o": dot}
     d_concat = sum(p["W" + gate].T @ d for gate, d in gate_grads.items())
     assert isinstance(d_concat, np.ndarray)
-    columns = np.concatenate([xt, a_prev] if on("weight_gradients_concat_x_first") else [a_prev, xt], axis=0)
+    before = a_next if on("weight_gradients_from_a_next") else a_prev  # the cache holds both
+    columns = np.concatenate([xt, before] if on("weight_gradients_concat_x_first") else [before, xt], axis=0)
     scale = _batch_scale(on, xt.shape[1])
     grads = {"xt": d_concat[n_a:], "a_prev": d_concat[:n_a], "c_prev": dc_prev}
     for gate, d in gate_grads.items():
@@ -229,6 +231,9 @@ CATALOGUE: dict[str, tuple[ErrorModel, ...]] = {
          "the tanh derivative is taken of a_next, which is already tanh(...): use (1 - a_next ** 2), "
          "not 1 - np.tanh(a_next) ** 2",
          "every gradient wrong, by less where a_next is small"),
+        ("waa_gradient_from_a_next", _RNN_CELL_B,
+         "dWaa multiplies dtanh by a_next.T: Waa acts on the previous state, dWaa = np.dot(dtanh, a_prev.T)",
+         "dWaa alone wrong"),
         ("averaged_over_batch", _RNN_CELL_B,
          "dWax, dWaa and dba are divided by m: this API sums them over the batch (no 1 / m)",
          "dxt and da_prev right; dWax, dWaa, dba m times too small"),
@@ -293,6 +298,9 @@ CATALOGUE: dict[str, tuple[ErrorModel, ...]] = {
         ("weight_gradients_concat_x_first", _LSTM_CELL_B,
          "the weight gradients multiply by [xt; a_prev]: dWf = np.dot(dft, concat.T) with concat = [a_prev; xt]",
          "dWf, dWi, dWc, dWo wrong (their columns); biases, dxt, da_prev, dc_prev right"),
+        ("weight_gradients_from_a_next", _LSTM_CELL_B,
+         "the weight gradients multiply by [a_next; xt]: the gates acted on concat = [a_prev; xt]",
+         "the a_prev columns of dWf, dWi, dWc, dWo wrong; biases, dxt, da_prev, dc_prev right"),
         ("averaged_over_batch", _LSTM_CELL_B,
          "the weight and bias gradients are divided by m: this API sums them over the batch (no 1 / m)",
          "dxt, da_prev, dc_prev right; every dW and db m times too small"),
