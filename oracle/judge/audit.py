@@ -209,6 +209,9 @@ class LayerRun:
     cases: int
     seconds: float
     checks: tuple[CheckResult, ...]
+    #: The cases whose forward pass gave a result, as run (inputs, upstream gradients and the results): what
+    #: error models are matched against (:mod:`oracle.judge.causes`). Not part of any report.
+    records: tuple[Case, ...] = field(default=(), repr=False, compare=False)
 
     @property
     def passed(self) -> bool:
@@ -319,10 +322,12 @@ def size_one_trigger(spec: LayerSpec, dtype: np.dtype, seed: int, case_index: in
 
 
 def audit_case(spec: LayerSpec, dtype_name: str, seed: int, case_index: int,
-               device: str = "cpu", setting: Setting = DEFAULT[0]) -> list[Observation]:
+               device: str = "cpu", setting: Setting = DEFAULT[0],
+               records: list[Case] | None = None) -> list[Observation]:
     """Run case ``case_index`` of ``spec`` in ``dtype_name`` and compare impl, torch and finite differences pairwise.
 
-    ``setting`` says how the case is drawn (:mod:`oracle.specs.profiles`).
+    ``setting`` says how the case is drawn (:mod:`oracle.specs.profiles`); ``records``, when given, gets the
+    case as run (when its forward pass gave a result).
 
     Returns
     -------
@@ -342,6 +347,8 @@ def audit_case(spec: LayerSpec, dtype_name: str, seed: int, case_index: int,
         described = describe_inputs(spec, seed, dtype, case_index, setting) + _setting_note(setting)
         return [Observation(IMPL, failed, case_index, described),
                 *independent_checks(spec, dtype, seed, case_index, device, setting, described)]
+    if records is not None:
+        records.append(case)
     observations: list[Observation] = []
     described = case.describe() + _setting_note(setting)
 
@@ -479,12 +486,14 @@ def _fold(group: Sequence[Observation]) -> CheckResult:
 def audit_layer(spec: LayerSpec, dtype: str, config: AuditConfig) -> LayerRun:
     """Every case of ``spec`` in ``dtype``, folded into checks."""
     started = time.perf_counter()
+    records: list[Case] = []
     observations = [observation for case_index in range(config.cases)
                     for observation in audit_case(spec, dtype, config.seed, case_index, config.device,
-                                                  config.setting(case_index))]
+                                                  config.setting(case_index), records)]
     # The dtype of a check is the case's dtype even where a comparison recorded another (an error row).
     checks = tuple(replace(check, dtype=np.dtype(dtype).name) for check in aggregate(observations))
-    return LayerRun(spec.name, np.dtype(dtype).name, config.cases, time.perf_counter() - started, checks)
+    return LayerRun(spec.name, np.dtype(dtype).name, config.cases, time.perf_counter() - started, checks,
+                    tuple(records))
 
 
 def environment(device: str = "cpu") -> dict:

@@ -20,7 +20,7 @@ from oracle.judge.checks import Case, spec_tolerance, torch_name
 from oracle.judge.compare import Comparison
 from oracle.references import twins
 from oracle.specs.calls import captioning_sample, vocabulary
-from oracle.specs.spec import Arrays, ExtraCheck, LayerSpec
+from oracle.specs.spec import Arrays, Evaluation, ExtraCheck, LayerSpec
 from oracle.specs.tolerances import Tolerance
 
 
@@ -33,7 +33,17 @@ def sampling_check(cell: str, model: Any = None) -> ExtraCheck:
     def run(spec: LayerSpec, case: Case, device: str) -> list[Comparison]:
         return [sampling_comparison(spec, case, cell, device, model)]
 
-    return ExtraCheck("sample", run, independent=True)
+    def captions(inputs: Arrays) -> Evaluation:
+        """The model's greedy captions of a case, as the output ``"captions"`` (for error models)."""
+        return Evaluation({"captions": sampled_captions(cell, inputs, model)}, {})
+
+    return ExtraCheck("sample", run, independent=True, subject=captions)
+
+
+def sampled_captions(cell: str, inputs: Arrays, model: Any = None) -> np.ndarray:
+    """The greedy captions of the model under test on a captioning case's features and parameters (``T`` words)."""
+    return np.asarray(sampler(cell, model)(inputs["features"], int(inputs["null"]), inputs["captions"].shape[1] - 1,
+                                           *(inputs[name] for name in CAPTIONING_PARAMETERS[cell])))
 
 
 def sampler(cell: str, model: Any = None) -> Any:
@@ -96,8 +106,7 @@ def sampling_comparison(spec: LayerSpec, case: Case, cell: str, device: str, mod
     allowance.
     """
     null = int(case.inputs["null"])
-    sampled = np.asarray(sampler(cell, model)(case.inputs["features"], null, case.inputs["captions"].shape[1] - 1,
-                                              *(case.inputs[name] for name in CAPTIONING_PARAMETERS[cell])))
+    sampled = sampled_captions(cell, case.inputs, model)
     impl_words, twin_words, scores = sample_both(cell, case.inputs, device, model, sampled)
     tolerance = spec_tolerance(spec, case.dtype.name)
     header: dict[str, Any] = dict(layer=spec.name, quantity="sample captions", dtype=case.dtype.name,

@@ -14,9 +14,13 @@ room sits above both. It may import ``judge``, ``references``, ``specs`` and
 
 from __future__ import annotations
 
-from oracle.layers import cs231n, dlai  # noqa: F401  (each table registers its specs when imported)
-from oracle.layers import cs231n_mistakes  # noqa: F401  (each catalogue attaches its error models to the specs)
-from oracle.layers import dlai_mistakes  # noqa: F401
+# Each table registers its specs when imported, and each catalogue then attaches its error models to them.
+from oracle.layers import (  # noqa: F401
+    cs231n,
+    cs231n_mistakes,
+    dlai,
+    dlai_mistakes,
+)
 from oracle.specs.registry import registered
 from oracle.specs.spec import LayerSpec
 

@@ -18,7 +18,9 @@ The page (Jinja2 template ``oracle/report/templates/audit.html.j2``, plots from
   gated parameters' worst ratio per gate (``id="heatmap-LAYER-DTYPE"``),
   from the failures' :class:`oracle.judge.localize.Localization`;
 - with ``--impl``, the grader's grid: targets x functions, each cell
-  coloured by its finding and linking to its evidence (``id="grid"``).
+  coloured by its finding and linking to its evidence (``id="grid"``),
+  where the likely causes of a finding (:mod:`oracle.judge.causes`) stand
+  beside it (``class="cause"``).
 
 Nothing on the page is loaded from the network: styles are inline, plots
 are inline SVG with text drawn as paths, and there is no script.
@@ -45,7 +47,7 @@ from oracle.judge.localize import Localization
 from oracle.judge.metamorphic import split_relation
 from oracle.judge.verdicts import FINDINGS, NO_FAILURE
 from oracle.report.plots import RatioPoint, StepSeries, gate_heatmap, ratio_plot, steps_plot
-from oracle.report.text import checks_by_row, diagnosis, pairs, rerun_command, selection, summary_line
+from oracle.report.text import cause_lines, checks_by_row, diagnosis, pairs, rerun_command, selection, summary_line
 from oracle.specs.families import COURSE_NAMES
 
 
@@ -226,6 +228,7 @@ class GridCell:
     per_dtype: str
     evidence: tuple[str, ...]
     links: tuple[tuple[str, str], ...] = ()
+    causes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -284,7 +287,7 @@ def grid(entries: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[GridRow]
                           for dtype, path in entry.get("reproducers", {}).get(function, {}).items())
             cells.append(GridCell(anchor("cell", str(index), function), function, found[0], " + ".join(found),
                                   ", ".join(f"{dtype} {' '.join(findings)}" for dtype, findings in dtypes.items()),
-                                  evidence, links))
+                                  evidence, links, tuple(cause_lines(entry.get("causes", {}), function, indent=""))))
         points = entry.get("points")
         rows.append(GridRow(anchor("target", str(index)), entry["target"], float(entry["seconds"]),
                             entry["error"] or "", tuple(cells),

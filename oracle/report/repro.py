@@ -13,7 +13,8 @@ For each finding whose case was shrunk (:mod:`oracle.judge.shrink`) it writes
     or notebook (:data:`SCRIPT`), calls it on those inputs and compares. It
     prints where the result differs and exits 1, or says that it agrees and
     exits 0. It needs only numpy: run it in the learner's own environment, or
-    open it in a debugger.
+    open it in a debugger. Its first lines name the likely cause of the finding, when a known
+    mistake reproduces it (:mod:`oracle.judge.causes`).
 """
 
 from __future__ import annotations
@@ -161,6 +162,8 @@ def main():
     data = np.load(HERE / CONFIG["data"])
     print(f"{CONFIG['function']} ({CONFIG['dtype']}), minimal case: {CONFIG['case']}")
     print(f"the audit found: {CONFIG['finding']}")
+    for cause in CONFIG.get("causes", []):
+        print(f"likely cause: {cause['text']} [{cause['id']}] (reproduced exactly on {cause['cases']} cases)")
     found, arguments = run(load_target(CONFIG["target"]), data)
     wrong = []
     for kind, (before, after) in arguments.items():
@@ -200,12 +203,13 @@ if __name__ == "__main__":
 
 
 def write_reproducers(folder: Path, target: str, specs: list[LayerSpec], minimal: dict,
-                      config: Any) -> dict[str, dict[str, str]]:
+                      config: Any, causes: dict | None = None) -> dict[str, dict[str, str]]:
     """Write the ``.npz`` and ``.py`` of each shrunk finding in ``minimal`` (:func:`oracle.judge.shrink.minimal_cases`).
 
     Returns the scripts' paths, ``{function: {dtype: path}}``. Runs the bound ``specs`` once more on each
     minimal case (for its upstream gradients). A target sent from a kernel has no file to import: nothing
-    is written for it.
+    is written for it. ``causes``: the likely causes (:func:`oracle.judge.causes.causes`), stated in each
+    script's header and printed when it runs.
     """
     if target.startswith("<"):
         return {}
@@ -221,10 +225,18 @@ def write_reproducers(folder: Path, target: str, specs: list[LayerSpec], minimal
             settings.update(target=str(Path(target).resolve()) if Path(target).exists() else target,
                             data=f"{stem}.npz", function=function, dtype=dtype, finding=found["finding"],
                             case=found["text"])
-            script = SCRIPT.replace("CONFIG_TEXT", repr(json.dumps(settings)))
+            likely = (causes or {}).get(function, {}).get(dtype, [])
+            settings["causes"] = likely
+            script = cause_header(likely) + SCRIPT.replace("CONFIG_TEXT", repr(json.dumps(settings)))
             (folder / f"{stem}.py").write_text(script)
             written.setdefault(function, {})[dtype] = str(folder / f"{stem}.py")
     return written
+
+
+def cause_header(likely: list[dict]) -> str:
+    """Comment lines naming the likely causes of the finding a script reproduces (``""`` when none is known)."""
+    return "".join(f"# likely cause: {' '.join(cause['text'].split())} [{cause['id']}] (reproduced exactly on "
+                   f"{cause['cases']} cases)\n" for cause in likely)
 
 
 def _case_data(spec: LayerSpec, function: str, dtype: str, found: dict, config: Any) -> tuple[dict, dict]:

@@ -360,3 +360,25 @@ def to_json(result: AuditResult, command_line: Sequence[str], prog: str = "rnn-o
         "environment": result.environment,
         "results": [_check_json(check, config, prog) for check in checks],
     }
+
+
+def cause_lines(causes: dict, function: str, indent: str = "    ") -> list[str]:
+    """Each likely cause of a function's findings (``causes[function][dtype]``, :mod:`oracle.judge.causes`): a line.
+
+    ``"likely cause (reproduced exactly on all 7 float64 and 7 float32 cases): <text> [<id>]"``; a cause found
+    in both dtypes is said once. Nothing for a function without one.
+    """
+    said: dict[tuple[str, str], list[str]] = {}
+    for dtype, listed in causes.get(function, {}).items():
+        for cause in listed:
+            said.setdefault((cause["id"], cause["text"]), []).append(f"{cause['cases']} {dtype}")
+    return [f"{indent}likely cause (reproduced exactly on all {' and '.join(cases)} cases): {text} [{cause_id}]"
+            for (cause_id, text), cases in said.items()]
+
+
+def cause_summary(listed: list[dict]) -> str:
+    """One dtype's likely causes as one line: ``"likely cause: <text> [<id>] (16 cases)"``; ``""`` for none."""
+    if not listed:
+        return ""
+    word = "likely cause" if len(listed) == 1 else "likely causes (each reproduces the results)"
+    return f"{word}: " + "; or ".join(f"{cause['text']} [{cause['id']}] ({cause['cases']} cases)" for cause in listed)

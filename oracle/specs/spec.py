@@ -69,6 +69,12 @@ class ExtraCheck:
         The check needs only the case's inputs, not impl's results: it runs
         even when impl's forward or backward pass failed (greedy sampling
         needs only the parameters).
+    subject
+        ``subject(inputs) -> Evaluation``: what the code under test returned
+        on a case's inputs, for a check that judges something other than the
+        spec's outputs and gradients (the greedy captions, as output
+        ``"captions"``), so that error models can be matched against it
+        (:mod:`oracle.judge.causes`); ``None``: nothing of its own.
     """
 
     name: str
@@ -76,6 +82,7 @@ class ExtraCheck:
     public_names: tuple[str, ...] = ()
     binder: Callable[[dict[str, Any]], ExtraCheck] | None = None
     independent: bool = False
+    subject: Callable[[Arrays], Evaluation] | None = None
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from oracle.judge.verdicts import FINDINGS
+from oracle.report.text import cause_lines
 from oracle.targets.rubric import DEFAULT_DIGEST, Rubric
 
 
@@ -89,6 +90,7 @@ def gradescope_results(entry: dict, rubric: Rubric) -> dict[str, Any]:
             output = "not audited"
         else:
             lines = [f"{dtype}: {', '.join(findings)}" for dtype, findings in dtypes.items()]
+            lines += cause_lines(entry.get("causes", {}), function, indent="")
             lines += [text for texts in entry["evidence"].get(function, {}).values() for text in texts]
             output = "\n".join(lines)
         tests.append({"name": function, "score": entry["points"]["functions"].get(function, 0.0),

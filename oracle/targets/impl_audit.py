@@ -32,12 +32,13 @@ from pathlib import Path
 from typing import Any
 
 from oracle.judge.audit import EXIT_FAILED, EXIT_OK, EXIT_USAGE, AuditConfig, AuditResult, run_audit
+from oracle.judge.causes import causes
 from oracle.judge.shrink import minimal_cases
 from oracle.judge.verdicts import FINDINGS, NO_FAILURE, verdicts
 from oracle.layers import all_specs
 from oracle.report.progress import ClassProgress
 from oracle.report.repro import write_reproducers
-from oracle.report.text import render
+from oracle.report.text import cause_lines, render
 from oracle.specs.families import COURSE_NAMES
 from oracle.targets.binding import bound_specs, family_of, public_names
 from oracle.targets.boundary import Limits, harden_judge, open_target
@@ -50,7 +51,7 @@ SHRINK_BUDGET = 60.0
 
 #: The ``--json`` document of an ``--impl`` audit.
 IMPL_JSON_SCHEMA = {
-    "schema_version": "2",
+    "schema_version": "3",
     "options": "what the verdicts and points depend on (layers, dtypes, cases, seed, device, profile, dims, the "
                "rubric's digest, require, cells): shards made with other options are not merged",
     "shard": "[K, N] for a run of --shard K/N, else null",
@@ -67,6 +68,11 @@ IMPL_JSON_SCHEMA = {
         "verdicts": "{function: {dtype: [finding, ...]}}: ['pass'] when clean; functions by the seed's public "
                     "names, the model's as 'CaptioningRNN.loss[lstm]' and 'CaptioningRNN.sample[rnn]'",
         "evidence": "{function: {dtype: [text, ...]}}: per finding, the failure and the smallest case it occurs in",
+        "causes": "{function: {dtype: [{id, text, cases}, ...]}}: the likely causes of a wrong_value finding, the "
+                  "known mistakes (error models, docs/reference/error-models.md) that reproduce the function's "
+                  "results on every case it ran, 'cases' of them (oracle/judge/causes.py); an id 'a+b' is a pair of "
+                  "mistakes, 'inherited.F' a result that follows from F being wrong; [] when nothing reproduces "
+                  "them, and for a function that passes",
         "output": "{function: {bytes: n, tail: text}}: what the target printed (and 'import' while importing), "
                   "the last 4 KB of it per function; never part of a verdict",
         "notes": "[text, ...]: a notebook's cells that were left out (did not parse, failed, hung), each cited",
@@ -111,22 +117,23 @@ def audit_one(target_text: str, config: AuditConfig, layers: Sequence[str], prog
             absent = {name for name in public_names(audited) if target.find(name) is None}
             found, evidence = verdicts(result, specs, absent, required)
             minimal = minimal_cases(result, specs, found, total_budget=shrink_budget) if shrink_budget else {}
+            likely = causes(result, specs, found, minimal, {spec.name: spec for spec in all_specs()})
             reproducers = ({} if repro is None
-                           else write_reproducers(Path(repro), target_text, specs, minimal, result.config))
+                           else write_reproducers(Path(repro), target_text, specs, minimal, result.config, likely))
             output, notes = target.output(), target.notes()
     except TargetError as error:
         entry: dict[str, Any] = {"target": target_text, "family": family,
                                  "seconds": round(time.perf_counter() - started, 2), "error": str(error),
-                                 "verdicts": {}, "evidence": {}, "output": {}, "notes": [], "minimal": {},
-                                 "reproducers": {}}
+                                 "verdicts": {}, "evidence": {}, "causes": {}, "output": {}, "notes": [],
+                                 "minimal": {}, "reproducers": {}}
         return entry, "", None
     for function, dtypes in minimal.items():
         for dtype, case in dtypes.items():
             evidence[function][dtype].append(f"minimal case ({case['finding']}): {case.pop('text')}")
             case.pop("minimal")
     entry = {"target": target_text, "family": family, "seconds": round(time.perf_counter() - started, 2), "error": None,
-             "verdicts": found, "evidence": evidence, "minimal": minimal, "reproducers": reproducers, "output": output,
-             "notes": notes}
+             "verdicts": found, "evidence": evidence, "causes": likely, "minimal": minimal, "reproducers": reproducers,
+             "output": output, "notes": notes}
     return entry, render(result, prog), result
 
 
@@ -157,6 +164,7 @@ def render_verdicts(entry: dict) -> str:
     for function, dtypes in entry["verdicts"].items():
         cells = ", ".join(f"{dtype} {' '.join(findings)}" for dtype, findings in dtypes.items())
         lines.append(f"  {function:<{width}}  {cells}")
+        lines += cause_lines(entry.get("causes", {}), function)
     return "\n".join(lines)
 
 
