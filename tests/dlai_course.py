@@ -279,6 +279,18 @@ def lstm_backward(da, caches):
        "lstm_cell_backward": {"not_implemented"}, "lstm_backward": {"not_implemented"}}),
 }
 
+#: Problem -> {function: the ids of its likely causes} (:mod:`oracle.layers.dlai_mistakes`); the rest get none.
+#: A mistake outside the catalogue (the accumulator that doubles itself) gets none, nor does a crash or a stub.
+CAUSES: dict[str, dict[str, list[str]]] = {
+    "correct": {},
+    "no backpropagation through time": {"lstm_backward": ["dlai_lstm.nothing_carried"]},
+    "missing tanh derivative": {"rnn_cell_backward": ["dlai_rnn_cell.tanh_derivative_missing"],
+                                "rnn_backward": ["inherited.rnn_cell_backward"]},
+    "accumulator doubles itself": {},
+    "globals instead of parameters": {},
+    "stub left as None placeholders": {},
+}
+
 #: The global-reading fixture's notebook sets its globals in a test cell, as the learner's did.
 GLOBALS_CELL = '''np.random.seed(2)
 Wf = np.random.randn(5, 8)

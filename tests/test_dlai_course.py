@@ -4,7 +4,9 @@ The fixtures (:mod:`tests.dlai_course`) are a correct version of the
 assignment and one version per kind of bug learners make in it, each as a
 ``.py`` file and as a notebook with its test cells. The functions the
 problem does not touch must pass; the findings must be located (time steps,
-gates, the global that was read) and reproducible with numpy alone.
+gates, the global that was read) and reproducible with numpy alone, and come
+with the likely causes of :data:`tests.dlai_course.CAUSES` and no other (the
+catalogue's own fixtures: ``test_dlai_causes.py``).
 """
 
 from __future__ import annotations
@@ -43,12 +45,19 @@ def test_each_fixture_gets_exactly_its_findings_with_no_option(problem, form, ca
     expected = {function: {"pass"} for function in FUNCTIONS} | dlai_course.PROBLEMS[problem][1]
     assert entry["family"] == "dlai"
     assert findings(entry) == expected
+    assert causes(entry) == dlai_course.CAUSES[problem]
     assert set(next(iter(entry["verdicts"].values()))) == {"float64"}, "the course's API is float64"
     assert code == (0 if problem == "correct" else 1)
     assert "deeplearning.ai Sequence Models API" in out
     assert any(note.startswith("rnn_utils is not beside the target") for note in entry["notes"])
     assert entry["points"]["max"] == 16  # the course's rubric, oracle/targets/rubrics/dlai.toml
     assert (entry["points"]["total"] == 16) == (problem == "correct")
+
+
+def causes(entry: dict) -> dict[str, list[str]]:
+    """Each function's likely causes (ids, over the dtypes), for the functions that have any."""
+    return {function: [cause["id"] for listed in dtypes.values() for cause in listed]
+            for function, dtypes in entry["causes"].items() if any(dtypes.values())}
 
 
 def evidence(entry: dict, function: str) -> str:
@@ -76,6 +85,7 @@ def test_a_missing_gate_derivative_is_located_in_its_gate(capsys, tmp_path):
     text = evidence(entry, "lstm_cell_backward")
     assert "grad Wo" in text and "gate blocks outside tolerance: o " in text
     assert "grad Wf" not in text and "grad Wi" not in text and "grad Wc" not in text
+    assert causes(entry) == {}, "one gate's derivative left out is no mistake of the catalogue: no cause"
 
 
 def test_a_global_read_instead_of_parameters_names_the_entry_to_use(capsys, tmp_path):
