@@ -40,6 +40,7 @@ from oracle.specs.mistakes import ErrorModel
 from oracle.specs.spec import Evaluation, LayerSpec
 from oracle.targets.binding import bind
 from tests.learner_mistakes import OUTSIDE, PATCHES, Patch, learner_module
+from tools import error_models
 
 #: Cases drawn per check: the audit's first settings, sizes 1 to 4.
 CASES = 4
@@ -212,3 +213,7 @@ def test_the_causes_are_in_every_output(tmp_path, capsys):
     assert 'class="cause"' in page and "[lstm.h_not_carried]" in page
     script = Path(entry["reproducers"]["lstm_backward"]["float64"]).read_text()
     assert script.startswith("# likely cause: in lstm_backward")
+
+
+def test_the_catalogue_page_is_current():
+    assert error_models.main(["--check"]) == 0, "run python tools/error_models.py --write"
