@@ -54,8 +54,8 @@ EXAMPLE_CAUSE
 
 This page is made from the catalogue by `python tools/error_models.py --write`.
 """.replace("EXAMPLE_CAUSE", "    likely cause (reproduced exactly on all 7 float64 and 7 float32 cases): "
-            "in rnn_backward, the gradient dprev_h from step t+1 is never added to dh[:, t]: pass dh[:, t] + dprev_h to the step's "
-            "backward [rnn.h_not_carried]")
+            "in rnn_backward, the gradient dprev_h from step t+1 is never added to dh[:, t]: "
+            "pass dh[:, t] + dprev_h to the step's backward [rnn.h_not_carried]")
 
 
 def page() -> str:
