@@ -22,6 +22,14 @@ one thread as ``rnn-oracle audit`` runs it:
     (:mod:`oracle.layers.dlai`) as a learner keeps it, its functions impl's
     (:mod:`impl.dlai`), ``rnn_utils`` and ``public_tests`` missing, detected
     with no option: budget 10 s;
+``--impl course folder with learners' mistakes``
+    the course API's folder with four mistakes as learners make them: an
+    ``rnn_backward`` that never carries the gradient from step t+1, a
+    ``temporal_softmax_loss`` that ignores the mask, an ``lstm_step_backward``
+    outside the catalogue and an ``lstm_backward`` that loops over it
+    (inherited); the time includes naming the likely causes
+    (:mod:`oracle.judge.causes`), which is also reported on its own (column
+    ``causes``): budget 30 s, and the causes at most 20% of the rest;
 ``--impl class of 6, -j 2``
     a small class through the grader's route (a judge process per target,
     two at a time): two course folders that are right, two whose
@@ -97,6 +105,60 @@ def lstm_forward(x, h0, Wx, Wh, b):
 """)
 
 
+#: The mistakes of the run with findings (appended to a course folder's ``rnn_layers.py``).
+LEARNERS_MISTAKES = """
+import numpy as np
+import impl as _impl
+
+
+def rnn_forward(x, h0, Wx, Wh, b):
+    caches, hs, h = [], [], h0
+    for t in range(x.shape[1]):
+        h, cache = _impl.rnn_step_forward(x[:, t], h, Wx, Wh, b)
+        hs.append(h)
+        caches.append(cache)
+    return np.stack(hs, axis=1), caches
+
+
+def rnn_backward(dh, caches):
+    dx, dh0 = [], None
+    dWx = dWh = db = 0
+    for t in reversed(range(dh.shape[1])):
+        dx_t, dh0, dWx_t, dWh_t, db_t = _impl.rnn_step_backward(dh[:, t], caches[t])  # no dh from step t+1
+        dx.insert(0, dx_t)
+        dWx, dWh, db = dWx + dWx_t, dWh + dWh_t, db + db_t
+    return np.stack(dx, axis=1), dh0, dWx, dWh, db
+
+
+def temporal_softmax_loss(x, y, mask, verbose=False):
+    return _impl.temporal_softmax_loss(x, y, np.ones_like(mask))
+
+
+def lstm_step_backward(dnext_h, dnext_c, cache):
+    dx, dprev_h, dprev_c, dWx, dWh, db = _impl.lstm_step_backward(dnext_h, dnext_c, cache)
+    return dx, dprev_h, dprev_c, dWx, dWh, db / dnext_h.shape[0]
+
+
+def lstm_forward(x, h0, Wx, Wh, b):
+    caches, hs, h, c = [], [], h0, np.zeros_like(h0)
+    for t in range(x.shape[1]):
+        h, c, cache = _impl.lstm_step_forward(x[:, t], h, c, Wx, Wh, b)
+        hs.append(h)
+        caches.append(cache)
+    return np.stack(hs, axis=1), caches
+
+
+def lstm_backward(dh, caches):
+    dx, dh_next, dc_next = [], np.zeros_like(dh[:, 0]), np.zeros_like(dh[:, 0])
+    dWx = dWh = db = 0
+    for t in reversed(range(dh.shape[1])):
+        dx_t, dh_next, dc_next, dWx_t, dWh_t, db_t = lstm_step_backward(dh[:, t] + dh_next, dc_next, caches[t])
+        dx.insert(0, dx_t)
+        dWx, dWh, db = dWx + dWx_t, dWh + dWh_t, db + db_t
+    return np.stack(dx, axis=1), dh_next, dWx, dWh, db
+"""
+
+
 def write_course_folder(root: Path, complete: bool, extra: str = "") -> Path:
     """``root/cs231n`` with ``rnn_layers.py`` and ``classifiers/rnn.py`` (see :class:`AuditRun`); ``extra``: code
     appended to ``rnn_layers.py``."""
@@ -135,6 +197,7 @@ def audit_runs(default_cases: int) -> tuple[AuditRun, ...]:
         AuditRun("--impl course folder (course API)", every, default_cases, 6.0, course="course API"),
         AuditRun("--impl course folder (every function)", every, default_cases, 30.0, course="every function"),
         AuditRun("--impl deeplearning.ai notebook", every, default_cases, 10.0, course="dlai notebook"),
+        AuditRun("--impl course folder with learners' mistakes", every, default_cases, 30.0, course="mistakes"),
         AuditRun("--impl class of 6, -j 2", every, default_cases, 45.0, course="class"),
     )
 
@@ -151,24 +214,29 @@ def time_audits(runs: tuple[AuditRun, ...], progress: Callable[[str], None] = la
             progress(f"timing {run.name} ...")
             config = AuditConfig(run.layers, ("float64", "float32"), run.cases, 0, dims=run.dims)
             started = time.perf_counter()
+            timings: dict[str, float] = {}
             if run.course:
-                checks, passed = _impl_audit(run, config)
+                checks, passed = _impl_audit(run, config, timings)
             else:
                 result = run_audit([get_spec(name) for name in run.layers], config)
                 checks, passed = len(result.checks), result.passed
             seconds = time.perf_counter() - started
+            causes = timings.get("causes")
+            fits = seconds <= run.budget and (causes is None or causes <= CAUSES_SHARE * (seconds - causes))
             rows.append({"run": run.name, "seconds": round(seconds, 2), "budget": run.budget,
-                         "within_budget": seconds <= run.budget, "checks": checks, "audit_passed": passed})
+                         "within_budget": fits, "checks": checks, "audit_passed": passed,
+                         "causes_seconds": None if causes is None else round(causes, 2)})
     finally:
         torch.set_num_threads(previous)
     return rows
 
 
-def _impl_audit(run: AuditRun, config: AuditConfig) -> tuple[int, bool]:
+def _impl_audit(run: AuditRun, config: AuditConfig, timings: dict[str, float]) -> tuple[int, bool]:
     """``(checks, whether the course's own functions all passed)`` of an ``--impl`` audit of the run's course folder.
 
     Of the course API, only the functions it defines count: the GRU and the LSTM with a given cell state
-    are missing from it by design.
+    are missing from it by design. The run with mistakes passes when exactly its four mistakes are found
+    and each is named (:func:`_mistakes_named`). ``timings`` gets the seconds spent naming causes.
     """
     from oracle.targets.impl_audit import audit_one, workers_per_target
 
@@ -176,13 +244,35 @@ def _impl_audit(run: AuditRun, config: AuditConfig) -> tuple[int, bool]:
         return _class_audit(run, config)
     with tempfile.TemporaryDirectory() as root:
         folder = (write_course_notebook(Path(root)) if run.course == "dlai notebook"
-                  else write_course_folder(Path(root), complete=run.course == "every function"))
-        entry, _, result = audit_one(str(folder), config, run.layers, "rnn-oracle", parallel=workers_per_target(1))
+                  else write_course_folder(Path(root), complete=run.course == "every function",
+                                           extra=LEARNERS_MISTAKES if run.course == "mistakes" else ""))
+        entry, _, result = audit_one(str(folder), config, run.layers, "rnn-oracle", parallel=workers_per_target(1),
+                                     timings=timings)
+    if run.course == "mistakes":
+        return (len(result.checks) if result is not None else 0), _mistakes_named(entry)
     judged = {function: dtypes for function, dtypes in entry["verdicts"].items()
               if run.course in ("every function", "dlai notebook") or function in COURSE_FUNCTIONS
               or function.endswith(("[rnn]", "[lstm]"))}
     passed = bool(judged) and all(findings == ["pass"] for dtypes in judged.values() for findings in dtypes.values())
     return (len(result.checks) if result is not None else 0), passed
+
+
+#: What the run with mistakes must name: each wrong function and dtype's likely causes.
+NAMED = {"rnn_backward": ["rnn.h_not_carried"], "temporal_softmax_loss": ["temporal_softmax_loss.mask_ignored"],
+         "lstm_step_backward": [], "lstm_backward": ["inherited.lstm_step_backward"]}
+
+#: The share of the rest of an audit with findings that naming their causes may take.
+CAUSES_SHARE = 0.2
+
+
+def _mistakes_named(entry: dict) -> bool:
+    """Whether the functions with findings are exactly those of :data:`NAMED` audited, each with those causes."""
+    wrong = {function for function, dtypes in entry["verdicts"].items()
+             if any(set(findings) - {"pass", "not_supported"} for findings in dtypes.values())}
+    audited = set(NAMED) & set(entry["verdicts"])
+    named = all([cause["id"] for cause in entry["causes"][function][dtype]] == NAMED[function]
+                for function in audited for dtype in entry["causes"][function])
+    return bool(audited) and wrong == audited and named
 
 
 def _class_audit(run: AuditRun, config: AuditConfig) -> tuple[int, bool]:
@@ -208,9 +298,12 @@ def _class_audit(run: AuditRun, config: AuditConfig) -> tuple[int, bool]:
 def format_audit_timings(rows: list[dict]) -> str:
     """A small table of the rows of :func:`time_audits`."""
     width = max(len(row["run"]) for row in rows)
-    lines = [f"{'audit run':<{width}}  {'seconds':>8}  {'budget':>6}  {'fits':<4}  checks  audit"]
+    lines = [f"{'audit run':<{width}}  {'seconds':>8}  {'budget':>6}  {'fits':<4}  checks  audit   causes"]
     for row in rows:
+        causes = row.get("causes_seconds")
+        share = ("-" if causes is None else
+                 f"{causes:.1f} s ({100 * causes / max(row['seconds'] - causes, 1e-9):.0f}% of the rest)")
         lines.append(f"{row['run']:<{width}}  {row['seconds']:8.1f}  {row['budget']:6.0f}  "
                      f"{'yes' if row['within_budget'] else 'NO':<4}  {row['checks']:6d}  "
-                     f"{'passed' if row['audit_passed'] else 'FAILED'}")
+                     f"{'passed' if row['audit_passed'] else 'FAILED':<6}  {share}")
     return "\n".join(lines)

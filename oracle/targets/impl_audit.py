@@ -89,7 +89,8 @@ def audit_one(target_text: str, config: AuditConfig, layers: Sequence[str], prog
               progress: object = None, limits: Limits | None = None, parallel: int = 1,
               cells: str = "definitions", pickled: bytes | None = None, required: Sequence[str] = (),
               shrink_budget: float = SHRINK_BUDGET, repro: str | None = None,
-              family: str | None = None) -> tuple[dict, str, AuditResult | None]:
+              family: str | None = None,
+              timings: dict[str, float] | None = None) -> tuple[dict, str, AuditResult | None]:
     """Audit one target through its worker: ``(its JSON entry, the text report, the audit)`` (no audit: not imported).
 
     The target is audited as one course family (:attr:`oracle.specs.spec.LayerSpec.family`): ``family``, or the
@@ -98,7 +99,8 @@ def audit_one(target_text: str, config: AuditConfig, layers: Sequence[str], prog
     ``cells`` and ``pickled`` as :func:`oracle.targets.boundary.open_target` takes them; ``required``: the
     requirements outside the course's API whose absence fails (``--require``); ``shrink_budget``: seconds
     for shrinking the findings' cases (:mod:`oracle.judge.shrink`; 0: none); ``repro``: the folder of the
-    reproducers (:mod:`oracle.report.repro`; ``None``: none).
+    reproducers (:mod:`oracle.report.repro`; ``None``: none); ``timings``, when given, gets the seconds spent
+    finding the likely causes (``"causes"``, :mod:`oracle.judge.causes`), for ``bench --audit-timings``.
     """
     started = time.perf_counter()
     chosen = [spec for spec in all_specs() if not layers or spec.name in layers]
@@ -117,7 +119,10 @@ def audit_one(target_text: str, config: AuditConfig, layers: Sequence[str], prog
             absent = {name for name in public_names(audited) if target.find(name) is None}
             found, evidence = verdicts(result, specs, absent, required)
             minimal = minimal_cases(result, specs, found, total_budget=shrink_budget) if shrink_budget else {}
+            explaining = time.perf_counter()
             likely = causes(result, specs, found, minimal, {spec.name: spec for spec in all_specs()})
+            if timings is not None:
+                timings["causes"] = time.perf_counter() - explaining
             reproducers = ({} if repro is None
                            else write_reproducers(Path(repro), target_text, specs, minimal, result.config, likely))
             output, notes = target.output(), target.notes()
