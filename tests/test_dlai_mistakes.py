@@ -96,6 +96,16 @@ def test_each_fixture_is_reproduced_by_its_model_alone(model_id):
         assert reproduced == {model_id}, function
 
 
+@pytest.mark.parametrize("layer", sorted(CATALOGUE))
+def test_every_variant_without_mistakes_is_the_reference(layer):
+    """One switchable variant per spec (so its models compose), equal to the torch twin with no mistake applied."""
+    spec = get_spec(layer)
+    assert len({id(model.variant) for model in CATALOGUE[layer]}) == 1
+    for inputs, upstream in drawn(layer):
+        assert agree(spec, variant_of(CATALOGUE[layer][0], frozenset(), inputs, upstream),
+                     spec.twin(copies(inputs), copies(upstream), "cpu"))
+
+
 def test_every_model_has_a_fixture_and_every_fixture_a_model():
     assert set(dlai_mistakes.FIXTURES) == set(MODELS)
     assert {spec for spec in CATALOGUE} == {"dlai_rnn_cell", "dlai_rnn", "dlai_lstm_cell", "dlai_lstm"}

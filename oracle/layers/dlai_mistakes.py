@@ -24,6 +24,16 @@ learners take derivatives of values that are already activated
 specialisation's first course write ``1 / m`` in front of weight gradients,
 where this API sums over the batch.
 
+Threads read (December 2026): community.deeplearning.ai ``c5w1a1-wrong-results-of-lstm-backward``
+(8480), ``lstm-backward-wrong-output`` (67533), ``c5w1-exercise-8-lstm-backward`` (28690),
+``dls-5-week-1-exercise-7-lstm-cell-backward-output-is-not-an-expected-one`` (22398),
+``dls-c5-week-1-ex7-lstm-cell-backward`` (405415, a shape mistake: the whole ``Wf`` where
+``Wf[:, :n_a]`` is meant); GitHub issues sagarnildass/andrew_ng_deep_learning#1 ("da_prevt never
+get update, always zeros") and jinzishuai/learn2deeplearn#44 (the notebook's own ``dcct`` equation).
+Mistakes that only change a shape (a bias gradient summed without ``keepdims`` or over
+``axis=0``, ``dba = dz``, the whole ``W`` where a slice is meant) are shape findings, never
+value models: they have no variant here.
+
 The variants
 ------------
 One switchable reference per spec, a textbook numpy transcription of the
@@ -253,10 +263,10 @@ CATALOGUE: dict[str, tuple[ErrorModel, ...]] = {
     "dlai_lstm_cell": _models("dlai_lstm_cell", lstm_cell_variant, "", (
         ("forget_gate_not_applied", _LSTM_CELL,
          "c_next = c_prev + it * cct: the forget gate multiplies c_prev, c_next = ft * c_prev + it * cct",
-         "c_next and a_next wrong"),
+         "c_next and a_next wrong, and the gradients taken from that cache"),
         ("update_gate_not_applied", _LSTM_CELL,
          "c_next = ft * c_prev + cct: the update gate multiplies the candidate, c_next = ft * c_prev + it * cct",
-         "c_next and a_next wrong"),
+         "c_next and a_next wrong, and the gradients taken from that cache"),
         ("output_gate_not_applied", _LSTM_CELL_F,
          "a_next = np.tanh(c_next): the output gate multiplies it, a_next = ot * np.tanh(c_next)",
          "c_next right, a_next wrong"),
@@ -265,7 +275,7 @@ CATALOGUE: dict[str, tuple[ErrorModel, ...]] = {
          "c_next right, a_next wrong"),
         ("concat_x_first", _LSTM_CELL,
          "concat stacks xt above a_prev: the gates act on concat = [a_prev; xt] (a_prev first)",
-         "every output wrong"),
+         "every output wrong, and the gradients taken from that cache"),
         ("forget_update_swapped", _LSTM_CELL,
          "the forget gate is computed with Wi, bi and the update gate with Wf, bf: the API's order is "
          "f (Wf, bf), i (Wi, bi), c, o",
@@ -318,7 +328,7 @@ CATALOGUE: dict[str, tuple[ErrorModel, ...]] = {
         ("states_swapped", ("lstm_forward", "lstm_backward"),
          "a_next and c_next are swapped where lstm_cell_forward's results are unpacked: it returns "
          "a_next, c_next, yt, cache",
-         "a holds the cell states and c the hidden states"),
+         "a holds the cell states and c the hidden states at t = 0; later steps are fed the swapped states"),
         ("a_and_c_share_one_array", ("lstm_forward",),
          "a and c are one array (a = c = np.zeros(...)): allocate each with its own np.zeros",
          "a equals c; y and c right"),
