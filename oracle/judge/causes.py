@@ -32,7 +32,12 @@ error models (:attr:`oracle.specs.spec.LayerSpec.mistakes`):
 5. **A wrong forward pass.** A backward function whose gradients are the
    exact gradient of the target's own forward pass (they agreed with the
    finite differences of that forward pass on every case) while the forward
-   pass is wrong is *inherited* from it: "fix ``lstm_forward`` first".
+   pass is wrong is *inherited* from it: "fix ``lstm_forward`` first". So is
+   one whose gradients are the reference's on every case (they agreed with
+   the twin), whose finding is only that they are not the gradient of the
+   wrong forward pass (``lstm_cell_forward`` without its output gate: its
+   backward reads only right values from the cache). A sequence over a step
+   whose forward pass is wrong inherits that forward pass first (step 4).
 
 Nothing is stated for a function that passes, that has no ``wrong_value``
 finding, or that no model reproduces on every case: exact, or nothing. The
@@ -56,7 +61,7 @@ from typing import Any
 import numpy as np
 
 from oracle.judge.audit import FINITE_DIFFERENCE, IMPL, AuditResult, LayerRun, case_source
-from oracle.judge.checks import Case, RoundingRule, run_case, spec_tolerance
+from oracle.judge.checks import Case, RoundingRule, run_case, spec_tolerance, torch_name
 from oracle.judge.compare import compare_evaluations
 from oracle.judge.sampling import stopped_at_end_as_twin
 from oracle.judge.verdicts import functions_of
@@ -220,17 +225,26 @@ def explain(spec: LayerSpec, function: str, cases: Sequence[Observed], kernels: 
 
 
 def inherited_from_forward(spec: LayerSpec, function: str, run: LayerRun, found: Mapping) -> Cause | None:
-    """Step 5 of the module docstring: a backward pass that is the exact gradient of its own wrong forward pass."""
+    """Step 5 of the module docstring: a backward pass that is the exact gradient of its own wrong forward pass,
+    or that gives the reference's gradients and fails only against the finite differences of its wrong forward."""
     names = functions_of(spec)
     if kind_of(spec, function) != "backward" or "wrong_value" not in found.get(names[0], {}).get(run.dtype, []):
         return None
-    against = [check for check in run.checks if check.subject == IMPL and check.reference == FINITE_DIFFERENCE
-               and check.quantity.startswith("grad ")]
-    if not against or not all(check.passed for check in against):
-        return None
     forward = names[0]
-    return Cause(f"{INHERITED}.{forward}", f"inherited: this is the exact gradient of your {forward}, whose results "
-                                           f"are wrong; fix {forward} first", min(check.cases for check in against))
+    grads = [check for check in run.checks if check.subject == IMPL and check.quantity.startswith("grad ")]
+    # Exactly the gradient of the target's wrong forward pass, or exactly the reference's gradients (a right
+    # backward that reads a right cache, judged against the finite differences of a wrong forward pass).
+    twin = torch_name("")[:-1]  # "torch[": the twin, on whichever device
+    for against_it, said in ((lambda reference: reference == FINITE_DIFFERENCE,
+                              f"this is the exact gradient of your {forward}, whose results are wrong"),
+                             (lambda reference: reference.startswith(twin),
+                              f"these are the reference's gradients; they differ only from the finite differences of "
+                              f"your {forward}, whose results are wrong")):
+        against = [check for check in grads if against_it(check.reference)]
+        if against and all(check.passed for check in against):
+            return Cause(f"{INHERITED}.{forward}", f"inherited: {said}; fix {forward} first",
+                         min(check.cases for check in against))
+    return None
 
 
 def causes(result: AuditResult, specs: Sequence[LayerSpec], found: Mapping, minimal: Mapping,
@@ -280,7 +294,8 @@ def step_kernels(spec: LayerSpec, specs: Sequence[LayerSpec], found: Mapping, re
         flagged = [function for function in names
                    if any(set(findings) - {"pass"} for findings in found.get(function, {}).values())]
         if flagged:
-            preferred = names[-1] if kind == "backward" and names[-1] in flagged else flagged[0]
+            # The step's forward first: a wrong forward pass leaves its backward judged on a wrong cache.
+            preferred = flagged[0]
             wrong[name] = (own, preferred)
     return Kernels(references, wrong)
 
