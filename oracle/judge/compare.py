@@ -10,6 +10,9 @@ from oracle.judge.localize import Localization, QuantityAxes, localize
 from oracle.specs.spec import Evaluation
 from oracle.specs.tolerances import ROUNDING_FACTOR, Tolerance
 
+#: How the quantity of a comparison that stands for a call that gave no result begins: ``error in backward``.
+NO_RESULT = "error in "
+
 
 @dataclass(frozen=True)
 class Comparison:
@@ -64,7 +67,13 @@ class Comparison:
         return not self.problem
 
     def describe(self) -> str:
-        """One paragraph naming the layer, quantity, dtype, shape, worst errors and tolerance."""
+        """One paragraph naming the layer, quantity, dtype, shape, worst errors and tolerance.
+
+        A comparison that stands for a call that gave no result (``error in forward``) compared
+        nothing: it says what the call raised and where, without figures.
+        """
+        if self.quantity.startswith(NO_RESULT):
+            return f"{self.layer} {self.quantity.removeprefix(NO_RESULT)} ({self.dtype}): {self.problem}"
         verdict = "agrees with" if self.passed else "DISAGREES with"
         return (
             f"{self.layer} {self.quantity} ({self.dtype}, shape {self.shape}) {verdict} {self.reference}: "
