@@ -78,3 +78,11 @@ def forwarder(old: str) -> Callable[[str], Any]:
         return value
 
     return __getattr__
+
+
+def replacement(old: str) -> str:
+    """What to import instead of the old path ``old``, as a row of docs/reference/python-api.md says it."""
+    public = [name for home, names in MOVED[old].items() for name in names if oracle.HOMES.get(name) == home]
+    others = [(home, [name for name in names if oracle.HOMES.get(name) != home]) for home, names in MOVED[old].items()]
+    return "; ".join([f"`from oracle import {', '.join(public)}`"] * bool(public) + [
+        f"`{home}` ({', '.join(f'`{name}`' for name in names)})" for home, names in others if names])

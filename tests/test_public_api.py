@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 import oracle
-from oracle._deprecated import MOVED
+from oracle._deprecated import MOVED, replacement
 from oracle.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,6 +32,9 @@ PUBLIC = ["Arrays", "ErrorInput", "ExtraCheck", "GateLayout", "InputContract", "
 #: Where the documented examples are: the example files, and the code blocks of the documentation pages.
 EXAMPLE_FILES = sorted((ROOT / "examples").rglob("*.py"))
 DOC_PAGES = sorted((ROOT / "docs").rglob("*.md"))
+
+#: The reference page of the public names and the deprecated paths.
+API_PAGE = ROOT / "docs" / "reference" / "python-api.md"
 
 #: A page's python code block.
 CODE_BLOCK = re.compile(r"^```(?:python|py)\n(.*?)^```", flags=re.MULTILINE | re.DOTALL)
@@ -47,6 +50,12 @@ def test_the_public_names_are_pinned_and_each_is_the_object_of_its_home():
     assert set(PUBLIC) <= set(dir(oracle))
     with pytest.raises(AttributeError, match="no attribute 'LayerSpecs'"):
         oracle.LayerSpecs  # noqa: B018
+
+
+def test_the_reference_page_documents_every_public_name_and_every_old_path():
+    page = API_PAGE.read_text()
+    assert [name for name in PUBLIC if f"| `{name}` |" not in page] == []
+    assert [old for old in MOVED if f"| `{old}` | {replacement(old)} |" not in page] == []
 
 
 def test_import_oracle_imports_neither_torch_nor_the_judge():

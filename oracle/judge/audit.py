@@ -267,8 +267,8 @@ def error_comparison(spec: LayerSpec, dtype: np.dtype, stage: str, reference: st
                 else f"raised {type(error).__name__}: {error}{location}")
         cause = ("not_supported" if isinstance(error, CellTypeRefused)
                  else "not_implemented" if isinstance(error, NotImplementedError) else "crash")
-    return Comparison(spec.name, f"{NO_RESULT}{stage}", dtype.name, reference, (), np.inf, np.inf, np.inf,
-                      spec_tolerance(spec, dtype.name), f"{text}{f'; {trigger}' if trigger else ''}", cause=cause)
+    return Comparison.unmeasured(spec.name, f"{NO_RESULT}{stage}", dtype.name, reference, (),
+                                 spec_tolerance(spec, dtype.name), f"{text}{f'; {trigger}' if trigger else ''}", cause)
 
 
 def case_source(spec: LayerSpec, dtype: np.dtype, seed: int, case_index: int, setting: Setting) -> RandomSource:
