@@ -19,6 +19,7 @@ from oracle.cli import main
 from tests import learner_templates
 from tests.dlai_course import FUNCTIONS as DLAI_FUNCTIONS
 from tests.dlai_course import IMPORTS as DLAI_IMPORTS
+from tests.test_learner_findings import numpy_alone, run_alone
 
 #: The notes of the two imports of the first cell that fail here.
 SKIPPED = ("line 1: import imageio_is_not_installed_here raised ModuleNotFoundError: No module named "
@@ -67,6 +68,21 @@ def test_a_missing_module_costs_its_import_alone_and_a_missing_backward_is_not_i
                             f"defined at {line}"), crash
     assert "max abs err" not in crash and "DISAGREES" not in crash and "In [0]" not in json.dumps(entry)
     assert "impl: temporal_affine forward (float64): raised NameError" in out
+
+
+@pytest.mark.parametrize("form", ["py", "ipynb"])
+def test_the_reproducer_skips_the_same_imports_and_still_fails(form, capsys, tmp_path):
+    write = learner_templates.module if form == "py" else learner_templates.notebook
+    target = write(tmp_path / f"rnn.{form}")
+    text = target.read_text().replace("da.sum(axis=0)", "da.sum(axis=0, keepdims=True)")  # db of shape (1, H)
+    target.write_text(text)
+    main(["audit", "--impl", str(target), "--layers", "rnn_step", "--dtypes", "float64", "--cases", "2",
+          "--timeout", "5", "--repro", str(tmp_path / "repro")])
+    capsys.readouterr()
+    ran = run_alone(tmp_path / "repro" / "rnn_step_backward-float64.py", numpy_alone(tmp_path))
+    assert ran.returncode == 1, ran.stderr
+    assert "(skipped, as in the audit: import imageio_is_not_installed_here raised" in ran.stdout
+    assert "STILL WRONG" in ran.stdout and "grad b: shape (1, 1)" in ran.stdout
 
 
 def test_a_folder_module_with_a_missing_import_is_judged_on_its_code(capsys, tmp_path, isolated_imports):
