@@ -7,7 +7,8 @@ Math, for each step t (``⊙`` is elementwise, ``leak`` is ``(H,)`` in (0, 1))::
 
 With ``leak = 1`` it is the vanilla RNN. This module is what a user writes:
 a numpy forward/backward in the ``(out, cache)`` convention, a torch twin built
-from differentiable tensor operations, and one :class:`~oracle.specs.spec.LayerSpec`.
+from differentiable tensor operations, and one :class:`oracle.LayerSpec`; it imports
+from :mod:`oracle` alone (docs/how-to/variant-spec.md).
 Audit it with::
 
     rnn-oracle audit --spec examples/leaky_rnn.py:SPECS
@@ -20,9 +21,7 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
-from oracle.references.twins import TorchTwin
-from oracle.specs.sources import InputSource
-from oracle.specs.spec import Arrays, LayerSpec
+from oracle import Arrays, InputSource, LayerSpec, TorchTwin
 
 
 def leaky_rnn_forward(x, h0, Wx, Wh, b, leak):

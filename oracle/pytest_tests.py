@@ -1,7 +1,8 @@
-"""Deprecated: use :mod:`oracle.targets.pytest_tests` (this path is kept for one release, with a DeprecationWarning)."""
+"""Deprecated path, kept for one release with a DeprecationWarning.
+
+Use ``from oracle import impl_tests``.
+"""
 
 from oracle._deprecated import forwarder
 
-__getattr__ = forwarder('oracle.pytest_tests', {
-    'impl_tests': 'oracle.targets.pytest_tests',
-})
+__getattr__ = forwarder(__name__)

@@ -1,12 +1,8 @@
-"""Deprecated: use :mod:`oracle.specs.sources` (this path is kept for one release, with a DeprecationWarning)."""
+"""Deprecated path, kept for one release with a DeprecationWarning.
+
+Use ``from oracle import InputSource``; the rest is in :mod:`oracle.specs.sources`.
+"""
 
 from oracle._deprecated import forwarder
 
-__getattr__ = forwarder('oracle.sources', {
-    'MASK_PATTERNS': 'oracle.specs.sources',
-    'InputSource': 'oracle.specs.sources',
-    'weight_matrix': 'oracle.specs.sources',
-    'mask_from_pattern': 'oracle.specs.sources',
-    'DimensionError': 'oracle.specs.sources',
-    'RandomSource': 'oracle.specs.sources',
-})
+__getattr__ = forwarder(__name__)

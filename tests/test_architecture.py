@@ -1,16 +1,13 @@
 """The layout guards itself: imports run one way through the rooms, with no circle, as docs/architecture.md draws.
 
 The rules and the diagram come from ``tools/architecture.py``, which reads
-the code's own imports. The old import paths kept for one release still work,
-with a DeprecationWarning naming the new one.
+the code's own imports. The old import paths kept for one release stand outside
+the rooms; tests/test_public_api.py tests them.
 """
 
 from __future__ import annotations
 
 import importlib
-import sys
-
-import pytest
 
 from tools import architecture
 
@@ -46,17 +43,3 @@ def test_the_architecture_page_shows_the_code_as_it_is():
     page = (architecture.ROOT / "docs" / "architecture.md").read_text()
     assert architecture.page_diagram(page) == architecture.diagram(architecture.graph()), (
         "docs/architecture.md is stale: run python tools/architecture.py --write")
-
-
-@pytest.mark.parametrize("old, name, new", [
-    ("oracle.spec", "LayerSpec", "oracle.specs.spec"),
-    ("oracle.spec", "TorchTwin", "oracle.references.twins"),
-    ("oracle.sources", "InputSource", "oracle.specs.sources"),
-    ("oracle.pytest_tests", "impl_tests", "oracle.targets.pytest_tests"),
-])
-def test_old_import_paths_still_work_with_a_deprecation_warning(old, name, new):
-    sys.modules.pop(old, None)
-    module = importlib.import_module(old)
-    with pytest.warns(DeprecationWarning, match=f"{old}.{name} has moved to {new}.{name}"):
-        found = getattr(module, name)
-    assert found is getattr(importlib.import_module(new), name)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -59,3 +61,20 @@ def test_the_example_leak_of_one_is_the_vanilla_rnn():
     leaky, _ = LEAKY_RNN.forward(x, h0, Wx, Wh, b, np.ones(5))
     vanilla, _ = impl.rnn_forward(x, h0, Wx, Wh, b)
     np.testing.assert_allclose(leaky, vanilla, rtol=1e-14, atol=1e-14)
+
+
+def without_docstrings(function: ast.FunctionDef) -> str:
+    body = function.body[1:] if ast.get_docstring(function) is not None else function.body
+    return ast.dump(ast.Module(body=body, type_ignores=[]))
+
+
+def test_the_how_to_page_shows_the_examples_code():
+    """docs/how-to/variant-spec.md pastes the example's functions: each as the example has it, docstrings aside."""
+    page = (Path(EXAMPLE).parents[1] / "docs" / "how-to" / "variant-spec.md").read_text()
+    shown = [node for block in re.findall(r"^```python\n(.*?)^```", page, flags=re.MULTILINE | re.DOTALL)
+             for node in ast.parse(block).body if isinstance(node, ast.FunctionDef)]
+    example = {node.name: node for node in ast.parse(Path(EXAMPLE).read_text()).body
+               if isinstance(node, ast.FunctionDef)}
+    assert {function.name for function in shown} == set(example)
+    assert [function.name for function in shown
+            if without_docstrings(function) != without_docstrings(example[function.name])] == []

@@ -49,10 +49,10 @@ def test_a_crash_names_the_smallest_case_that_triggers_it(capsys, tmp_path, isol
     assert minimal.startswith("minimal case (crash): N=1, T=1, D=1, M=1")
     # The generated cases with a size of 1, and the batch-split relation's row 0 run alone (N = 1).
     assert sorted(text.split(" (")[0] for text in evidence) == [
-        "crash: temporal_affine error in forward",
-        "crash: temporal_affine error in forward [batch split: row 0 alone, N = 1]"]
+        "crash: temporal_affine forward",
+        "crash: temporal_affine forward [batch split: row 0 alone, N = 1]"]
     assert all("ValueError" in text and "inputs x(" in text for text in evidence)
-    [crash] = [text for text in evidence if text.startswith("crash: temporal_affine error in forward (")]
+    [crash] = [text for text in evidence if text.startswith("crash: temporal_affine forward (float64): raised ")]
     assert "it raises only when N = 1 or T = 1 or D = 1" in crash
 
 

@@ -24,13 +24,15 @@ import textwrap
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from oracle._deprecated import MOVED
+
 ROOT = Path(__file__).resolve().parents[1]
 
 #: The rooms, bottom first; "impl" is the numpy package under them all, "cli" the top.
 ROOMS = ("impl", "specs", "references", "judge", "layers", "report", "targets", "cli")
 
-#: Old paths kept for one release, and the helper they share: outside the rooms.
-DEPRECATED = ("oracle.spec", "oracle.sources", "oracle.pytest_tests", "oracle._deprecated")
+#: Old paths kept for one release (:data:`oracle._deprecated.MOVED`), and the helper they share: outside the rooms.
+DEPRECATED = (*MOVED, "oracle._deprecated")
 
 BEGIN, END = "<!-- architecture: begin (tools/architecture.py --write) -->", "<!-- architecture: end -->"
 
@@ -76,10 +78,13 @@ def imports(path: Path, known: Iterable[str], top_level_only: bool = False) -> s
 
 
 def graph(top_level_only: bool = False) -> dict[str, set[str]]:
-    """Module -> the modules of ``impl`` and ``oracle`` it imports (a module's own package left out)."""
+    """Module -> the modules of ``impl`` and ``oracle`` it imports.
+
+    An import of a module's own package counts: the package's ``__init__`` may import the module back
+    (``oracle.bench.cli`` once read ``oracle.bench``'s docstring that way, a circle).
+    """
     found = modules()
-    return {name: {other for other in imports(path, found, top_level_only) if not name.startswith(other + ".")}
-            for name, path in found.items()}
+    return {name: imports(path, found, top_level_only) - {name} for name, path in found.items()}
 
 
 def against_direction(edges: Mapping[str, set[str]]) -> list[str]:

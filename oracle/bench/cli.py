@@ -155,9 +155,7 @@ def _run_audit_timings(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m oracle.bench [options]``: the same as ``rnn-oracle bench``."""
-    from oracle import bench  # the package docstring describes the command
+    """``python -m oracle.bench [options]``: ``rnn-oracle bench [options]``, through the one command line."""
+    from oracle.cli import main as command_line
 
-    parser = argparse.ArgumentParser(prog="rnn-oracle bench", description=(bench.__doc__ or "").split("\n\n")[0])
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
+    return command_line(["bench", *(sys.argv[1:] if argv is None else argv)])

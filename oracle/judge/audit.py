@@ -58,7 +58,7 @@ from oracle.judge.checks import (
     torch_name,
     twin_comparisons,
 )
-from oracle.judge.compare import Comparison
+from oracle.judge.compare import NO_RESULT, Comparison
 from oracle.judge.directional import FiniteDifferences, finite_differences_later
 from oracle.judge.localize import Localization
 from oracle.judge.metamorphic import metamorphic_comparisons
@@ -66,7 +66,7 @@ from oracle.references import twins
 from oracle.specs.calls import CellTypeRefused
 from oracle.specs.profiles import DEFAULT, Setting, case_setting
 from oracle.specs.sources import RandomSource
-from oracle.specs.spec import CALL_ERRORS, CallFailed, Evaluation, ExtraCheck, LayerSpec
+from oracle.specs.spec import CALL_ERRORS, CallFailed, Evaluation, ExtraCheck, LayerSpec, NotImplementedLayer
 from oracle.specs.tolerances import Tolerance
 
 T = TypeVar("T")
@@ -265,11 +265,13 @@ def error_comparison(spec: LayerSpec, dtype: np.dtype, stage: str, reference: st
         frames = [frame for frame in traceback.extract_tb(error.__traceback__)
                   if not Path(frame.filename).resolve().is_relative_to(ORACLE_DIR)]
         location = f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
-        text = f"raised {type(error).__name__}: {error}{location}"
+        # A stub's result, as the judge found it: what it returned, not something it raised.
+        text = (str(error) if isinstance(error, NotImplementedLayer)
+                else f"raised {type(error).__name__}: {error}{location}")
         cause = ("not_supported" if isinstance(error, CellTypeRefused)
                  else "not_implemented" if isinstance(error, NotImplementedError) else "crash")
-    return Comparison(spec.name, f"error in {stage}", dtype.name, reference, (), np.inf, np.inf, np.inf,
-                      spec_tolerance(spec, dtype.name), f"{text}{f'; {trigger}' if trigger else ''}", cause=cause)
+    return Comparison.unmeasured(spec.name, f"{NO_RESULT}{stage}", dtype.name, reference, (),
+                                 spec_tolerance(spec, dtype.name), f"{text}{f'; {trigger}' if trigger else ''}", cause)
 
 
 def case_source(spec: LayerSpec, dtype: np.dtype, seed: int, case_index: int, setting: Setting) -> RandomSource:

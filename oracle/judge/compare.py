@@ -10,6 +10,9 @@ from oracle.judge.localize import Localization, QuantityAxes, localize
 from oracle.specs.spec import Evaluation
 from oracle.specs.tolerances import ROUNDING_FACTOR, Tolerance
 
+#: How the quantity of a comparison that stands for a call that gave no result begins: ``error in backward``.
+NO_RESULT = "error in "
+
 
 @dataclass(frozen=True)
 class Comparison:
@@ -43,6 +46,10 @@ class Comparison:
         For a comparison that stands for a call that gave no result, the
         finding it stands for (``"crash"``, ``"timeout"``,
         ``"not_implemented"``, ``"wrong_value"``); ``""`` otherwise.
+    measured
+        False when no values were compared (a call that raised, a wrong
+        dtype or shape, an argument written into): the errors are then
+        infinite, and :meth:`describe` leaves them out (:meth:`unmeasured`).
     """
 
     layer: str
@@ -58,13 +65,30 @@ class Comparison:
     note: str = ""
     localization: Localization | None = None
     cause: str = ""
+    measured: bool = True
+
+    @classmethod
+    def unmeasured(cls, layer: str, quantity: str, dtype: str, reference: str, shape: tuple[int, ...],
+                   tolerance: Tolerance, problem: str, cause: str = "") -> Comparison:
+        """A failed comparison in which no values were compared: ``problem`` says why."""
+        return cls(layer, quantity, dtype, reference, shape, np.inf, np.inf, np.inf, tolerance, problem, cause=cause,
+                   measured=False)
 
     @property
     def passed(self) -> bool:
         return not self.problem
 
     def describe(self) -> str:
-        """One paragraph naming the layer, quantity, dtype, shape, worst errors and tolerance."""
+        """One paragraph naming the layer, quantity, dtype, shape, worst errors and tolerance.
+
+        One that compared no values (:attr:`measured`) says why, without figures; for a call that gave
+        no result (``error in forward``), what it raised and where.
+        """
+        if not self.measured:
+            if self.quantity.startswith(NO_RESULT):
+                return f"{self.layer} {self.quantity.removeprefix(NO_RESULT)} ({self.dtype}): {self.problem}"
+            return (f"{self.layer} {self.quantity} ({self.dtype}, shape {self.shape}) DISAGREES with "
+                    f"{self.reference}: {self.problem}")
         verdict = "agrees with" if self.passed else "DISAGREES with"
         return (
             f"{self.layer} {self.quantity} ({self.dtype}, shape {self.shape}) {verdict} {self.reference}: "
@@ -114,9 +138,11 @@ def compare_arrays(
                           tolerance, problem, note, where)
 
     if check_dtype and actual.dtype != expected.dtype:
-        return outcome(np.inf, np.inf, np.inf, f"dtype {actual.dtype} where the reference has {expected.dtype}")
+        return Comparison.unmeasured(layer, quantity, actual.dtype.name, reference, actual.shape, tolerance,
+                                     f"dtype {actual.dtype} where the reference has {expected.dtype}")
     if actual.shape != expected.shape:
-        return outcome(np.inf, np.inf, np.inf, f"shape {actual.shape} where the reference has {expected.shape}")
+        return Comparison.unmeasured(layer, quantity, actual.dtype.name, reference, actual.shape, tolerance,
+                                     f"shape {actual.shape} where the reference has {expected.shape}")
     a = actual.astype(np.float64)
     e = expected.astype(np.float64)
     diff = abs_difference(a, e)
@@ -185,16 +211,16 @@ def compare_evaluations(
         for name, reference_value in expected_part.items():
             quantity = f"{kind} {name}"
             if name not in actual_part:
-                comparisons.append(Comparison(layer, quantity, np.asarray(reference_value).dtype.name, reference,
-                                              (), np.inf, np.inf, np.inf, tolerance, "missing from the result"))
+                comparisons.append(Comparison.unmeasured(layer, quantity, np.asarray(reference_value).dtype.name,
+                                                         reference, (), tolerance, "missing from the result"))
                 continue
             value, expected_value = np.asarray(actual_part[name]), np.asarray(reference_value)
             if check_dtype and value.dtype != expected_value.dtype:
                 # Its own finding, and the values are still judged (after casting), so that a layer that
                 # returns float64 for float32 inputs still gets a verdict on its math.
-                comparisons.append(Comparison(layer, f"{quantity} dtype", value.dtype.name, reference, value.shape,
-                                              np.inf, np.inf, np.inf, tolerance,
-                                              f"dtype {value.dtype} where the reference has {expected_value.dtype}"))
+                comparisons.append(Comparison.unmeasured(
+                    layer, f"{quantity} dtype", value.dtype.name, reference, value.shape, tolerance,
+                    f"dtype {value.dtype} where the reference has {expected_value.dtype}"))
                 value = value.astype(expected_value.dtype) if value.dtype.kind == "f" else value
             comparisons.append(compare_arrays(value, expected_value, tolerance, layer=layer,
                                               quantity=quantity, reference=reference, check_dtype=check_dtype,

@@ -174,8 +174,8 @@ def compare_directional(grad: np.ndarray, derivatives: DirectionalDerivatives, t
     grad = np.asarray(grad)
     g = grad.astype(np.float64)
     if g.shape != derivatives.directions[0].shape:
-        return Comparison(layer, quantity, grad.dtype.name, reference, grad.shape, np.inf, np.inf, np.inf, tolerance,
-                          f"shape {grad.shape} where the input has {derivatives.directions[0].shape}")
+        return Comparison.unmeasured(layer, quantity, grad.dtype.name, reference, grad.shape, tolerance,
+                                     f"shape {grad.shape} where the input has {derivatives.directions[0].shape}")
     element = allowed_element_error(g, tolerance, spread)
     diffs = [abs(float(np.vdot(g, u)) - value) for u, value in zip(derivatives.directions, derivatives.values,
                                                                       strict=True)]

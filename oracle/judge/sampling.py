@@ -112,11 +112,11 @@ def sampling_comparison(spec: LayerSpec, case: Case, cell: str, device: str, mod
     header: dict[str, Any] = dict(layer=spec.name, quantity="sample captions", dtype=case.dtype.name,
                                   reference=torch_name(device), shape=impl_words.shape, tolerance=tolerance)
     if impl_words.shape != twin_words.shape:
-        return Comparison(**header, max_abs=np.inf, max_rel=np.inf, ratio=np.inf,
-                          problem=f"shape {impl_words.shape} where the twin sampled {twin_words.shape}")
+        return Comparison.unmeasured(**header, problem=f"shape {impl_words.shape} where the twin sampled "
+                                                       f"{twin_words.shape}")
     if sampled.size and np.all(sampled == null) and not np.all(twin_words == null):
-        return Comparison(**header, max_abs=np.inf, max_rel=np.inf, ratio=np.inf, cause="not_implemented",
-                          problem="every word is <NULL>: the placeholder captions, returned as they were")
+        return Comparison.unmeasured(**header, cause="not_implemented",
+                                     problem="every word is <NULL>: the placeholder captions, returned as they were")
     judged = [_judge_step(impl_words, twin_words, scores, row, step, tolerance)
               for row, step in _first_differences(impl_words, twin_words)]
     gap, rel, ratio, detail = max(judged, key=lambda judgement: judgement[2], default=(0.0, 0.0, 0.0, ""))

@@ -31,7 +31,9 @@ The audit's checks (of impl, or of a user's code bound to the specs:
     raised ``NotImplementedError``;
 ``untested``
     it could not be run because the function it needs failed (a backward
-    pass whose forward pass crashed, timed out or is missing);
+    pass whose forward pass crashed, timed out or is missing); a backward
+    pass the target does not define, or whose source is still a stub, is
+    ``not_implemented`` all the same;
 ``not_supported``
     outside the course's API (:attr:`oracle.specs.spec.LayerSpec.requirement`: the
     GRU, the LSTM with a given cell state) and not offered: the target
@@ -49,7 +51,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from oracle.judge.audit import FINITE_DIFFERENCE, AuditResult, CheckResult
 from oracle.judge.metamorphic import LOOP_OF_STEPS, REPEATED_CALL, split_relation
@@ -112,15 +114,20 @@ def _size(inputs: str) -> int:
 
 
 def verdicts(result: AuditResult, specs: Sequence[LayerSpec], absent: Iterable[str] = (),
-             required: Iterable[str] = ()) -> tuple[dict, dict]:
+             required: Iterable[str] = (), unfinished: Mapping[str, str] | None = None) -> tuple[dict, dict]:
     """``(verdicts, evidence)``: ``verdicts[function][dtype]`` finding ids, ``evidence[function][dtype]`` texts.
 
     Evidence is the failure description of the smallest failing case of each
     failed check (for a crash, the smallest generated shapes that trigger it).
     ``absent``: the public names the target does not define; ``required``:
-    the requirements (``--require``) whose absence fails.
+    the requirements (``--require``) whose absence fails; ``unfinished``: what
+    shows a public function a stub as written, by name. A backward pass that
+    could not run is ``not_implemented`` when it is absent or such a stub,
+    ``untested`` otherwise.
     """
+    unfinished = unfinished or {}
     by_name = {spec.name: spec for spec in specs}
+    absent = set(absent)
     found: dict[str, dict[str, list[str]]] = {}
     evidence: dict[str, dict[str, list[str]]] = {}
     for run in result.runs:
@@ -155,8 +162,14 @@ def verdicts(result: AuditResult, specs: Sequence[LayerSpec], absent: Iterable[s
             check.quantity == "error in forward" and not check.passed for check in run.checks)
         independent = by_name[run.layer].public_names == (MODEL_CLASS,)  # sample is judged whatever loss does
         if (len(names) == 2 and not independent and forward_failed and not found[names[1]][run.dtype]):
-            found[names[1]][run.dtype].append("untested")
-            evidence[names[1]][run.dtype].append(f"untested: {names[0]} failed, so {names[1]} could not run")
+            if names[1] in absent or names[1] in unfinished:  # nothing to run, whatever the forward pass did
+                found[names[1]][run.dtype].append("not_implemented")
+                evidence[names[1]][run.dtype].append(
+                    f"not_implemented: {names[1]} is unfinished: {unfinished[names[1]]}" if names[1] in unfinished
+                    else f"not_implemented: the target defines no {names[1]}")
+            else:
+                found[names[1]][run.dtype].append("untested")
+                evidence[names[1]][run.dtype].append(f"untested: {names[0]} failed, so {names[1]} could not run")
     for spec in specs:
         _offered_or_not(spec, found, evidence, set(absent), set(required))
     for function, dtypes in found.items():
@@ -165,6 +178,9 @@ def verdicts(result: AuditResult, specs: Sequence[LayerSpec], absent: Iterable[s
                 dtypes[dtype] = ["not_implemented"]
                 evidence[function][dtype] = [text for text in evidence[function][dtype]
                                              if text.startswith("not_implemented")]
+                seen = f"not_implemented: {function} is unfinished: {unfinished.get(function)}"
+                if function in unfinished and seen not in evidence[function][dtype]:
+                    evidence[function][dtype].append(seen)
             dtypes[dtype] = sorted(dtypes[dtype], key=FINDINGS.index) or ["pass"]
     return found, evidence
 

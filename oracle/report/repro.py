@@ -36,7 +36,7 @@ from oracle.specs.tolerances import ROUNDING_FACTOR
 
 #: The reproducer script; ``CONFIG`` is replaced by the finding's settings (a JSON object).
 SCRIPT = r'''"""Reproduce a finding of rnn-oracle with numpy alone: python THIS_FILE (exit 1: it still fails)."""
-import ast, importlib, importlib.util, json, re, sys, types
+import ast, importlib, json, re, sys, types
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +61,17 @@ def course_helpers():
             sys.modules[name] = types.ModuleType(name)
 
 
+def run_each(nodes, filename, namespace):
+    """Run statements in order, each import on its own: one that fails is skipped, as the audit skipped it."""
+    for node in nodes:
+        try:
+            exec(compile(ast.Module([node], []), filename, "exec"), namespace)
+        except Exception as error:
+            if not isinstance(node, (ast.Import, ast.ImportFrom)):
+                raise
+            print(f"(skipped, as in the audit: {ast.unparse(node)} raised {error!r})")
+
+
 def load_target(text):
     """The user's code: a .py file, a notebook's definitions, a course folder or a dotted module."""
     course_helpers()
@@ -82,15 +93,15 @@ def load_target(text):
                      and {t.id for t in node.targets if isinstance(t, ast.Name)} & used]
             kept.sort(key=lambda node: node.lineno)
             try:
-                exec(compile(ast.Module(kept, []), f"{path}, cell", "exec"), module.__dict__)
+                run_each(kept, f"{path}, cell", module.__dict__)
             except Exception as error:
                 print(f"(a cell of {path} failed here: {error!r})")
         return [module]
     if path.suffix == ".py":
         sys.path.insert(0, str(path.resolve().parent))
-        spec = importlib.util.spec_from_file_location(path.stem, path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+        module = sys.modules[path.stem] = types.ModuleType(path.stem)
+        module.__file__ = str(path.resolve())
+        run_each(ast.parse(path.read_text(), str(path)).body, str(path), module.__dict__)
         return [module]
     if path.is_dir():
         sys.path.insert(0, str(path.resolve().parent))

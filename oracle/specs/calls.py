@@ -24,7 +24,7 @@ the worker can run it next to the user's code.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -89,10 +89,32 @@ def captioning_loss(cell: str, model_class: Any, seeded: bool = False) -> Callab
 
     def forward(features: np.ndarray, captions: np.ndarray, null: np.ndarray, *params: np.ndarray) -> tuple:
         model = build_captioning_model(cell, int(null), dict(zip(names, params, strict=True)), model_class, seeded)
-        loss, grads = model.loss(features, captions)
-        return (loss, *(grads[name] for name in names))
+        returned = model.loss(features, captions)
+        if returned is None:
+            raise NotImplementedError(f"{MODEL_CLASS}.loss returned None (still a stub?)")
+        loss, grads = returned
+        return (loss, *loss_gradients(loss, grads, names))
 
     return forward
+
+
+def loss_gradients(loss: Any, grads: Any, names: Sequence[str]) -> tuple:
+    """The gradients ``CaptioningRNN.loss`` returned, in the order of ``names``.
+
+    An empty dict is the template's placeholder (``loss, grads = 0.0, {}``): ``NotImplementedError``
+    saying so. A dict without some of the gradients is a ``TypeError`` naming them, never a ``KeyError``
+    of this lookup.
+    """
+    if not isinstance(grads, Mapping):
+        raise TypeError(f"{MODEL_CLASS}.loss returned {type(grads).__name__} for its gradients, not a dict")
+    if not grads:
+        raise NotImplementedError(f"{MODEL_CLASS}.loss returned loss {str(loss)[:40]} and no gradients (an empty "
+                                  "dict): the template's placeholders, not filled in yet")
+    lacking = [name for name in names if name not in grads]
+    if lacking:
+        raise TypeError(f"{MODEL_CLASS}.loss returned no gradient for {', '.join(map(repr, lacking))} "
+                        f"(it has {', '.join(map(repr, grads))})")
+    return tuple(grads[name] for name in names)
 
 
 def captioning_sample(cell: str, model_class: Any, seeded: bool = False) -> Callable[..., Any]:

@@ -243,8 +243,15 @@ def _implemented(spec: LayerSpec, stage: str, results: Any) -> Any:
     if stage == "forward" and not spec.is_loss and len(values) > 1:
         values = values[:-1]
     if results is None or (values and all(value is None for value in values)):
-        raise NotImplementedLayer(f"{spec.name}: {stage} returned {results!r}: not implemented (still a stub?)")
+        raise NotImplementedLayer(f"returned {_shown(results)}: not implemented (still a stub?)")
     return results
+
+
+def _shown(results: Any) -> str:
+    """``None`` or ``(None, None)``: a stub's result, its cache shown by type alone."""
+    if not isinstance(results, tuple):
+        return repr(results)
+    return "(" + ", ".join("None" if value is None else type(value).__name__ for value in results) + ")"
 
 
 def run_forward(spec: LayerSpec, inputs: Arrays) -> tuple[Arrays, Any]:

@@ -298,6 +298,9 @@ class Session:
         One line per notebook cell that failed and was skipped, citing it.
     found
         ``{public name: "function" | "class" | "other" | "missing"}``, from the import.
+    unfinished
+        ``{public name: what shows it unfinished}`` for its functions that are stubs as written
+        (:func:`oracle.targets.placeholders.unfinished_function`), from the import.
     standins
         The course helpers the target lacks that stand-ins replaced (:data:`oracle.targets.worker.STANDINS`).
     timed_out
@@ -317,6 +320,7 @@ class Session:
     notes: list[str] = field(default_factory=list)
     _skipped: set[int] = field(default_factory=set)
     found: dict[str, str] = field(default_factory=dict)
+    unfinished: dict[str, str] = field(default_factory=dict)
     standins: list[str] = field(default_factory=list)
     timed_out: set[str] = field(default_factory=set)
     output: dict[str, OutputLog] = field(default_factory=dict)
@@ -377,6 +381,9 @@ class Session:
                 if "cell" not in header:
                     break
                 if waiting and header.get("cell") == waiting[0].index:
+                    for imported in _texts(header.get("imports")):
+                        self._note(waiting[0], f"{imported}: that import skipped, the rest of the cell run",
+                                   skipped=False)
                     if header.get("status") != "ok":
                         self._note(waiting[0], str(header.get("message"))[:1000])
                     waiting.pop(0)
@@ -407,10 +414,16 @@ class Session:
                       if name in self.names and kind in ("function", "class", "other", "missing")}
         used = header.get("standins", [])
         self.standins = [name for name in STANDINS if isinstance(used, list) and name in used]
+        self.notes += [note for note in _texts(header.get("notes")) if note not in self.notes]
+        unfinished = header.get("unfinished")
+        self.unfinished = {name: text[:500] for name, text in unfinished.items() if name in self.names
+                           and isinstance(text, str)} if isinstance(unfinished, dict) else {}
         return worker
 
-    def _note(self, cell: NotebookCell, what: str) -> None:
-        note = f"{cell_name(self.target, cell.index, cell.count)}: {what}: skipped"
+    def _note(self, cell: NotebookCell, what: str, skipped: bool = True) -> None:
+        """A note on ``cell``: ``what`` happened (and the cell was skipped, unless ``skipped`` is false)."""
+        note = f"{cell_name(self.target, cell.index, cell.count)}" + (
+            f": {what}: skipped" if skipped else f", {what}")
         if note not in self.notes:
             self.notes.append(note)
 
@@ -594,6 +607,11 @@ class Session:
             where = str(header.get("where") or "")[:500]
             text = (f"raised {str(header.get('type'))[:200]}: {str(header.get('message'))[:2000]}"
                     + (f" at {where}" if where else "") + global_hint(header.get("type"), header.get("message")))
+            unfinished = str(header.get("unfinished") or "")[:1000]
+            if unfinished:  # what was seen first, then what it made the code raise
+                text = f"unfinished: {unfinished} (so it {text})"
+            elif header.get("not_implemented") is True and not where:  # the call's wrapper said what it saw
+                text = str(header.get("message"))[:2000]
             raise TargetRaised(text, header.get("not_implemented") is True, log.text(),
                                not_supported=header.get("not_supported") is True)
         if status != "ok":
@@ -613,6 +631,11 @@ class Session:
         """Kill the workers of a request that failed: their unread replies must not answer a later one."""
         for worker, _ in sent:
             worker.kill()
+
+def _texts(value: Any, most: int = 50) -> list[str]:
+    """The worker's lines of text in ``value`` (a list, or anything else: none), each cut to 1000 characters."""
+    return [text[:1000] for text in value[:most] if isinstance(text, str)] if isinstance(value, list) else []
+
 
 def global_hint(kind: Any, message: Any) -> str:
     """For a ``NameError``, what the global it names is likely to be: a course parameter a test cell set, or not."""
@@ -704,6 +727,10 @@ class RemoteTarget:
         if name == MODEL_CLASS:
             return RemoteModel(self.session)
         return RemoteFunction(self.session, {"call": name}, keep_last="_forward" in name)
+
+    def unfinished(self) -> dict[str, str]:
+        """``{public name: what shows it unfinished}`` for its functions that are stubs as written."""
+        return dict(self.session.unfinished)
 
     def notes(self) -> list[str]:
         """One line per notebook cell that failed or did not parse and was left out, citing the cell, and one per

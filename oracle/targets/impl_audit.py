@@ -117,7 +117,7 @@ def audit_one(target_text: str, config: AuditConfig, layers: Sequence[str], prog
             config = dataclasses.replace(config, layers=tuple(spec.name for spec in specs), impl_target=target_text)
             result = run_audit(specs, config, progress=progress)  # type: ignore[arg-type]
             absent = {name for name in public_names(audited) if target.find(name) is None}
-            found, evidence = verdicts(result, specs, absent, required)
+            found, evidence = verdicts(result, specs, absent, required, target.unfinished())
             minimal = minimal_cases(result, specs, found, total_budget=shrink_budget) if shrink_budget else {}
             explaining = time.perf_counter()
             likely = causes(result, specs, found, minimal, {spec.name: spec for spec in all_specs()})

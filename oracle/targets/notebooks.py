@@ -58,12 +58,15 @@ class NotebookCell:
 
 
 def cell_name(label: str, index: int, count: int | None) -> str:
-    """The name a cell's code is compiled under, which crash traces cite: ``RNN.ipynb, cell 7 (In [3])``."""
-    return f"{label}, cell {index}" + (f" (In [{count}])" if count is not None else "")
+    """The name a cell's code is compiled under, which crash traces cite: ``RNN.ipynb, cell 7 (In [3])``.
+
+    A cell never run (no count, or 0) is ``RNN.ipynb, cell 7``.
+    """
+    return f"{label}, cell {index}" + (f" (In [{count}])" if count else "")
 
 
 def read_cells(path: Path) -> list[tuple[int, int | None, str]]:
-    """``(cell index, execution count, source)`` of every code cell; :class:`NotebookError` if unreadable."""
+    """``(cell index, execution count or None, source)`` of every code cell; :class:`NotebookError` if unreadable."""
     try:
         import nbformat
     except ImportError as error:
@@ -73,8 +76,13 @@ def read_cells(path: Path) -> list[tuple[int, int | None, str]]:
         notebook = nbformat.read(str(path), as_version=4)
     except Exception as error:  # nbformat raises its own errors, JSON errors and OSError
         raise NotebookError(f"{path}: not a notebook nbformat can read: {type(error).__name__}: {error}") from error
-    return [(index, cell.get("execution_count"), cell.source) for index, cell in enumerate(notebook.cells)
+    return [(index, _count(cell.get("execution_count")), cell.source) for index, cell in enumerate(notebook.cells)
             if cell.cell_type == "code"]
+
+
+def _count(execution_count: object) -> int | None:
+    """A cell's execution count, ``None`` for a cell never run: no count, or 0 (as some editors save it)."""
+    return execution_count if type(execution_count) is int and execution_count > 0 else None
 
 
 def without_magics(source: str) -> str | None:

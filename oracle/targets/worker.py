@@ -13,6 +13,7 @@ returned, and judged elsewhere.
 
 from __future__ import annotations
 
+import ast
 import linecache
 import os
 import resource
@@ -27,9 +28,11 @@ import numpy as np
 
 from oracle.specs.calls import CellTypeRefused, recipe_function
 from oracle.targets import wire
+from oracle.targets.frames import is_users
+from oracle.targets.imports import SkippedImport, run_statements
 from oracle.targets.loading import Target, TargetError, describe_error, load_target
 from oracle.targets.notebooks import cell_name
-from oracle.targets.placeholders import placeholder_left
+from oracle.targets.placeholders import placeholder_left, unfinished_function
 
 #: The course helpers a learner's notebook imports but does not come with, by module name, and where
 #: this project's stand-ins for them are (deeplearning.ai's ``rnn_utils``, ``public_tests``, ``test_utils``).
@@ -111,16 +114,21 @@ class Worker:
             self.send({"status": "error", "message": f"cannot import {request['target']}: {describe_error(error)}"})
             return
         found = {name: _kind(self.target.find(name)) for name in request.get("names", [])}
+        unfinished = {name: text for name in request.get("names", [])
+                      if (text := unfinished_function(self.target.find(name)))}
         used = [name for name in STANDINS
                 if str(getattr(sys.modules.get(name), "__file__", "")).startswith(str(STANDIN_FOLDER))]
-        # In the header: names and kinds are text, not values.
-        self.send({"status": "ok", "found": found, "standins": used})
+        # In the header: names, kinds and notes are text, not values.
+        self.send({"status": "ok", "found": found, "standins": used, "notes": list(self.target.notes),
+                   "unfinished": unfinished})
 
     def run_cells(self, request: dict[str, Any]) -> Target:
         """Run a notebook's cells in one module, in order, each compiled under a name that cites it.
 
-        After each cell, a frame ``{"cell": index, "status": "ok" | "raised", "message": ...}`` tells the judge
-        (which times each cell); a cell that raises, or exits, is reported and the next one runs.
+        After each cell, a frame ``{"cell": index, "status": "ok" | "raised", "message": ..., "imports": [...]}``
+        tells the judge (which times each cell); a cell that raises, or exits, is reported and the next one
+        runs. Each top-level import runs on its own: one that fails is listed in ``"imports"`` (one line
+        each, :meth:`~oracle.targets.imports.SkippedImport.describe`) and the rest of the cell runs.
         """
         base = request["base"]
         if base not in sys.path:
@@ -131,8 +139,9 @@ class Worker:
             frame: dict[str, Any] = {"cell": index, "status": "ok"}
             name = cell_name(request["target"], index, count)
             linecache.cache[name] = (len(source), None, source.splitlines(True), name)  # for tracebacks and stubs
+            skipped: list[SkippedImport] = []
             try:
-                exec(compile(source, name, "exec"), module.__dict__)
+                run_statements(ast.parse(source, name), name, module.__dict__, skipped)
             except BaseException as error:  # the cell failed: the judge reports it, and the next cell runs
                 if isinstance(error, SystemExit):
                     text = f"called sys.exit({_exit_code(error)!r})"
@@ -140,6 +149,7 @@ class Worker:
                     text = f"raised {type(error).__name__}: {_text(error)}"
                 where = _where(error)
                 frame = {"cell": index, "status": "raised", "message": text + (f" at {where}" if where else "")}
+            frame["imports"] = [imported.describe() for imported in skipped]
             self.send(frame)
             self.flush()
         return Target(request["target"], (module,))
@@ -189,10 +199,9 @@ class Worker:
             return
         except BaseException as error:
             placeholder = placeholder_left(error)
-            message = _text(error) + (f" (unfinished: {placeholder})" if placeholder else "")
-            self.send({**header, "status": "raised", "type": type(error).__name__, "message": message,
-                       "where": _where(error), "not_implemented": isinstance(error, NotImplementedError) or bool(
-                           placeholder),
+            self.send({**header, "status": "raised", "type": type(error).__name__, "message": _text(error),
+                       "where": _where(error), "unfinished": placeholder[:1000],
+                       "not_implemented": isinstance(error, NotImplementedError) or bool(placeholder),
                        "not_supported": isinstance(error, CellTypeRefused)})
             return
         if isinstance(value, tuple) and value:
@@ -240,14 +249,12 @@ def _text(error: BaseException) -> str:
 
 
 def _where(error: BaseException) -> str:
-    """``file:line`` of the innermost frame of the user's code (frames of this package left out).
+    """``file:line`` of the innermost frame of the user's code (:func:`oracle.targets.frames.is_users`), or ``""``.
 
     A notebook cell's code is compiled under :func:`oracle.targets.notebooks.cell_name`: ``RNN.ipynb, cell 7 (In [3]),
-    line 5``.
+    line 5``. An error raised before the user's code ran (a call with the wrong arguments) has no such frame.
     """
-    here = Path(__file__).resolve().parents[1]  # all of the oracle package
-    frames = [frame for frame in traceback.extract_tb(error.__traceback__)
-              if not Path(frame.filename).resolve().is_relative_to(here)]
+    frames = [frame for frame in traceback.extract_tb(error.__traceback__) if is_users(frame.filename)]
     if not frames:
         return ""
     separator = ", line " if ", cell " in frames[-1].filename else ":"
