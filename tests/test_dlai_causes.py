@@ -6,7 +6,7 @@ every function the model names and the audit finds wrong gets exactly that
 model as its likely cause (``causes[function]["float64"]`` in the JSON), and
 the text report says it under the finding. Two mistakes at once are the
 pair: two in one function (``"a+b"``), or a sequence mistake over a wrong
-cell function of the same target (``"<model>+inherited.<cell function>"``).
+cell function of the same target (``"<sequence model>+<cell model>"``).
 The correct assignment, and mistakes outside the catalogue, get no cause:
 :mod:`tests.test_dlai_course` checks those on its own fixtures.
 
@@ -79,8 +79,8 @@ def test_a_cell_mistake_and_a_sequence_mistake_are_the_pair(capsys, tmp_path):
                                              *dlai_mistakes.FIXTURES["dlai_lstm.da_prev_not_carried"])
     entry, out = audit(capsys, tmp_path, functions, "ipynb", "dlai_lstm_cell,dlai_lstm")
     assert cause_ids(entry) == {"lstm_cell_backward": ["dlai_lstm_cell.forget_path_missing"],
-                                "lstm_backward": ["dlai_lstm.da_prev_not_carried+inherited.lstm_cell_backward"]}
-    assert "fix lstm_cell_backward first" in out
+                                "lstm_backward": ["dlai_lstm.da_prev_not_carried+dlai_lstm_cell.forget_path_missing"]}
+    assert "and it loops over your own lstm_cell_backward, which is wrong: dc_prev is not multiplied" in out
 
 
 def test_two_mistakes_in_one_function_are_the_pair(capsys, tmp_path):
