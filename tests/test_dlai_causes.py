@@ -85,12 +85,12 @@ def test_a_cell_mistake_and_a_sequence_mistake_are_the_pair(capsys, tmp_path):
                        str(paths["gradescope.json"]), "--html", str(paths["page.html"]), "--repro", str(paths["repro"]))
     pair = "dlai_lstm.da_prev_not_carried+dlai_lstm_cell.forget_path_missing"
     assert cause_ids(entry) == {"lstm_cell_backward": ["dlai_lstm_cell.forget_path_missing"], "lstm_backward": [pair]}
-    assert "and it loops over your own lstm_cell_backward, which is wrong: dc_prev is not multiplied" in out
+    assert "it loops over your own lstm_cell_backward, which is wrong: in lstm_cell_backward, dc_prev is not" in out
     tests = {test["name"]: test["output"] for test in json.loads(paths["gradescope.json"].read_text())["tests"]}
     assert f"[{pair}]" in tests["lstm_backward"] and "likely cause" not in tests["lstm_forward"]
     assert f"[{pair}]" in paths["page.html"].read_text()
     script = Path(entry["reproducers"]["lstm_cell_backward"]["float64"]).read_text()
-    assert script.startswith("# likely cause: dc_prev is not multiplied by the forget gate")
+    assert script.startswith("# likely cause: in lstm_cell_backward, dc_prev is not multiplied by the forget gate")
     assert "[dlai_lstm_cell.forget_path_missing]" in script
 
 

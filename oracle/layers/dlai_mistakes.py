@@ -218,9 +218,12 @@ _NOT_CARRIED = "right at the last step, wrong from t = T_x - 2 back"
 
 def _models(spec: str, variant: Variant, step: str, entries: tuple[tuple[str, tuple[str, ...], str, str], ...],
             ) -> tuple[ErrorModel, ...]:
-    """``(mistake, functions, text, evidence)`` rows as the spec's error models, all on ``variant``."""
-    return tuple(ErrorModel(id=f"{spec}.{mistake}", text=text, functions=functions, variant=variant, step=step,
-                            evidence=evidence)
+    """``(mistake, functions, text, evidence)`` rows as the spec's error models, all on ``variant``.
+
+    The text is said "in <function>, <text>", the function being the first named: where the mistake is written.
+    """
+    return tuple(ErrorModel(id=f"{spec}.{mistake}", text=f"in {functions[0]}, {text}", functions=functions,
+                            variant=variant, step=step, evidence=evidence)
                  for mistake, functions, text, evidence in entries)
 
 
