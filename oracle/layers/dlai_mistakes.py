@@ -12,9 +12,9 @@ step": the threads whose ``lstm_backward`` or ``lstm_cell_backward`` prints
 other numbers than the notebook's expected ones, and the versions on GitHub.
 Most wrong ``lstm_backward``\\ s never add ``da_prevt`` to ``da[:, :, t]``
 (the forum's numbers agree with the expected ones in the last step only);
-some never carry ``dc_prevt``; a correct sequence over a wrong
-``lstm_cell_backward`` is the other common case ("my lstm_cell_backward
-seems right"), which the judge reports as inherited. In the cell,
+some never carry ``dc_prevt``; others post a right ``lstm_backward`` with
+wrong numbers (thread 8480 below), the mistake being in the cell functions it
+calls, which the judge reports as inherited. In the cell,
 learners take derivatives of values that are already activated
 (``sigmoid(ot) * (1 - sigmoid(ot))``), of the wrong value (``1 - c_next **
 2``), or leave them out; they drop the forget factor or the path through
