@@ -97,10 +97,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from oracle.specs.spec import Arrays, Evaluation
-
-#: ``variant(inputs, upstream, mistakes, step) -> Evaluation`` (see the module docstring).
-Variant = Callable[[Arrays, Arrays, frozenset[str], Any], Evaluation]
+#: ``variant(inputs, upstream, mistakes, step) -> Evaluation`` (see the module docstring): dicts of arrays in, an
+#: :class:`oracle.specs.spec.Evaluation` out. (This module is below :mod:`oracle.specs.spec`, which holds its models.)
+Variant = Callable[[dict[str, Any], dict[str, Any], frozenset[str], Any], Any]
 
 #: What an id looks like: ``"<layer>.<mistake>"`` in lower case, e.g. ``"lstm.h_not_carried"``.
 ID_PATTERN = re.compile(r"^[a-z0-9_]+\.[a-z0-9_]+$")
