@@ -34,6 +34,18 @@ error models (:attr:`oracle.specs.spec.LayerSpec.mistakes`):
    before their sequences (the registry's order). A sequence written
    without calling its step functions, with a step mistake copied into it,
    is not run this way: its pair is not found.
+   Why the spread of the *correct* computation: the rounding rule bounds how
+   far any float32 evaluation of a computation may be from its float64
+   value by the problem's sensitivity at these inputs, which Monte Carlo
+   arithmetic samples on the twin (:mod:`oracle.specs.tolerances`). A
+   variant is the same computation with a term dropped, moved or scaled: its
+   sums have the same terms or fewer, of the same sizes, so its rounding is
+   of the same size, and no float32 run (the variant's or another
+   implementation's) decides. Where a variant is less well conditioned than
+   the reference, the allowance is too tight and the cause is missed, never
+   invented; a different mistake is off by a fixed fraction of the value,
+   many spreads, as a wrong formula is for the audit itself. Every float32
+   case must agree, as every float64 case must agree under its tight row.
 5. **A wrong forward pass.** A backward function whose gradients are the
    exact gradient of the target's own forward pass (they agreed with the
    finite differences of that forward pass on every case) while the forward
