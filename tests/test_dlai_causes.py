@@ -6,7 +6,7 @@ every function the model names and the audit finds wrong gets exactly that
 model as its likely cause (``causes[function]["float64"]`` in the JSON), and
 the text report says it under the finding. Two mistakes at once are the
 pair: two in one function (``"a+b"``), or a sequence mistake over a wrong
-cell function of the same target (``"<model>+inherited.<cell function>"``).
+cell function of the same target (``"<sequence model>+<cell model>"``).
 The correct assignment, and mistakes outside the catalogue, get no cause:
 :mod:`tests.test_dlai_course` checks those on its own fixtures.
 
@@ -41,12 +41,14 @@ SWEEP = (tuple((model_id, form) for model_id in dlai_mistakes.FIXTURES for form 
          if os.environ.get("RNN_ORACLE_CATALOGUE") == "all" else DEFAULT)
 
 
-def audit(capsys, tmp_path: Path, functions: dict[str, str], form: str, layers: str) -> tuple[dict, str]:
+def audit(capsys, tmp_path: Path, functions: dict[str, str], form: str, layers: str, *options: str,
+          ) -> tuple[dict, str]:
     """The fixture audited with ``--layers layers``: its JSON entry and the text report."""
     write = dlai_course.write_module if form == "py" else dlai_course.write_notebook
     target = write(tmp_path / f"assignment.{form}", functions)
     path = tmp_path / "verdicts.json"
-    main(["audit", "--impl", str(target), "--layers", layers, "--json", str(path), "--timeout", "5", "--cases", "4"])
+    main(["audit", "--impl", str(target), "--layers", layers, "--json", str(path), "--timeout", "5", "--cases", "4",
+          *options])
     return json.loads(path.read_text())["targets"][0], capsys.readouterr().out
 
 
@@ -74,13 +76,22 @@ def test_a_fixture_gets_its_model_as_the_cause(model_id, form, capsys, tmp_path)
 
 
 def test_a_cell_mistake_and_a_sequence_mistake_are_the_pair(capsys, tmp_path):
-    """A wrong lstm_cell_backward under an lstm_backward that does not carry da_prevt: each mistake in its place."""
+    """A wrong lstm_cell_backward under an lstm_backward that does not carry da_prevt: each mistake in its place,
+    in the text, the Gradescope tests, the HTML page and the reproducers' headers."""
     functions = dlai_mistakes.functions_with(*dlai_mistakes.FIXTURES["dlai_lstm_cell.forget_path_missing"],
                                              *dlai_mistakes.FIXTURES["dlai_lstm.da_prev_not_carried"])
-    entry, out = audit(capsys, tmp_path, functions, "ipynb", "dlai_lstm_cell,dlai_lstm")
-    assert cause_ids(entry) == {"lstm_cell_backward": ["dlai_lstm_cell.forget_path_missing"],
-                                "lstm_backward": ["dlai_lstm.da_prev_not_carried+inherited.lstm_cell_backward"]}
-    assert "fix lstm_cell_backward first" in out
+    paths = {name: tmp_path / name for name in ("gradescope.json", "page.html", "repro")}
+    entry, out = audit(capsys, tmp_path, functions, "ipynb", "dlai_lstm_cell,dlai_lstm", "--gradescope",
+                       str(paths["gradescope.json"]), "--html", str(paths["page.html"]), "--repro", str(paths["repro"]))
+    pair = "dlai_lstm.da_prev_not_carried+dlai_lstm_cell.forget_path_missing"
+    assert cause_ids(entry) == {"lstm_cell_backward": ["dlai_lstm_cell.forget_path_missing"], "lstm_backward": [pair]}
+    assert "it loops over your own lstm_cell_backward, which is wrong: in lstm_cell_backward, dc_prev is not" in out
+    tests = {test["name"]: test["output"] for test in json.loads(paths["gradescope.json"].read_text())["tests"]}
+    assert f"[{pair}]" in tests["lstm_backward"] and "likely cause" not in tests["lstm_forward"]
+    assert f"[{pair}]" in paths["page.html"].read_text()
+    script = Path(entry["reproducers"]["lstm_cell_backward"]["float64"]).read_text()
+    assert script.startswith("# likely cause: in lstm_cell_backward, dc_prev is not multiplied by the forget gate")
+    assert "[dlai_lstm_cell.forget_path_missing]" in script
 
 
 def test_two_mistakes_in_one_function_are_the_pair(capsys, tmp_path):

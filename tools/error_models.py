@@ -32,7 +32,11 @@ result), while the correct reference does not: exact, or nothing
 function is *inherited* (`inherited.lstm_step_backward`: fix that first), and
 a sequence mistake on top of a wrong step is `<id>+inherited.<step>`. A
 backward pass that is exactly the gradient of the target's own wrong forward
-pass is `inherited.<forward>`. A finding no entry reproduces gets no cause.
+pass, or that gives the reference's gradients and fails only against the
+finite differences of a wrong forward pass, is `inherited.<forward>`; a
+sequence over a step whose forward pass is wrong inherits that forward pass
+first (`inherited.lstm_cell_forward`). A finding no entry reproduces gets no
+cause.
 
 The cause appears under the finding in the text report, in the JSON as
 `causes[function][dtype]` (a list of `{"id", "text", "cases"}`), beside the

@@ -25,10 +25,27 @@ error models (:attr:`oracle.specs.spec.LayerSpec.mistakes`):
 4. **The target's own step functions.** A sequence model (one with
    ``step``) is also run on the target's own step functions, bound as the
    loop-of-steps relation binds them, when those have a finding of their
-   own: the sequence equal to the plain loop of them is *inherited* ("fix
-   ``lstm_step_backward`` first"), and a model that agrees only there is that
-   mistake on top of the wrong step (the pair of a step mistake and a
-   sequence mistake).
+   own: the sequence equal to the plain loop of them is *inherited*,
+   ``inherited.lstm_step_backward`` ("fix it first", with the step's own
+   cause in the text when it has one); a model that agrees only there is
+   that mistake on top of the wrong step, the pair with the step's cause
+   (``lstm.h_not_carried+lstm_step.dwh_uses_next_h``), or with
+   ``inherited.lstm_step_backward`` when the step's mistake is not known. Steps are explained
+   before their sequences (the registry's order). A sequence written
+   without calling its step functions, with a step mistake copied into it,
+   is not run this way: its pair is not found.
+   Why the spread of the *correct* computation: the rounding rule bounds how
+   far any float32 evaluation of a computation may be from its float64
+   value by the problem's sensitivity at these inputs, which Monte Carlo
+   arithmetic samples on the twin (:mod:`oracle.specs.tolerances`). A
+   variant is the same computation with a term dropped, moved or scaled: its
+   sums have the same terms or fewer, of the same sizes, so its rounding is
+   of the same size, and no float32 run (the variant's or another
+   implementation's) decides. Where a variant is less well conditioned than
+   the reference, the allowance is too tight and the cause is missed, never
+   invented; a different mistake is off by a fixed fraction of the value,
+   many spreads, as a wrong formula is for the audit itself. Every float32
+   case must agree, as every float64 case must agree under its tight row.
 5. **A wrong forward pass.** A backward function whose gradients are the
    exact gradient of the target's own forward pass (they agreed with the
    finite differences of that forward pass on every case) while the forward
@@ -178,15 +195,20 @@ def reproduces(spec: LayerSpec, model: ErrorModel, mistakes: frozenset[str], ste
 
 
 @dataclass(frozen=True)
-class Kernels:
-    """The step specs sequence variants are built on: the reference's by name, and the target's own wrong ones.
+class WrongStep:
+    """The target's own step spec, which has a finding: the function to fix first, and its likely causes (if any)."""
 
-    ``wrong[name]`` is the target's bound step spec and the name of its function to fix first, for the step
-    specs that have a finding.
-    """
+    spec: LayerSpec
+    fix: str
+    causes: tuple[Cause, ...] = ()
+
+
+@dataclass(frozen=True)
+class Kernels:
+    """The step specs sequence variants are built on: the reference's by name, and the target's own wrong ones."""
 
     reference: Mapping[str, LayerSpec]
-    wrong: Mapping[str, tuple[LayerSpec, str]] = field(default_factory=dict)
+    wrong: Mapping[str, WrongStep] = field(default_factory=dict)
 
 
 def explain(spec: LayerSpec, function: str, cases: Sequence[Observed], kernels: Kernels) -> list[Cause]:
@@ -210,18 +232,32 @@ def explain(spec: LayerSpec, function: str, cases: Sequence[Observed], kernels: 
             causes.append(Cause(f"{first.id}+{second.id}", f"{first.text}; and {second.text}", count))
     if causes:
         return causes
-    for step_name, (own, fix) in kernels.wrong.items():
+    for step_name, wrong in kernels.wrong.items():
         on_own = [model for model in models if model.step == step_name]
         if not on_own:
             continue
-        inherited = f"{INHERITED}.{fix}"
-        if reproduces(spec, on_own[0], frozenset(), own, "target", cases, kind):
-            return [Cause(inherited, f"inherited: this is the loop of your own {fix}, which is wrong; fix {fix} "
-                                     "first", count)]
-        causes += [Cause(f"{model.id}+{inherited}", f"{model.text}; and it loops over your own {fix}, which is "
-                                                    f"wrong: fix {fix} first", count)
-                   for model in on_own if reproduces(spec, model, frozenset({model.id}), own, "target", cases, kind)]
+        if reproduces(spec, on_own[0], frozenset(), wrong.spec, "target", cases, kind):
+            return [inherited_from_step(wrong, count)]
+        causes += [on_wrong_step(model, wrong, count) for model in on_own
+                   if reproduces(spec, model, frozenset({model.id}), wrong.spec, "target", cases, kind)]
     return causes
+
+
+def inherited_from_step(wrong: WrongStep, count: int) -> Cause:
+    """The cause of a sequence that is the plain loop of the target's own wrong step (``inherited.<step function>``)."""
+    known = f" ({wrong.causes[0].text} [{wrong.causes[0].id}])" if len(wrong.causes) == 1 else ""
+    return Cause(f"{INHERITED}.{wrong.fix}", f"inherited: it loops over your own {wrong.fix}, which is "
+                                             f"wrong{known}; fix {wrong.fix} first", count)
+
+
+def on_wrong_step(model: ErrorModel, wrong: WrongStep, count: int) -> Cause:
+    """A sequence mistake on top of the target's own wrong step: the pair with the step's cause, when it has one."""
+    if len(wrong.causes) == 1:
+        step = wrong.causes[0]
+        return Cause(f"{model.id}+{step.id}", f"{model.text}; and it loops over your own {wrong.fix}, which is "
+                                              f"wrong: {step.text}", count)
+    return Cause(f"{model.id}+{INHERITED}.{wrong.fix}", f"{model.text}; and it loops over your own {wrong.fix}, "
+                                                         f"which is wrong: fix {wrong.fix} first", count)
 
 
 def inherited_from_forward(spec: LayerSpec, function: str, run: LayerRun, found: Mapping) -> Cause | None:
@@ -274,7 +310,8 @@ def causes(result: AuditResult, specs: Sequence[LayerSpec], found: Mapping, mini
                 continue
             kind = kind_of(spec, function)
             cases = function_cases(spec, run, kind, minimal.get(function, {}).get(run.dtype), result.config)
-            listed = explain(spec, function, cases, step_kernels(spec, specs, found, references, kind))
+            kernels = step_kernels(spec, specs, found, references, kind, explained, run.dtype)
+            listed = explain(spec, function, cases, kernels)
             if not listed:
                 inherited = inherited_from_forward(spec, function, run, found)
                 listed = [inherited] if inherited is not None else []
@@ -283,8 +320,12 @@ def causes(result: AuditResult, specs: Sequence[LayerSpec], found: Mapping, mini
 
 
 def step_kernels(spec: LayerSpec, specs: Sequence[LayerSpec], found: Mapping, references: Mapping[str, LayerSpec],
-                 kind: str) -> Kernels:
-    """The kernels of ``spec``'s sequence models: the reference steps, and the target's own where they are wrong."""
+                 kind: str, explained: Mapping | None = None, dtype: str = "float64") -> Kernels:
+    """The kernels of ``spec``'s sequence models: the reference steps, and the target's own where they are wrong.
+
+    ``explained``: the causes found so far (``[function][dtype]``, as :func:`causes` returns them), which name
+    a wrong step's mistake.
+    """
     wrong = {}
     for name in {model.step for model in spec.mistakes if model.step}:
         own = next((other for other in specs if other.name == name), None)
@@ -296,7 +337,8 @@ def step_kernels(spec: LayerSpec, specs: Sequence[LayerSpec], found: Mapping, re
         if flagged:
             # The step's forward first: a wrong forward pass leaves its backward judged on a wrong cache.
             preferred = flagged[0]
-            wrong[name] = (own, preferred)
+            listed = (explained or {}).get(preferred, {}).get(dtype, [])
+            wrong[name] = WrongStep(own, preferred, tuple(Cause(**cause) for cause in listed))
     return Kernels(references, wrong)
 
 

@@ -12,9 +12,9 @@ step": the threads whose ``lstm_backward`` or ``lstm_cell_backward`` prints
 other numbers than the notebook's expected ones, and the versions on GitHub.
 Most wrong ``lstm_backward``\\ s never add ``da_prevt`` to ``da[:, :, t]``
 (the forum's numbers agree with the expected ones in the last step only);
-some never carry ``dc_prevt``; a correct sequence over a wrong
-``lstm_cell_backward`` is the other common case ("my lstm_cell_backward
-seems right"), which the judge reports as inherited. In the cell,
+some never carry ``dc_prevt``; others post a right ``lstm_backward`` with
+wrong numbers (thread 8480 below), the mistake being in the cell functions it
+calls, which the judge reports as inherited. In the cell,
 learners take derivatives of values that are already activated
 (``sigmoid(ot) * (1 - sigmoid(ot))``), of the wrong value (``1 - c_next **
 2``), or leave them out; they drop the forget factor or the path through
@@ -218,9 +218,12 @@ _NOT_CARRIED = "right at the last step, wrong from t = T_x - 2 back"
 
 def _models(spec: str, variant: Variant, step: str, entries: tuple[tuple[str, tuple[str, ...], str, str], ...],
             ) -> tuple[ErrorModel, ...]:
-    """``(mistake, functions, text, evidence)`` rows as the spec's error models, all on ``variant``."""
-    return tuple(ErrorModel(id=f"{spec}.{mistake}", text=text, functions=functions, variant=variant, step=step,
-                            evidence=evidence)
+    """``(mistake, functions, text, evidence)`` rows as the spec's error models, all on ``variant``.
+
+    The text is said "in <function>, <text>", the function being the first named: where the mistake is written.
+    """
+    return tuple(ErrorModel(id=f"{spec}.{mistake}", text=f"in {functions[0]}, {text}", functions=functions,
+                            variant=variant, step=step, evidence=evidence)
                  for mistake, functions, text, evidence in entries)
 
 

@@ -24,8 +24,9 @@ A variant is a plain function::
 ``mistakes``
     the ids of the models to apply, a ``frozenset``: ``{model.id}``, or two ids
     when the judge tries a pair (see *Composition*). An empty set must give
-    the correct reference: the judge runs it to check that a variant is the
-    reference plus its mistakes and nothing else.
+    the correct reference (``tests/test_error_models.py`` checks it for every
+    spec's variants against the twin), so that a variant is the reference
+    plus its mistakes and nothing else.
 ``step``
     for a model whose :attr:`ErrorModel.step` names the cell's step spec
     (``"lstm_step"``, ``"dlai_lstm_cell"``): that spec, to build the
@@ -36,7 +37,8 @@ A variant is a plain function::
     only with float64 arrays. ``None`` for a model without ``step``.
 
 It returns an :class:`~oracle.specs.spec.Evaluation` in float64:
-``outputs`` by the spec's output names and ``grads`` by its gradient names
+``outputs`` by the spec's output names, every one of them (the
+``forward_only`` predictions too), and ``grads`` by its gradient names
 (:attr:`LayerSpec.outputs`, :attr:`LayerSpec.grads`); the captioning
 model's sampling returns ``outputs={"captions": (N, T) ints}``. It may
 leave out what the model's functions do not need (a model of a backward
@@ -69,8 +71,7 @@ the captions for sampling. It agrees under the audit's own rule:
 
 A model matches when it agrees on every such case; it is stated only when,
 besides, the correct reference (the twin) disagrees with the user on ``F``
-(the finding exists) and the variant with ``mistakes`` empty agrees with the
-twin (the variant is the reference plus its mistakes).
+(the finding exists).
 
 Composition
 -----------
@@ -81,6 +82,16 @@ also run on the target's own step functions when those have a finding:
 matching there means "this mistake, on top of your wrong step function"; the
 empty set matching there means the sequence is only the loop of a wrong step
 (*inherited*: fix the step first).
+
+Testing a catalogue
+-------------------
+``tests/test_error_models.py`` runs every spec's variants with no mistake
+against the twin. Each model also needs a fixture of its own: the learner's
+code with that mistake made as a learner makes it, explained by exactly that
+id (CS231n: ``tests/learner_cs231n.py`` patched by ``tests/learner_mistakes.py``;
+the helpers there, ``named`` and ``observations``, work for any spec bound to a
+module). :func:`oracle.judge.causes.kind_of` says which quantities a function is
+judged on.
 
 Attaching a catalogue
 ---------------------
@@ -97,10 +108,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from oracle.specs.spec import Arrays, Evaluation
-
-#: ``variant(inputs, upstream, mistakes, step) -> Evaluation`` (see the module docstring).
-Variant = Callable[[Arrays, Arrays, frozenset[str], Any], Evaluation]
+#: ``variant(inputs, upstream, mistakes, step) -> Evaluation`` (see the module docstring): dicts of arrays in, an
+#: :class:`oracle.specs.spec.Evaluation` out. (This module is below :mod:`oracle.specs.spec`, which holds its models.)
+Variant = Callable[[dict[str, Any], dict[str, Any], frozenset[str], Any], Any]
 
 #: What an id looks like: ``"<layer>.<mistake>"`` in lower case, e.g. ``"lstm.h_not_carried"``.
 ID_PATTERN = re.compile(r"^[a-z0-9_]+\.[a-z0-9_]+$")

@@ -7,12 +7,8 @@ audit.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from oracle.specs.mistakes import ErrorModel
 from oracle.specs.spec import LayerSpec
-
-if TYPE_CHECKING:
-    from oracle.specs.mistakes import ErrorModel
 
 _REGISTRY: dict[str, LayerSpec] = {}
 

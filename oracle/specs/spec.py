@@ -17,16 +17,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from oracle.specs.contract import GateLayout, InputContract
+from oracle.specs.mistakes import ErrorModel
 from oracle.specs.sources import InputSource
 from oracle.specs.tolerances import Tolerance
-
-if TYPE_CHECKING:
-    from oracle.specs.mistakes import ErrorModel
 
 Arrays = dict[str, np.ndarray]
 

@@ -4,7 +4,9 @@ Each target is imported and called only in a worker process of its own
 (:mod:`oracle.targets.boundary`), with a time limit on every call (``--timeout``) and
 a limit on its memory (``--memory``); this process judges it from what crossed
 the boundary. One target: the usual table and failures, then its verdicts, one
-line per function and dtype (:func:`oracle.judge.verdicts.verdicts`). Several
+line per function and dtype (:func:`oracle.judge.verdicts.verdicts`), each
+wrong value followed by its likely cause when a known mistake reproduces it
+exactly (:mod:`oracle.judge.causes`, ``docs/reference/error-models.md``). Several
 targets: each is judged in a judge process of its own (a pool of ``-j N``),
 which never imports a target either and hands its entry back to this process
 directly (never through a file a target could write), and they are
@@ -52,6 +54,7 @@ SHRINK_BUDGET = 60.0
 #: The ``--json`` document of an ``--impl`` audit.
 IMPL_JSON_SCHEMA = {
     "schema_version": "3",
+    "version_history": "2: the first with this layout; 3: 'causes' added to each target",
     "options": "what the verdicts and points depend on (layers, dtypes, cases, seed, device, profile, dims, the "
                "rubric's digest, require, cells): shards made with other options are not merged",
     "shard": "[K, N] for a run of --shard K/N, else null",
