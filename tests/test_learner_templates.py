@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 
 from oracle.cli import main
+from oracle.targets.loading import import_file
+from oracle.targets.placeholders import unfinished_function
 from tests import learner_templates
 from tests.dlai_course import FUNCTIONS as DLAI_FUNCTIONS
 from tests.dlai_course import IMPORTS as DLAI_IMPORTS
@@ -137,3 +139,25 @@ def test_a_call_that_fails_in_the_judges_own_wrapper_cites_no_line_of_it(capsys,
     assert crash.startswith("crash: dlai_rnn_cell forward (float64): raised TypeError: rnn_cell_forward() takes 2 "
                             "positional arguments but "), crash
     assert "impl/" not in crash and " at " not in crash.split("[")[0]
+
+
+#: Functions as a template leaves them, or not: what the static reading must see (``""``: finished work).
+SOURCES = {
+    "def f(x):\n    return x * 2\n": "",
+    "def f(x):\n    return helper(x)\n": "",
+    "def f(x):\n    out = None\n    out = x + 1\n    return out\n": "",
+    'def f(x):\n    """Still to write."""\n': "its body is still the template's (a docstring alone)",
+    "def f(x):\n    h, cache = None, None\n    # TODO\n    pass\n    return h, cache\n":
+        "its body is still the template's (h, cache = None, None; pass; return h, cache)",
+    'def f(x):\n    dx = None\n    return {"dx": dx}\n':
+        'its body is still the template\'s (dx = None; return {"dx": dx})',
+    "def f(x):\n    out = None\n    n = x.shape[0]\n    return out, n\n":
+        "it returns out, set to None at line 2 (out = None) and never set again",
+}
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_a_function_is_read_unfinished_only_from_its_placeholders(source, tmp_path):
+    path = tmp_path / "template.py"
+    path.write_text(source)
+    assert unfinished_function(import_file(path).f) == SOURCES[source]
