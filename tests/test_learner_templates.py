@@ -141,6 +141,24 @@ def test_a_call_that_fails_in_the_judges_own_wrapper_cites_no_line_of_it(capsys,
     assert "impl/" not in crash and " at " not in crash.split("[")[0]
 
 
+#: A course backward pass left as the template hands it out: the dict of gradients still empty.
+EMPTY_GRADIENTS = """
+def rnn_cell_backward(da_next, cache):
+    gradients = {}
+    # TODO: the gradients of the cell, in the dict
+    return gradients
+"""
+
+
+def test_a_course_backward_that_returns_its_empty_dict_is_not_implemented(capsys, tmp_path):
+    target = tmp_path / "dlai.py"
+    target.write_text(DLAI_IMPORTS + DLAI_FUNCTIONS["rnn_cell_forward"] + EMPTY_GRADIENTS)
+    entry, _ = audit(capsys, tmp_path, target, "dlai_rnn_cell")
+    assert findings(entry) == {"rnn_cell_forward": "pass", "rnn_cell_backward": "not_implemented"}
+    assert evidence(entry, "rnn_cell_backward").startswith(
+        "not_implemented: dlai_rnn_cell backward (float64): rnn_cell_backward returned an empty dict of gradients")
+
+
 #: Functions as a template leaves them, or not: what the static reading must see (``""``: finished work).
 SOURCES = {
     "def f(x):\n    return x * 2\n": "",
