@@ -342,8 +342,9 @@ def positional(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
 
     A forward pass ``f(*arrays, parameters)`` becomes ``f(*arrays, *parameter arrays)`` (the dict built
     from the same arrays, so writing into an entry writes into the argument); a backward pass's dict
-    becomes the tuple of :data:`GRADIENTS`\\ ``[name]``. A ``None`` (a stub) stays ``None``; a dict
-    without one of the gradients is a ``TypeError`` naming it.
+    becomes the tuple of :data:`GRADIENTS`\\ ``[name]``. A ``None`` (a stub) stays ``None``; an empty
+    dict (the template's) is a ``NotImplementedError``; a dict without one of the gradients is a
+    ``TypeError`` naming it.
     """
     if name in GRADIENTS:
         def backward(*args: Any) -> Any:
@@ -352,6 +353,8 @@ def positional(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
                 return None
             if not isinstance(grads, Mapping):
                 raise TypeError(f"{name} returned {type(grads).__name__}, not a dict of gradients")
+            if not grads:  # the template's ``gradients = {}``, never filled in
+                raise NotImplementedError(f"{name} returned an empty dict of gradients (still the template's?)")
             lacking = [key for key in GRADIENTS[name] if key not in grads]
             if lacking:
                 raise TypeError(f"{name} returned a dict without {', '.join(map(repr, lacking))} "

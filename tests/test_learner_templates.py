@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 
 from oracle.cli import main
+from oracle.targets.loading import import_file
+from oracle.targets.placeholders import unfinished_function
 from tests import learner_templates
 from tests.dlai_course import FUNCTIONS as DLAI_FUNCTIONS
 from tests.dlai_course import IMPORTS as DLAI_IMPORTS
@@ -137,3 +139,43 @@ def test_a_call_that_fails_in_the_judges_own_wrapper_cites_no_line_of_it(capsys,
     assert crash.startswith("crash: dlai_rnn_cell forward (float64): raised TypeError: rnn_cell_forward() takes 2 "
                             "positional arguments but "), crash
     assert "impl/" not in crash and " at " not in crash.split("[")[0]
+
+
+#: A course backward pass left as the template hands it out: the dict of gradients still empty.
+EMPTY_GRADIENTS = """
+def rnn_cell_backward(da_next, cache):
+    gradients = {}
+    # TODO: the gradients of the cell, in the dict
+    return gradients
+"""
+
+
+def test_a_course_backward_that_returns_its_empty_dict_is_not_implemented(capsys, tmp_path):
+    target = tmp_path / "dlai.py"
+    target.write_text(DLAI_IMPORTS + DLAI_FUNCTIONS["rnn_cell_forward"] + EMPTY_GRADIENTS)
+    entry, _ = audit(capsys, tmp_path, target, "dlai_rnn_cell")
+    assert findings(entry) == {"rnn_cell_forward": "pass", "rnn_cell_backward": "not_implemented"}
+    assert evidence(entry, "rnn_cell_backward").startswith(
+        "not_implemented: dlai_rnn_cell backward (float64): rnn_cell_backward returned an empty dict of gradients")
+
+
+#: Functions as a template leaves them, or not: what the static reading must see (``""``: finished work).
+SOURCES = {
+    "def f(x):\n    return x * 2\n": "",
+    "def f(x):\n    return helper(x)\n": "",
+    "def f(x):\n    out = None\n    out = x + 1\n    return out\n": "",
+    'def f(x):\n    """Still to write."""\n': "its body is still the template's (a docstring alone)",
+    "def f(x):\n    h, cache = None, None\n    # TODO\n    pass\n    return h, cache\n":
+        "its body is still the template's (h, cache = None, None; pass; return h, cache)",
+    'def f(x):\n    dx = None\n    return {"dx": dx}\n':
+        'its body is still the template\'s (dx = None; return {"dx": dx})',
+    "def f(x):\n    out = None\n    n = x.shape[0]\n    return out, n\n":
+        "it returns out, set to None at line 2 (out = None) and never set again",
+}
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_a_function_is_read_unfinished_only_from_its_placeholders(source, tmp_path):
+    path = tmp_path / "template.py"
+    path.write_text(source)
+    assert unfinished_function(import_file(path).f) == SOURCES[source]

@@ -295,7 +295,8 @@ class Session:
     pickled
         A target sent by value from a kernel (cloudpickle of ``{name: object}``), instead.
     notes
-        One line per notebook cell that failed and was skipped, citing it.
+        One line per notebook cell that failed and was skipped, citing it, and one per top-level import
+        of the target that failed and was skipped (:mod:`oracle.targets.imports`).
     found
         ``{public name: "function" | "class" | "other" | "missing"}``, from the import.
     unfinished
@@ -733,8 +734,9 @@ class RemoteTarget:
         return dict(self.session.unfinished)
 
     def notes(self) -> list[str]:
-        """One line per notebook cell that failed or did not parse and was left out, citing the cell, and one per
-        course helper the target's folder lacks and a stand-in replaced (:data:`oracle.targets.worker.STANDINS`)."""
+        """One line per notebook cell that failed or did not parse and was left out, citing the cell, one per
+        top-level import that failed and was skipped, and one per course helper the target's folder lacks and a
+        stand-in replaced (:data:`oracle.targets.worker.STANDINS`)."""
         return list(self.session.notes) + [STANDIN_NOTES[name] for name in self.session.standins]
 
     def output(self) -> dict[str, dict[str, Any]]:

@@ -21,7 +21,9 @@ shell lines (``!pip install ...``) are blanked, and a cell magic (``%%time``)
 leaves its cell out. A cell that does not parse is reported by its number and
 left out; the rest of the notebook is still audited. ``--cells all`` runs every
 code cell in order instead (magics blanked), each within the time limit of a
-call; a cell that fails is reported and skipped.
+call; a cell that fails is reported and skipped. In either mode each top-level
+import runs on its own (:mod:`oracle.targets.imports`): one that fails, for a
+module this machine lacks, is reported and the rest of its cell still runs.
 """
 
 from __future__ import annotations

@@ -160,8 +160,10 @@ def _unfinished(function: FunctionType) -> str:
     definition = source.tree.body[0]
     body = definition.body[1:] if ast.get_docstring(definition) is not None else definition.body
     placeholders = [statement for statement in body if isinstance(statement, ast.Assign) and _set_to_none(statement)]
-    if all(isinstance(statement, ast.Pass | ast.Return) or statement in placeholders
+    none_names = {name for statement in placeholders for name in _set_to_none(statement)}
+    if all(isinstance(statement, ast.Pass) or statement in placeholders
            or (isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant))
+           or (isinstance(statement, ast.Return) and _only_placeholders(statement.value, none_names))
            for statement in body):
         kept = "; ".join(source.of(statement) for statement in body if not isinstance(statement, ast.Expr))
         return f"its body is still the template's ({kept or 'a docstring alone'})"
@@ -171,12 +173,25 @@ def _unfinished(function: FunctionType) -> str:
             if stored.count(name) == sum(_set_to_none(other).count(name) for other in placeholders)}
     for statement in ast.walk(definition):
         if isinstance(statement, ast.Return) and statement.value is not None:
-            returned = [name for name in _names(statement.value) if name in left]
+            values = statement.value.values if isinstance(statement.value, ast.Dict) else [statement.value]
+            returned = [name for value in values if value is not None for name in _names(value) if name in left]
             if returned:
                 assigned = left[returned[0]]
                 return (f"it returns {returned[0]}, set to None at line {source.line(assigned)} "
                         f"({source.of(assigned)}) and never set again")
     return ""
+
+
+def _only_placeholders(value: ast.expr | None, none_names: set[str]) -> bool:
+    """Whether a returned value is nothing, ``None``, or names set to ``None`` (``return h, cache``), in a tuple
+    or as a dict's values."""
+    if value is None or _is_none(value):
+        return True
+    if isinstance(value, ast.Name):
+        return value.id in none_names
+    if isinstance(value, ast.Dict):  # deeplearning.ai's gradients: {"dxt": dxt, ...}
+        return all(_only_placeholders(element, none_names) for element in value.values)
+    return isinstance(value, ast.Tuple) and all(_only_placeholders(element, none_names) for element in value.elts)
 
 
 def _names(target: ast.AST) -> list[str]:

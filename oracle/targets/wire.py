@@ -38,10 +38,11 @@ Requests and replies
 Judge to worker, first ``{"op": "import", "target": TEXT, "base": FOLDER,
 "names": [public names]}`` (a notebook's ``"cells"``: ``[[index, execution
 count, source], ...]``, each answered by ``{"cell": index, "status": "ok" |
-"raised", "message": ...}``; or ``"pickled"``, a kernel's objects), answered by
-``{"status": "ok", "found": {name: "function" | "class" | "other" |
-"missing"}}`` (or ``"error"`` with ``"message"``, or ``"exited"`` with
-``"code"``). Then requests of calls::
+"raised", "message": ..., "imports": [line per import skipped]}``; or
+``"pickled"``, a kernel's objects), answered by ``{"status": "ok", "found":
+{name: "function" | "class" | "other" | "missing"}, "notes": [line per import
+skipped], "unfinished": {name: what shows it a stub}}`` (or ``"error"`` with
+``"message"``, or ``"exited"`` with ``"code"``). Then requests of calls::
 
     {"op": "calls", "recipe": {...}, "args": [values], "keep_last": bool,
      "take": int | null, "watch": bool, "release": [handle ids],
@@ -53,7 +54,8 @@ replaced), and is answered by one reply, in order, so the judge can time each:
 ``{"id": K, "status": S, ...}`` with ``S``: ``"ok"`` (``"value"``, and
 ``"mutated"``: ``[[argument position, array after the call], ...]`` when
 ``watch``), ``"raised"`` (``"type"``, ``"message"``, ``"where"``,
-``"not_implemented"``), ``"out_of_memory"`` or ``"exited"`` (``"code"``).
+``"unfinished"``, ``"not_implemented"``, ``"not_supported"``),
+``"out_of_memory"`` or ``"exited"`` (``"code"``).
 ``take``: only the first ``take`` results of a tuple come back; ``keep_last``:
 its last result stays in the worker and a handle comes back instead.
 """
