@@ -1,0 +1,189 @@
+"""The worker's sandbox: a submission cannot reach its classmates, the installation, the network or outlive its audit.
+
+Each test runs ``rnn-oracle audit --impl`` on submissions of :mod:`tests.sandbox_targets`, with one
+layer and two cases. Where this kernel cannot confine a worker (no Landlock, no user namespaces) the
+tests of the attempts skip, and those of :data:`oracle.targets.sandbox.LACKS_VARIABLE` still check
+what the report says of a kernel without them.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from oracle.cli import main
+from oracle.targets.confine import landlock_abi
+from oracle.targets.sandbox import LACKS_VARIABLE, PROTECTIONS
+from tests.sandbox_targets import ATTEMPTS, READS_ITS_DATA, processes_with, write_class
+
+OPTIONS = ("--layers", "rnn_step", "--cases", "2", "--timeout", "5")
+
+
+def user_namespaces() -> bool:
+    """Whether this kernel lets a process enter new user, network and PID namespaces (tried in a child)."""
+    child = os.fork()
+    if child == 0:
+        flags = 0x10000000 | 0x20000000 | 0x40000000  # CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET
+        os._exit(0 if ctypes.CDLL(None, use_errno=True).unshare(flags) == 0 else 1)
+    return os.waitpid(child, 0)[1] == 0
+
+
+CONFINES = sys.platform.startswith("linux") and landlock_abi() >= 4 and user_namespaces()
+needs_confinement = pytest.mark.skipif(not CONFINES, reason="this kernel lacks Landlock (ABI 4) or user namespaces")
+
+
+def audit(capsys, folder: Path, *arguments: str) -> tuple[int, dict, str, str]:
+    """``rnn-oracle audit --json ... ARGUMENTS`` run in ``folder``: ``(exit status, its JSON, stdout, stderr)``."""
+    path = folder / "verdicts.json"
+    previous = Path.cwd()
+    os.chdir(folder)
+    try:
+        code = main(["audit", "--json", str(path), *OPTIONS, *arguments])
+    finally:
+        os.chdir(previous)
+    out, err = capsys.readouterr()
+    return code, json.loads(path.read_text()) if path.is_file() else {}, out, err
+
+
+def findings_of(entry: dict) -> dict[str, set[str]]:
+    found = {function: {finding for findings in dtypes.values() for finding in findings} - {"pass"}
+             for function, dtypes in entry["verdicts"].items()}
+    return {function: findings for function, findings in found.items() if findings}
+
+
+def left_behind(token: str, seconds: float = 3.0) -> list[int]:
+    """The processes holding ``token`` still there after ``seconds`` (a killed namespace takes a moment to go)."""
+    deadline = time.monotonic() + seconds
+    while (found := processes_with(token)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return found
+
+
+@needs_confinement
+@pytest.mark.parametrize(("layout", "jobs"), [("course folders", "1"), ("course folders", "2"),
+                                              ("files in one folder", "1")])
+def test_a_hostile_submission_reaches_nothing_outside_its_sandbox(layout, jobs, capsys, tmp_path):
+    listener = socket.create_server(("127.0.0.1", 0), backlog=8)
+    listener.setblocking(False)
+    school = write_class(tmp_path, layout, listener.getsockname()[1])
+    before = school.classmate.read_bytes()
+    try:
+        code, document, _, _ = audit(capsys, tmp_path, "--impl", school.hostile, school.honest, "-j", jobs)
+        entries = {entry["target"]: entry for entry in document["targets"]}
+        printed = entries[school.hostile]["output"]["import"]["tail"]
+        assert {line.split(":")[0] for line in printed.splitlines()} == set(ATTEMPTS[:4]), printed
+        assert "got through" not in printed
+        assert findings_of(entries[school.hostile]) == {"rnn_step_backward": {"not_implemented"}}  # nothing copied
+        assert entries[school.honest]["error"] is None and findings_of(entries[school.honest]) == {}
+        assert code == 1
+        assert school.classmate.read_bytes() == before
+        assert not school.installed.exists()
+        with pytest.raises(BlockingIOError):
+            listener.accept()
+        assert left_behind(school.token) == []
+        assert document["sandbox"]["missing"] == [] and set(document["sandbox"]["held"]) == set(PROTECTIONS)
+    finally:
+        listener.close()
+        school.installed.unlink(missing_ok=True)
+        for pid in processes_with(school.token):
+            os.kill(pid, signal.SIGKILL)
+
+
+@needs_confinement
+@pytest.mark.parametrize("layout", ["a file", "a course folder"])
+def test_a_submission_reads_the_data_files_beside_it(layout, capsys, tmp_path):
+    file = tmp_path / ("sub/rnn.py" if layout == "a file" else "sub/cs231n/rnn_layers.py")
+    file.parent.mkdir(parents=True)
+    file.write_text(READS_ITS_DATA)
+    (file.parent / "scale.txt").write_text("1.0\n")
+    target = str(file.relative_to(tmp_path) if layout == "a file" else file.parent.relative_to(tmp_path))
+    code, document, out, _ = audit(capsys, tmp_path, "--impl", target)
+    [entry] = document["targets"]
+    assert entry["error"] is None and findings_of(entry) == {}
+    assert code == 0
+    assert "sandbox: files (Landlock ABI" in out
+
+
+@pytest.mark.parametrize(("lacks", "missing"), [("landlock,namespaces", ["files", "network", "processes"]),
+                                                ("namespaces", ["network", "processes"])])
+def test_a_kernel_without_a_protection_is_reported_and_refused_under_require(lacks, missing, capsys, tmp_path,
+                                                                           monkeypatch):
+    if "landlock" not in lacks and not landlock_abi():
+        pytest.skip("this kernel lacks Landlock")
+    monkeypatch.setenv(LACKS_VARIABLE, lacks)
+    (tmp_path / "honest.py").write_text("from impl import *  # noqa: F403\n")
+    code, document, out, _ = audit(capsys, tmp_path, "--impl", "honest.py")
+    assert code == 0 and document["targets"][0]["sandbox"]["missing"] == missing
+    for name in missing:
+        assert f"no {name}: " in out
+    code, document, _, err = audit(capsys, tmp_path, "--impl", "honest.py", "--sandbox", "require")
+    assert code == 2
+    assert "--sandbox require" in document["targets"][0]["error"] and "--sandbox require" in err
+    assert document["targets"][0]["verdicts"] == {}
+
+
+def test_sandbox_off_warns_and_says_nothing_held(capsys, tmp_path):
+    (tmp_path / "honest.py").write_text("from impl import *  # noqa: F403\n")
+    code, document, out, err = audit(capsys, tmp_path, "--impl", "honest.py", "--sandbox", "off")
+    assert code == 0
+    assert "warning: --sandbox off" in err and "sandbox: off" in out
+    assert document["sandbox"] == {"mode": "off", "held": {}, "missing": list(PROTECTIONS), "notes": []}
+
+
+def test_sandbox_needs_impl(capsys):
+    assert main(["audit", "--layers", "affine", "--sandbox", "off"]) == 2
+    assert "no sandbox holds" in capsys.readouterr().err
+
+
+NOBODY = 65534
+
+#: nobody keeps the one capability of reading any file, for a Python installed where only root may read (as
+#: ``/root/.pyenv`` here); the worker's user namespace leaves it no capability outside, and the worker drops all.
+READ_ANYWHERE = ("--inh-caps=+dac_read_search", "--ambient-caps=+dac_read_search")
+
+
+@needs_confinement
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
+                    reason="runs the audit as the unprivileged user nobody, which needs root and setpriv")
+def test_an_unprivileged_user_gets_the_same_sandbox(tmp_path):
+    """The class of two of the test above, audited by the user nobody (uid 65534) instead of root."""
+    folder = tmp_path / "as-nobody"
+    folder.mkdir()
+    listener = socket.create_server(("127.0.0.1", 0), backlog=8)
+    listener.setblocking(False)
+    school = write_class(folder, "course folders", listener.getsockname()[1])
+    before = school.classmate.read_bytes()
+    for path in [tmp_path, *folder.rglob("*")]:
+        path.chmod(0o777 if path.is_dir() else 0o666)
+    output = folder / "verdicts.json"
+    command = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", *READ_ANYWHERE, "--",
+               sys.executable, "-m", "oracle", "audit", "--json", str(output), *OPTIONS,
+               "--impl", school.hostile, school.honest]
+    try:
+        ran = subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=300,
+                             env={**os.environ, "HOME": str(folder)})
+        document = json.loads(output.read_text())
+        entries = {entry["target"]: entry for entry in document["targets"]}
+        assert "got through" not in entries[school.hostile]["output"]["import"]["tail"]
+        assert findings_of(entries[school.hostile]) == {"rnn_step_backward": {"not_implemented"}}
+        assert findings_of(entries[school.honest]) == {} and ran.returncode == 1, ran.stderr
+        assert school.classmate.read_bytes() == before and not school.installed.exists()
+        with pytest.raises(BlockingIOError):
+            listener.accept()
+        assert left_behind(school.token) == []
+        assert document["sandbox"]["missing"] == []
+    finally:
+        listener.close()
+        school.installed.unlink(missing_ok=True)
+        for pid in processes_with(school.token):
+            os.kill(pid, signal.SIGKILL)
