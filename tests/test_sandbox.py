@@ -16,11 +16,14 @@ import signal
 import socket
 import subprocess
 import sys
+import sysconfig
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
+import oracle
 from oracle.cli import main
 from oracle.targets.confine import landlock_abi
 from oracle.targets.sandbox import LACKS_VARIABLE, PROTECTIONS
@@ -147,31 +150,66 @@ def test_sandbox_needs_impl(capsys):
 
 NOBODY = 65534
 
-#: nobody keeps the one capability of reading any file, for a Python installed where only root may read (as
-#: ``/root/.pyenv`` here); the worker's user namespace leaves it no capability outside, and the worker drops all.
-READ_ANYWHERE = ("--inh-caps=+dac_read_search", "--ambient-caps=+dac_read_search")
+
+def python_for(user: int, folder: Path) -> str | None:
+    """A Python that ``user`` can run with this installation's packages: this one, or a venv of the system's own.
+
+    Where this Python lives in a folder the user cannot read (``/root/.pyenv``), a venv of the system's Python
+    of the same version, in ``folder``, finds this installation's packages through a ``.pth`` file.
+    """
+    def runs(python: str) -> bool:
+        spawn = "import subprocess, sys; subprocess.run([sys.executable, '-c', 'import numpy, oracle'], check=True)"
+        probe = [*as_user(user), python, "-I", "-c", spawn]  # the judge spawns Python processes in turn
+        return subprocess.run(probe, capture_output=True, timeout=120).returncode == 0
+
+    if runs(sys.executable):
+        return sys.executable
+    system = Path(f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}")
+    if not system.is_file():
+        return None
+    subprocess.run([str(system), "-m", "venv", "--without-pip", str(folder)], check=True, timeout=120)
+    [packages] = folder.glob("lib/python*/site-packages")
+    (packages / "this_installation.pth").write_text(
+        f"{sysconfig.get_paths()['purelib']}\n{Path(oracle.__file__).resolve().parents[1]}\n")
+    python = str(folder / "bin" / "python")
+    return python if runs(python) else None
+
+
+def as_user(user: int) -> list[str]:
+    return ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", "--"]
 
 
 @needs_confinement
 @pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
                     reason="runs the audit as the unprivileged user nobody, which needs root and setpriv")
-def test_an_unprivileged_user_gets_the_same_sandbox(tmp_path):
+def test_an_unprivileged_user_gets_the_same_sandbox():
     """The class of two of the test above, audited by the user nobody (uid 65534) instead of root."""
-    folder = tmp_path / "as-nobody"
+    shared = Path(tempfile.mkdtemp(prefix="rnn-oracle-nobody-"))  # pytest's tmp_path is root's alone
+    shared.chmod(0o777)
+    try:
+        python = python_for(NOBODY, shared / "venv")
+        if python is None:
+            pytest.skip("no Python that the user nobody can run with this installation's packages")
+        audit_as_nobody(python, shared / "class")
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
+
+
+def audit_as_nobody(python: str, folder: Path) -> None:
     folder.mkdir()
     listener = socket.create_server(("127.0.0.1", 0), backlog=8)
     listener.setblocking(False)
     school = write_class(folder, "course folders", listener.getsockname()[1])
     before = school.classmate.read_bytes()
-    for path in [tmp_path, *folder.rglob("*")]:
+    for path in [folder, *folder.rglob("*")]:
         path.chmod(0o777 if path.is_dir() else 0o666)
     output = folder / "verdicts.json"
-    command = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", *READ_ANYWHERE, "--",
-               sys.executable, "-m", "oracle", "audit", "--json", str(output), *OPTIONS,
+    command = [*as_user(NOBODY), python, "-m", "oracle", "audit", "--json", str(output), *OPTIONS,
                "--impl", school.hostile, school.honest]
     try:
         ran = subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=300,
                              env={**os.environ, "HOME": str(folder)})
+        assert output.is_file(), ran.stderr
         document = json.loads(output.read_text())
         entries = {entry["target"]: entry for entry in document["targets"]}
         assert "got through" not in entries[school.hostile]["output"]["import"]["tail"]

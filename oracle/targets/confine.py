@@ -38,6 +38,7 @@ import ctypes
 import json
 import os
 import resource
+import select
 import signal
 import struct
 import sys
@@ -187,8 +188,6 @@ def _fork_init(keep_fds: tuple[int, ...]) -> None:
 
 
 def _readable(fd: int) -> bool:
-    import select
-
     return bool(select.select([fd], [], [], 0)[0])
 
 
