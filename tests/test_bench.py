@@ -189,7 +189,7 @@ def test_audit_timings_time_the_audit_and_compare_with_its_budget() -> None:
     assert [(run.layers[:1], run.cases, run.budget, run.course) for run in runs] == [
         (("affine",), 16, 30.0, ""), (("lstm",), 1, 60.0, ""), (("affine",), 16, 6.0, "course API"),
         (("affine",), 16, 30.0, "every function"), (("affine",), 16, 10.0, "dlai notebook"),
-        (("affine",), 16, 45.0, "class")]
+        (("affine",), 16, 45.0, "class"), (("affine",), 9, 0.1, "sandbox")]
     assert runs[1].dims == {"N": 64, "T": 50, "D": 128, "H": 256}
     tiny = AuditRun("affine, one case", ("affine",), 1, budget=1e-9)
     [row] = time_audits((tiny,))
@@ -203,6 +203,12 @@ def test_audit_timings_of_a_course_folder_go_through_the_worker() -> None:
                       course="course API")
     [row] = time_audits((course,))
     assert row["audit_passed"] is True and row["checks"] > 0
+
+
+def test_audit_timings_measure_the_sandboxs_share_of_a_workers_start() -> None:
+    [row] = time_audits((AuditRun("sandbox, two starts", ("affine",), 1, budget=0.1, course="sandbox"),))
+    assert row["checks"] == 2 and isinstance(row["seconds"], float) and isinstance(row["audit_passed"], bool)
+    assert "sandbox, two starts" in format_audit_timings([row])
 
 
 def test_audit_timings_of_a_deeplearning_ai_notebook_detect_its_course() -> None:
