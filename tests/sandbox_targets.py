@@ -8,11 +8,12 @@ leaves ``rnn_step_backward`` a stub (``not_implemented``), then tries each of :d
 - ``append``: append a line to the classmate's file that ends the classmate's import (its verdict
   would become an import error);
 - ``connect``: open a TCP connection to a port the test listens on, on 127.0.0.1;
+- ``unix``: connect to a named Unix socket the test listens on (as a Docker or D-Bus socket would);
 - ``install``: write a module into the installed rnn-oracle (the ``oracle/`` folder it is imported from);
 - ``outlive``: start, in a session of its own, a process (``sleep`` with a token as its argument) that
   would outlive the audit.
 
-Each of the first four prints ``<name>: got through`` or ``<name>: stopped (<error>)``; the output is
+Each but the last prints ``<name>: got through`` or ``<name>: stopped (<error>)``; the output is
 kept as evidence in the report, never trusted: the tests check the effects themselves (the verdicts,
 the classmate's file, the installation, the listening socket, the processes left).
 """
@@ -26,7 +27,7 @@ from pathlib import Path
 import oracle
 
 #: The attempts of the hostile submission, in the order it makes them.
-ATTEMPTS = ("copy", "append", "connect", "install", "outlive")
+ATTEMPTS = ("copy", "append", "connect", "unix", "install", "outlive")
 
 #: Where a module written into the installation would go: the ``oracle`` package the workers import.
 INSTALLATION = Path(oracle.__file__).resolve().parent
@@ -72,6 +73,12 @@ def _connect():
         connection.sendall(b"exfiltrated")
 
 
+def _unix():
+    with socket.socket(socket.AF_UNIX) as connection:
+        connection.connect({unix!r})
+        connection.sendall(b"exfiltrated")
+
+
 def _install():
     with open({installed!r}, "w") as handle:
         handle.write("print('planted by a target')\\n")
@@ -89,7 +96,8 @@ def _outlive():
     os.waitpid(child, 0)
 
 
-for _name, _action in [("copy", _copy), ("append", _append), ("connect", _connect), ("install", _install)]:
+for _name, _action in [("copy", _copy), ("append", _append), ("connect", _connect), ("unix", _unix),
+                       ("install", _install)]:
     _attempt(_name, _action)
 _outlive()  # it gets through: what must fail is its outliving the audit
 sys.stdout.flush()
@@ -127,8 +135,8 @@ LAYOUTS = {
 }
 
 
-def write_class(root: Path, layout: str, port: int) -> ClassOfTwo:
-    """Lay out a class of two under ``root`` (:data:`LAYOUTS`); the hostile submission attacks ``port``."""
+def write_class(root: Path, layout: str, port: int, unix: Path) -> ClassOfTwo:
+    """Lay out a class of two under ``root`` (:data:`LAYOUTS`); the hostile one attacks ``port`` and ``unix``."""
     hostile, honest, module = LAYOUTS[layout]
     token = f"{4000 + secrets.randbelow(10**6) / 1000:.3f}"
     files = [root / target / module if module else root / target for target in (hostile, honest)]
@@ -136,7 +144,8 @@ def write_class(root: Path, layout: str, port: int) -> ClassOfTwo:
     for file in files:
         file.parent.mkdir(parents=True, exist_ok=True)
     files[1].write_text(HONEST)
-    files[0].write_text(HOSTILE.format(classmate=str(files[1]), port=port, installed=str(installed), token=token))
+    files[0].write_text(HOSTILE.format(classmate=str(files[1]), port=port, unix=str(unix), installed=str(installed),
+                                       token=token))
     return ClassOfTwo(root, hostile, honest, files[1], installed, token)
 
 

@@ -25,7 +25,10 @@ What :func:`confine` does, each step as far as the kernel allows (best effort on
    of its ``list`` folders, read-write access to ``write`` (the scratch folder), devices as the
    policy says, nothing else; no TCP bind or connect (ABI 4); no signal to, and no abstract Unix
    socket of, any process outside the sandbox (ABI 6). ``PR_SET_NO_NEW_PRIVS`` first.
-4. **Capabilities.** The bounding set and the capability sets are emptied, so a worker run as root
+4. **Unix sockets (seccomp).** ``socket(AF_UNIX, ...)`` and ``io_uring_setup`` are refused: Landlock
+   does not mediate connecting to a named Unix socket (Docker's, D-Bus's), nor does a network
+   namespace hide one. ``socketpair`` still works.
+5. **Capabilities.** The bounding set and the capability sets are emptied, so a worker run as root
    keeps uid 0 but none of root's powers (no module loading, no raw I/O, no ``mknod``).
 
 :func:`confine` returns, in the process that will import the target, what held
@@ -116,12 +119,17 @@ def confine(policy: dict[str, Any], keep_fds: tuple[int, ...]) -> dict[str, Any]
             abi = 0
     if abi:
         held["files"] = f"Landlock ABI {abi}"
-    network = (["private namespace"] if "net" in namespaces else []) + (["Landlock TCP"] if abi >= 4 else [])
+    unix = _forbid_unix_sockets()
+    network = [means for means, holds in (("private namespace", "net" in namespaces), ("Landlock TCP", abi >= 4),
+                                          ("no Unix sockets", unix)) if holds]
     if "net" in namespaces:
         held["network"] = ", ".join(network)
     elif network:
-        held["notes"].append("network: only TCP is denied (Landlock); UDP and other sockets are open without a "
+        held["notes"].append(f"network: only {', '.join(network)}; UDP and other sockets are open without a "
                              "private network namespace")
+    if not unix:
+        held["notes"].append("named Unix sockets that your user may open (Docker's, D-Bus's) are still reachable: "
+                             "no seccomp filter for this architecture")
     if "user" not in namespaces and os.geteuid() == 0:
         held["notes"].append("running as root without a user namespace: capabilities are dropped, uid 0 stays")
     _drop_capabilities()
@@ -260,6 +268,53 @@ def _check(result: int) -> int:
         number = ctypes.get_errno()
         raise OSError(number, os.strerror(number))
     return result
+
+
+# seccomp: a classic BPF program over struct seccomp_data {int nr; u32 arch; u64 ip; u64 args[6]}.
+_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER = 22, 2
+_RET_ALLOW, _RET_EACCES = 0x7FFF0000, 0x00050000 | 13
+_LOAD, _JEQ, _JGE, _RET = 0x20, 0x15, 0x35, 0x06  # BPF_LD|W|ABS, BPF_JMP|JEQ|K, BPF_JMP|JGE|K, BPF_RET|K
+_AF_UNIX = 1
+_IO_URING_SETUP = 425  # io_uring can make sockets without socket(2); the same number on every architecture
+#: ``(AUDIT_ARCH_*, socket(2)'s number)`` of the architectures the filter knows.
+_ARCHITECTURES = {"x86_64": (0xC000003E, 41), "aarch64": (0xC00000B7, 198)}
+
+
+class _SockFilter(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8), ("k", ctypes.c_uint32)]
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_SockFilter))]
+
+
+def _forbid_unix_sockets() -> bool:
+    """Refuse (``EACCES``) ``socket(AF_UNIX, ...)`` and ``io_uring_setup``, and every system call of another ABI.
+
+    Landlock (up to ABI 7) does not mediate connecting to a named Unix socket, and a private network
+    namespace does not hide one: without this, a worker could talk to any socket its user may open (Docker's,
+    as root). ``socketpair`` still works. ``False`` where the architecture is not known here.
+    """
+    known = _ARCHITECTURES.get(os.uname().machine)
+    if known is None:
+        return False
+    arch, socket_number = known
+    program = [
+        (_LOAD, 0, 0, 4),                  # 0: arch
+        (_JEQ, 1, 0, arch),                # 1: this ABI: go on; another (i386, x32 via int 0x80): refuse
+        (_RET, 0, 0, _RET_EACCES),         # 2
+        (_LOAD, 0, 0, 0),                  # 3: nr
+        (_JGE, 5, 0, 0x40000000),          # 4: x32 system calls on x86_64: refuse
+        (_JEQ, 4, 0, _IO_URING_SETUP),     # 5: refuse
+        (_JEQ, 0, 2, socket_number),       # 6: socket(2): look at its family; anything else: allow
+        (_LOAD, 0, 0, 16),                 # 7: args[0], low 32 bits
+        (_JEQ, 1, 0, _AF_UNIX),            # 8: AF_UNIX: refuse
+        (_RET, 0, 0, _RET_ALLOW),          # 9
+        (_RET, 0, 0, _RET_EACCES),         # 10
+    ]
+    filters = (_SockFilter * len(program))(*(_SockFilter(*instruction) for instruction in program))
+    prog = _SockFprog(len(program), filters)
+    return _libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0) == 0
 
 
 class _CapHeader(ctypes.Structure):
