@@ -28,6 +28,20 @@ never printed.
 Each exception carries ``cause``, the finding it stands for (``"timeout"``,
 ``"crash"``, ``"not_implemented"``, ``"wrong_value"``); the audit files it
 from there, never from text the user's code chose.
+
+Sandbox (:mod:`oracle.targets.sandbox`, :mod:`oracle.targets.confine`)
+-----------------------------------------------------------------------
+Every worker confines itself before it imports numpy or the target, to the
+policy the judge gives it (``Limits.sandbox``, ``--sandbox``): it reads the
+Python installation, this package and the target's own folder, writes only
+its scratch folder, has no network (a private network namespace, Landlock's TCP
+rules, no Unix sockets) and lives in a PID namespace whose processes the kernel
+kills when the worker goes, however they detached themselves. Its first frame
+says what held, before the target runs; the judge keeps it in
+:attr:`Session.sandbox` and the report shows it. Under ``--sandbox require`` a
+worker that lacks a protection does not import the target, and the target
+cannot be audited. What stays open, and what root keeps, is said in
+docs/explanation/sandbox.md.
 """
 
 from __future__ import annotations
@@ -167,7 +181,11 @@ def harden_judge() -> None:
 
 
 class WorkerProcess:
-    """One running worker: its process, its three pipes, and reading replies against a deadline."""
+    """One running worker: its process, its three pipes, and reading replies against a deadline.
+
+    ``policy`` is the sandbox it confines itself to (:class:`oracle.targets.sandbox.SandboxPolicy`), on its
+    command line.
+    """
 
     def __init__(self, scratch: Path, memory: int, policy: SandboxPolicy) -> None:
         request_read, self.request_fd = os.pipe()
@@ -300,6 +318,10 @@ class Session:
         limit of each (``None``: the import's).
     pickled
         A target sent by value from a kernel (cloudpickle of ``{name: object}``), instead.
+    classmates
+        The run's other targets, out of the workers' reach (:func:`oracle.targets.sandbox.policy_for`).
+    sandbox
+        What held of the sandbox for every worker so far (:class:`oracle.targets.sandbox.SandboxState`).
     notes
         One line per notebook cell that failed and was skipped, citing it.
     found

@@ -1,10 +1,14 @@
 """``rnn-oracle audit --impl TARGET [TARGET ...]``: audit users' own implementations, one or a class of them.
 
 Each target is imported and called only in a worker process of its own
-(:mod:`oracle.targets.boundary`), with a time limit on every call (``--timeout``) and
-a limit on its memory (``--memory``); this process judges it from what crossed
-the boundary. One target: the usual table and failures, then its verdicts, one
-line per function and dtype (:func:`oracle.judge.verdicts.verdicts`). Several
+(:mod:`oracle.targets.boundary`), with a time limit on every call (``--timeout``), a
+limit on its memory (``--memory``) and a sandbox (``--sandbox``,
+:mod:`oracle.targets.sandbox`: it cannot read its classmates, write outside its
+scratch folder, use the network or leave a process behind); this process judges
+it from what crossed the boundary, and the report says which protections held
+(a line ``sandbox: ...``; with several targets, on stderr after the grid). One
+target: the usual table and failures, then its verdicts, one line per function
+and dtype (:func:`oracle.judge.verdicts.verdicts`). Several
 targets: each is judged in a judge process of its own (a pool of ``-j N``),
 which never imports a target either and hands its entry back to this process
 directly (never through a file a target could write), and they are

@@ -192,7 +192,9 @@ class SandboxState:
             return "sandbox: off (--sandbox off): the targets ran with all of your user's rights"
         held = ", ".join(f"{name} ({self.held[name]})" for name in PROTECTIONS if name in self.held)
         missing = "; ".join(f"no {name}: {MISSING[name]}" for name in self.missing)
-        return "sandbox: " + "; ".join(part for part in (held, missing and f"missing: {missing}") if part)
+        notes = "; ".join(self.notes)
+        return "sandbox: " + "; ".join(part for part in (held, missing and f"missing: {missing}",
+                                                         notes and f"notes: {notes}") if part)
 
     def json(self) -> dict[str, Any]:
         """``{mode, held: {protection: how}, missing: [protection, ...], notes: [text, ...]}``."""
