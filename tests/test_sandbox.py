@@ -152,7 +152,8 @@ def test_sandbox_off_warns_and_says_nothing_held(capsys, tmp_path):
     code, document, out, err = audit(capsys, tmp_path, "--impl", "honest.py", "--sandbox", "off")
     assert code == 0
     assert "warning: --sandbox off" in err and "sandbox: off" in out
-    assert document["sandbox"] == {"mode": "off", "held": {}, "missing": list(PROTECTIONS), "notes": []}
+    assert document["sandbox"] == {"mode": "off", "held": {}, "missing": list(PROTECTIONS), "notes": [],
+                                   "seconds": None}
 
 
 def test_sandbox_needs_impl(capsys):

@@ -47,7 +47,7 @@ LACKS_VARIABLE = "RNN_ORACLE_SANDBOX_LACKS"
 #: What a target can do when a protection is missing.
 MISSING = {
     "files": "the target can read and write whatever your user can (no Landlock)",
-    "network": "the target can use the network (no private network namespace)",
+    "network": "the target can use the network but for the parts the notes name (no private network namespace)",
     "processes": "a process the target starts in a session of its own can outlive the audit (no PID namespace)",
 }
 
@@ -160,11 +160,14 @@ class SandboxState:
         ``{protection: how}`` for the protections that held (``{"files": "Landlock ABI 7", ...}``).
     notes
         What the worker said besides (a protection that held in part).
+    seconds
+        What confining a worker took, at most (the worker's own clock, before the target ran).
     """
 
     mode: str = "auto"
     held: Mapping[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    seconds: float | None = None
 
     @classmethod
     def from_wire(cls, mode: str, sent: Any) -> SandboxState:
@@ -172,7 +175,9 @@ class SandboxState:
         sent = sent if isinstance(sent, dict) else {}
         held = {name: str(sent[name])[:200] for name in PROTECTIONS if isinstance(sent.get(name), str)}
         notes = sent.get("notes") if isinstance(sent.get("notes"), list) else []
-        return cls(mode, held, tuple(str(note)[:300] for note in notes[:8]))
+        seconds = sent.get("seconds")
+        return cls(mode, held, tuple(str(note)[:300] for note in notes[:8]),
+                   float(seconds) if type(seconds) in (int, float) else None)
 
     @property
     def missing(self) -> tuple[str, ...]:
@@ -181,7 +186,8 @@ class SandboxState:
     def weakest(self, other: SandboxState) -> SandboxState:
         """What held for both of two workers of a target."""
         held = {name: how for name, how in self.held.items() if other.held.get(name) == how}
-        return SandboxState(self.mode, held, tuple(dict.fromkeys(self.notes + other.notes)))
+        seconds = max((value for value in (self.seconds, other.seconds) if value is not None), default=None)
+        return SandboxState(self.mode, held, tuple(dict.fromkeys(self.notes + other.notes)), seconds)
 
     def text(self) -> str:
         """``"sandbox: files (Landlock ABI 7), network (private namespace, Landlock TCP), processes (PID namespace)"``.
@@ -197,13 +203,17 @@ class SandboxState:
                                                          notes and f"notes: {notes}") if part)
 
     def json(self) -> dict[str, Any]:
-        """``{mode, held: {protection: how}, missing: [protection, ...], notes: [text, ...]}``."""
-        return {"mode": self.mode, "held": dict(self.held), "missing": list(self.missing), "notes": list(self.notes)}
+        """``{mode, held: {protection: how}, missing: [protection, ...], notes: [text, ...], seconds}``.
+
+        ``seconds``: the longest a worker took to confine itself (``None`` when none did).
+        """
+        return {"mode": self.mode, "held": dict(self.held), "missing": list(self.missing), "notes": list(self.notes),
+                "seconds": self.seconds}
 
 
 def summary(states: Sequence[dict[str, Any] | None]) -> dict[str, Any] | None:
     """What held for every target of a run (the JSON entries' ``sandbox``), as one entry; ``None`` without any."""
-    found = [SandboxState(state["mode"], state["held"], tuple(state.get("notes", []))) for state in states if state]
+    found = [_state(state) for state in states if state]
     if not found:
         return None
     return functools.reduce(SandboxState.weakest, found).json()
@@ -211,6 +221,8 @@ def summary(states: Sequence[dict[str, Any] | None]) -> dict[str, Any] | None:
 
 def text_of(state: dict[str, Any] | None) -> str:
     """:meth:`SandboxState.text` of a JSON ``sandbox`` entry (``""`` for none)."""
-    if not state:
-        return ""
-    return SandboxState(state["mode"], state["held"], tuple(state.get("notes", []))).text()
+    return _state(state).text() if state else ""
+
+
+def _state(state: dict[str, Any]) -> SandboxState:
+    return SandboxState(state["mode"], state["held"], tuple(state.get("notes", [])), state.get("seconds"))
