@@ -8,7 +8,6 @@ what the report says of a kernel without them.
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import shutil
@@ -33,12 +32,10 @@ OPTIONS = ("--layers", "rnn_step", "--cases", "2", "--timeout", "5")
 
 
 def user_namespaces() -> bool:
-    """Whether this kernel lets a process enter new user, network and PID namespaces (tried in a child)."""
-    child = os.fork()
-    if child == 0:
-        flags = 0x10000000 | 0x20000000 | 0x40000000  # CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET
-        os._exit(0 if ctypes.CDLL(None, use_errno=True).unshare(flags) == 0 else 1)
-    return os.waitpid(child, 0)[1] == 0
+    """Whether this kernel lets a process enter new user, network and PID namespaces (tried in a fresh Python)."""
+    flags = 0x10000000 | 0x20000000 | 0x40000000  # CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET
+    probe = f"import ctypes, sys; sys.exit(ctypes.CDLL(None).unshare({flags}) != 0)"
+    return subprocess.run([sys.executable, "-I", "-c", probe], timeout=60).returncode == 0
 
 
 CONFINES = sys.platform.startswith("linux") and landlock_abi() >= 4 and user_namespaces()
