@@ -25,7 +25,7 @@ import pytest
 import oracle
 from oracle.cli import main
 from oracle.targets.confine import landlock_abi
-from oracle.targets.sandbox import LACKS_VARIABLE, PROTECTIONS
+from oracle.targets.sandbox import LACKS_VARIABLE, PROTECTIONS, policy_for
 from tests.sandbox_targets import ATTEMPTS, READS_ITS_DATA, processes_with, write_class
 
 OPTIONS = ("--layers", "rnn_step", "--cases", "2", "--timeout", "5")
@@ -124,6 +124,44 @@ def test_a_submission_reads_the_data_files_beside_it(layout, capsys, tmp_path):
     assert entry["error"] is None and findings_of(entry) == {}
     assert code == 0
     assert "sandbox: files (Landlock ABI" in out
+
+
+#: A worker's confinement run alone, in a fresh Python, as if the kernel offered Landlock ABI ``abi`` at most.
+OLDER_ABI = """
+import json, socket, sys
+import oracle.targets.confine as confine
+
+confine.landlock_abi = lambda: {abi}
+held = confine.confine(json.loads({policy!r}), ())
+outcomes = {{}}
+for name, attempt in [("read", lambda: open({secret!r}).read()), ("write", lambda: open({planted!r}, "w")),
+                      ("scratch", lambda: open({scratch!r}, "w").write("ok"))]:
+    try:
+        attempt()
+        outcomes[name] = "allowed"
+    except OSError:
+        outcomes[name] = "denied"
+print(json.dumps({{"held": held, "outcomes": outcomes}}))
+"""
+
+
+@needs_confinement
+@pytest.mark.parametrize("abi", [1, 2, 3, 4, 5, 6])
+def test_an_older_landlock_abi_still_keeps_the_files_of_others_out_of_reach(abi, tmp_path):
+    home, other, scratch = tmp_path / "a", tmp_path / "b", tmp_path / "scratch"
+    for folder in (home, other, scratch):
+        folder.mkdir()
+    (other / "rnn_layers.py").write_text("secret = 1\n")
+    policy = policy_for("a", tmp_path, scratch, classmates=["b"])
+    script = OLDER_ABI.format(abi=abi, policy=policy.wire(), secret=str(other / "rnn_layers.py"),
+                              planted=str(home / "planted.py"), scratch=str(scratch / "note.txt"))
+    ran = subprocess.run([sys.executable, "-I", "-c", script], capture_output=True, text=True, timeout=60,
+                         cwd=scratch)
+    found = json.loads(ran.stdout.strip().splitlines()[-1])
+    assert found["held"]["files"] == f"Landlock ABI {abi}"
+    assert found["outcomes"] == {"read": "denied", "write": "denied", "scratch": "allowed"}
+    network = found["held"]["network"]
+    assert network.endswith("no Unix sockets") and ("Landlock TCP" in network) == (abi >= 4)
 
 
 @pytest.mark.parametrize(("lacks", "missing"), [("landlock,namespaces", ["files", "network", "processes"]),
