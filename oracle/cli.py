@@ -52,6 +52,7 @@ from oracle.targets.impl_audit import run_impl_audit
 from oracle.targets.loading import describe_error
 from oracle.targets.notebooks import CELL_MODES
 from oracle.targets.rubric import RubricError, load_rubric
+from oracle.targets.sandbox import SANDBOX_MODES
 from oracle.targets.spec_files import load_specs
 
 T = TypeVar("T")
@@ -184,6 +185,12 @@ def add_audit_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--memory", type=_memory, default=DEFAULT_MEMORY, metavar="SIZE",
                         help=f"with --impl: the address space of the worker that runs your code, e.g. 2G "
                              f"(default: {DEFAULT_MEMORY // 2**30}G); a call beyond it is a crash, 'out of memory'")
+    parser.add_argument("--sandbox", choices=SANDBOX_MODES, default="auto",
+                        help="with --impl: confine each worker before it imports its target: files (Landlock), "
+                             "network and processes (private namespaces; docs/explanation/sandbox.md). auto "
+                             "(default): what the kernel offers, and the report says what held; require: a target "
+                             "whose worker lacks a protection is not run (exit status 2); off: no confinement, "
+                             "with a warning")
     parser.add_argument("--cells", choices=CELL_MODES, default="definitions",
                         help="with --impl NOTEBOOK.ipynb: run only the imports, definitions and the constants they "
                              "read (definitions, the default), or every code cell in order (all)")
@@ -385,6 +392,9 @@ def run_audit_command(args: argparse.Namespace) -> int:
     if not args.impl and (args.timeout is not None or args.memory != DEFAULT_MEMORY):
         raise UsageError("--timeout and --memory limit the worker that runs --impl targets; without --impl the "
                          "audit runs in this process, where no limit holds (see the README's threat model)")
+    if not args.impl and args.sandbox != "auto":
+        raise UsageError("--sandbox confines the worker that runs --impl targets; without --impl the audit runs in "
+                         "this process, where no sandbox holds")
     specs = select_specs(_names(args.layers), args.spec)
     if args.family and not args.impl:
         specs = [spec for spec in specs if spec.family == args.family]
@@ -422,7 +432,11 @@ def run_audit_command(args: argparse.Namespace) -> int:
     if args.impl:
         timeout = args.timeout or default_timeout(dict(config.dims))
         args.limits = Limits(timeout=timeout, import_timeout=max(DEFAULT_IMPORT_TIMEOUT, timeout),
-                             memory=args.memory)
+                             memory=args.memory, sandbox=args.sandbox)
+        if args.sandbox == "off":
+            print(f"{args.prog} audit: warning: --sandbox off: every target runs with all of your user's rights "
+                  "(it can read and change other targets and the installation, use the network and leave "
+                  "processes behind)", file=sys.stderr, flush=True)
         with single_threaded_torch():
             return run_impl_audit(args, config, list(config.layers), print_progress)
     print(f"{args.prog} audit: {selection(config)}", file=sys.stderr, flush=True)

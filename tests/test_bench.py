@@ -189,7 +189,7 @@ def test_audit_timings_time_the_audit_and_compare_with_its_budget() -> None:
     assert [(run.layers[:1], run.cases, run.budget, run.course) for run in runs] == [
         (("affine",), 16, 30.0, ""), (("lstm",), 1, 60.0, ""), (("affine",), 16, 6.0, "course API"),
         (("affine",), 16, 30.0, "every function"), (("affine",), 16, 10.0, "dlai notebook"),
-        (("affine",), 16, 30.0, "mistakes"), (("affine",), 16, 45.0, "class")]
+        (("affine",), 16, 30.0, "mistakes"), (("affine",), 16, 45.0, "class"), (("affine",), 9, 0.1, "sandbox")]
     assert runs[1].dims == {"N": 64, "T": 50, "D": 128, "H": 256}
     tiny = AuditRun("affine, one case", ("affine",), 1, budget=1e-9)
     [row] = time_audits((tiny,))
@@ -210,6 +210,12 @@ def test_audit_timings_say_what_naming_the_causes_cost() -> None:
     row = {"run": "mistakes", "seconds": 12.0, "budget": 30.0, "within_budget": True, "checks": 3,
            "audit_passed": True, "causes_seconds": 2.0}
     assert format_audit_timings([row]).splitlines()[1].endswith("passed  2.0 s (20% of the rest)")
+
+
+def test_audit_timings_measure_the_sandboxs_share_of_a_workers_start() -> None:
+    [row] = time_audits((AuditRun("sandbox, two starts", ("affine",), 1, budget=0.1, course="sandbox"),))
+    assert row["checks"] == 2 and isinstance(row["seconds"], float) and isinstance(row["audit_passed"], bool)
+    assert "sandbox, two starts" in format_audit_timings([row])
 
 
 def test_audit_timings_of_a_deeplearning_ai_notebook_detect_its_course() -> None:

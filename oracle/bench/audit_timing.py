@@ -35,6 +35,14 @@ one thread as ``rnn-oracle audit`` runs it:
     two at a time): two course folders that are right, two whose
     ``rnn_step_backward`` scales ``dWx`` by 1.5, two whose ``lstm_forward``
     crashes; budget 45 s (a class of 300 at that rate: 15 minutes).
+``--impl worker start-up, the sandbox's share``
+    what confining a worker (:mod:`oracle.targets.sandbox`) adds to starting it: a worker is started,
+    imports a course folder and is closed, :data:`SANDBOX_STARTS` times (the run's ``cases``) with
+    ``--sandbox auto`` and as many with ``--sandbox off``, in turns; the seconds are the difference of
+    the medians: budget 0.1 s. The row's ``confine_seconds`` is the median time a worker took to
+    confine itself, by its own clock, which a loaded machine's noise blurs less. The run passes when
+    every confined worker held every protection the kernel offers
+    (:data:`oracle.targets.sandbox.PROTECTIONS`), and ``checks`` is the number of starts.
 
 The seconds are wall time on the machine at hand (its CPU and load), so
 they are reported with the machine, never asserted by a test.
@@ -54,6 +62,9 @@ from oracle.layers import all_specs, get_spec
 
 #: The realistic LSTM shape of the second run.
 LARGE_LSTM_DIMS = {"N": 64, "T": 50, "D": 128, "H": 256}
+
+#: Workers started with the sandbox, and as many without, for the sandbox's share of a start.
+SANDBOX_STARTS = 9
 
 
 #: The course's own API: what a learner's course folder defines (no GRU, no LSTM with a given cell state).
@@ -199,6 +210,7 @@ def audit_runs(default_cases: int) -> tuple[AuditRun, ...]:
         AuditRun("--impl deeplearning.ai notebook", every, default_cases, 10.0, course="dlai notebook"),
         AuditRun("--impl course folder with learners' mistakes", every, default_cases, 30.0, course="mistakes"),
         AuditRun("--impl class of 6, -j 2", every, default_cases, 45.0, course="class"),
+        AuditRun("--impl worker start-up, the sandbox's share", ("affine",), SANDBOX_STARTS, 0.1, course="sandbox"),
     )
 
 
@@ -215,6 +227,12 @@ def time_audits(runs: tuple[AuditRun, ...], progress: Callable[[str], None] = la
             config = AuditConfig(run.layers, ("float64", "float32"), run.cases, 0, dims=run.dims)
             started = time.perf_counter()
             timings: dict[str, float] = {}
+            if run.course == "sandbox":
+                seconds, confining, checks, passed = _sandbox_share(run.cases)
+                rows.append({"run": run.name, "seconds": round(seconds, 3), "budget": run.budget,
+                             "within_budget": seconds <= run.budget, "checks": checks, "audit_passed": passed,
+                             "confine_seconds": round(confining, 4)})
+                continue
             if run.course:
                 checks, passed = _impl_audit(run, config, timings)
             else:
@@ -295,6 +313,30 @@ def _class_audit(run: AuditRun, config: AuditConfig) -> tuple[int, bool]:
     return len(entries), failing == [False, False, True, True, True, True]
 
 
+def _sandbox_share(starts: int) -> tuple[float, float, int, bool]:
+    """``(seconds the sandbox adds to a worker's start, the median seconds a worker took to confine itself, starts,
+    whether every confined start held it all)``."""
+    import statistics
+
+    from oracle.targets.boundary import Limits, open_target
+
+    seconds: dict[str, list[float]] = {"auto": [], "off": []}
+    confining: list[float] = []
+    held = True
+    with tempfile.TemporaryDirectory() as root:
+        folder = write_course_folder(Path(root), complete=True)
+        for _ in range(starts):
+            for mode in ("off", "auto"):
+                started = time.perf_counter()
+                with open_target(str(folder), ("affine_forward",), Limits(sandbox=mode), base=Path(root)) as target:
+                    state = target.sandbox()
+                seconds[mode].append(time.perf_counter() - started)
+                held = held and (mode == "off" or not state["missing"])
+                confining += [state["seconds"]] if mode == "auto" and state["seconds"] is not None else []
+    share = statistics.median(seconds["auto"]) - statistics.median(seconds["off"])
+    return share, statistics.median(confining) if confining else 0.0, 2 * starts, held
+
+
 def format_audit_timings(rows: list[dict]) -> str:
     """A small table of the rows of :func:`time_audits`."""
     width = max(len(row["run"]) for row in rows)
@@ -303,7 +345,8 @@ def format_audit_timings(rows: list[dict]) -> str:
         causes = row.get("causes_seconds")
         share = ("-" if causes is None else
                  f"{causes:.1f} s ({100 * causes / max(row['seconds'] - causes, 1e-9):.0f}% of the rest)")
-        lines.append(f"{row['run']:<{width}}  {row['seconds']:8.1f}  {row['budget']:6.0f}  "
+        lines.append(f"{row['run']:<{width}}  {row['seconds']:8.{3 if row['budget'] < 1 else 1}f}  "
+                     f"{row['budget']:6.{1 if row['budget'] < 1 else 0}f}  "
                      f"{'yes' if row['within_budget'] else 'NO':<4}  {row['checks']:6d}  "
                      f"{'passed' if row['audit_passed'] else 'FAILED':<6}  {share}")
     return "\n".join(lines)

@@ -28,6 +28,20 @@ never printed.
 Each exception carries ``cause``, the finding it stands for (``"timeout"``,
 ``"crash"``, ``"not_implemented"``, ``"wrong_value"``); the audit files it
 from there, never from text the user's code chose.
+
+Sandbox (:mod:`oracle.targets.sandbox`, :mod:`oracle.targets.confine`)
+-----------------------------------------------------------------------
+Every worker confines itself before it imports numpy or the target, to the
+policy the judge gives it (``Limits.sandbox``, ``--sandbox``): it reads the
+Python installation, this package and the target's own folder, writes only
+its scratch folder, has no network (a private network namespace, Landlock's TCP
+rules, no Unix sockets) and lives in a PID namespace whose processes the kernel
+kills when the worker goes, however they detached themselves. Its first frame
+says what held, before the target runs; the judge keeps it in
+:attr:`Session.sandbox` and the report shows it. Under ``--sandbox require`` a
+worker that lacks a protection does not import the target, and the target
+cannot be audited. What stays open, and what root keeps, is said in
+docs/explanation/sandbox.md.
 """
 
 from __future__ import annotations
@@ -58,6 +72,7 @@ from oracle.specs.spec import CallFailed
 from oracle.targets import wire
 from oracle.targets.loading import TargetError
 from oracle.targets.notebooks import NotebookCell, NotebookError, cell_name, notebook_cells
+from oracle.targets.sandbox import SandboxPolicy, SandboxState, policy_for
 from oracle.targets.worker import STANDINS
 
 #: Seconds a call may take by default, at the default sizes (see :func:`default_timeout`).
@@ -84,8 +99,10 @@ INHERITED_ENVIRONMENT = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "OMP_NUM_THREADS"
                          "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "MKL_NUM_THREADS", "MKL_ENABLE_INSTRUCTIONS",
                          "NPY_DISABLE_CPU_FEATURES", "SYSTEMROOT")
 
-_WORKER_SOURCE = ("import sys; sys.path.insert(0, sys.argv[1]); from oracle.targets.worker import main; "
-                  "main(sys.argv[2:])")
+#: The worker's program: confine itself (before numpy and the target are imported), then serve.
+_WORKER_SOURCE = ("import sys; sys.path.insert(0, sys.argv[1]); from oracle.targets.confine import confine_worker; "
+                  "held = confine_worker(sys.argv[2:]); "
+                  "from oracle.targets.worker import main; main(sys.argv[2:], held)")
 
 
 def default_timeout(dims: dict[str, int]) -> float:
@@ -100,11 +117,13 @@ def default_timeout(dims: dict[str, int]) -> float:
 
 @dataclass(frozen=True)
 class Limits:
-    """What one call may cost: seconds per reply, seconds for the import, bytes of address space."""
+    """What a worker may cost and reach: seconds per reply, seconds for the import, bytes of address space,
+    and its sandbox (``--sandbox``: ``"auto"``, ``"require"`` or ``"off"``; :mod:`oracle.targets.sandbox`)."""
 
     timeout: float = DEFAULT_TIMEOUT
     import_timeout: float = DEFAULT_IMPORT_TIMEOUT
     memory: int = DEFAULT_MEMORY
+    sandbox: str = "auto"
 
 
 class BoundaryError(CallFailed):
@@ -162,9 +181,13 @@ def harden_judge() -> None:
 
 
 class WorkerProcess:
-    """One running worker: its process, its three pipes, and reading replies against a deadline."""
+    """One running worker: its process, its three pipes, and reading replies against a deadline.
 
-    def __init__(self, scratch: Path, memory: int) -> None:
+    ``policy`` is the sandbox it confines itself to (:class:`oracle.targets.sandbox.SandboxPolicy`), on its
+    command line.
+    """
+
+    def __init__(self, scratch: Path, memory: int, policy: SandboxPolicy) -> None:
         request_read, self.request_fd = os.pipe()
         self.reply_fd, reply_write = os.pipe()
         output_read, output_write = os.pipe()
@@ -172,7 +195,8 @@ class WorkerProcess:
         environment = {name: os.environ[name] for name in INHERITED_ENVIRONMENT if name in os.environ}
         environment.update(HOME=str(scratch), TMPDIR=str(scratch), PYTHONDONTWRITEBYTECODE="1")
         self.process = subprocess.Popen(
-            [sys.executable, "-I", "-c", _WORKER_SOURCE, root, str(request_read), str(reply_write), str(memory)],
+            [sys.executable, "-I", "-c", _WORKER_SOURCE, root, str(request_read), str(reply_write), str(memory),
+             policy.wire()],
             stdin=subprocess.DEVNULL, stdout=output_write, stderr=output_write, cwd=scratch, env=environment,
             pass_fds=(request_read, reply_write), start_new_session=True)
         for fd in (request_read, reply_write, output_write):
@@ -294,6 +318,10 @@ class Session:
         limit of each (``None``: the import's).
     pickled
         A target sent by value from a kernel (cloudpickle of ``{name: object}``), instead.
+    classmates
+        The run's other targets, out of the workers' reach (:func:`oracle.targets.sandbox.policy_for`).
+    sandbox
+        What held of the sandbox for every worker so far (:class:`oracle.targets.sandbox.SandboxState`).
     notes
         One line per notebook cell that failed and was skipped, citing it, and one per top-level import
         of the target that failed and was skipped (:mod:`oracle.targets.imports`).
@@ -318,6 +346,8 @@ class Session:
     cells: list[NotebookCell] | None = None
     cell_timeout: float | None = None
     pickled: bytes | None = None
+    classmates: tuple[str, ...] = ()
+    sandbox: SandboxState | None = None
     notes: list[str] = field(default_factory=list)
     _skipped: set[int] = field(default_factory=set)
     found: dict[str, str] = field(default_factory=dict)
@@ -348,9 +378,12 @@ class Session:
         """A fresh worker in the scratch folder, asked to import the target (see :meth:`_imported`)."""
         if self._scratch is None:
             self._scratch = tempfile.TemporaryDirectory(prefix="rnn-oracle-worker-")
-        worker = WorkerProcess(Path(self._scratch.name), self.limits.memory)
+        scratch = Path(self._scratch.name)
+        policy = policy_for(self.target, self.base, scratch, self.limits.sandbox, self.classmates,
+                            pickled=self.pickled is not None)
+        worker = WorkerProcess(scratch, self.limits.memory, policy)
         header: dict[str, Any] = {"op": "import", "target": self.target, "base": str(self.base),
-                                  "names": list(self.names)}
+                                  "names": list(self.names), "paths": list(self._paths())}
         fields: dict[str, Any] = {}
         running = [cell for cell in self.cells or () if cell.index not in self._skipped]
         if self.cells is not None:
@@ -376,6 +409,7 @@ class Session:
         log = self.output.setdefault("import", OutputLog())
         waiting = list(worker.cells)
         try:
+            self._confined(worker, log)
             while True:
                 limit = self.cell_timeout if waiting and self.cell_timeout else self.limits.import_timeout
                 header, payload = worker.reply(time.monotonic() + limit, log)
@@ -420,6 +454,27 @@ class Session:
         self.unfinished = {name: text[:500] for name, text in unfinished.items() if name in self.names
                            and isinstance(text, str)} if isinstance(unfinished, dict) else {}
         return worker
+
+    def _paths(self) -> tuple[str, ...]:
+        """Folders the worker puts on its ``sys.path``: a notebook's own folder (its modules are beside it)."""
+        path = self.base / self.target
+        return (str(path.resolve().parent),) if self.cells is not None else ()
+
+    def _confined(self, worker: WorkerProcess, log: OutputLog) -> None:
+        """Read the worker's first frame, what held of its sandbox, sent before the target ran.
+
+        Under ``--sandbox require``, a missing protection is a :class:`~oracle.targets.loading.TargetError`
+        (the worker did not import the target).
+        """
+        header, _ = worker.reply(time.monotonic() + self.limits.import_timeout, log)
+        if "sandbox" not in header:
+            raise wire.WireError("the worker did not say what of its sandbox held")
+        state = SandboxState.from_wire(self.limits.sandbox, header["sandbox"])
+        self.sandbox = state if self.sandbox is None else self.sandbox.weakest(state)
+        if self.limits.sandbox == "require" and state.missing:
+            worker.kill()
+            raise TargetError(f"{self.target}: not run: --sandbox require, and this kernel gives the worker no "
+                              f"{' and no '.join(state.missing)} protection ({state.text()})")
 
     def _note(self, cell: NotebookCell, what: str, skipped: bool = True) -> None:
         """A note on ``cell``: ``what`` happened (and the cell was skipped, unless ``skipped`` is false)."""
@@ -739,6 +794,10 @@ class RemoteTarget:
         stand-in replaced (:data:`oracle.targets.worker.STANDINS`)."""
         return list(self.session.notes) + [STANDIN_NOTES[name] for name in self.session.standins]
 
+    def sandbox(self) -> dict[str, Any]:
+        """What held of the workers' sandbox (:meth:`oracle.targets.sandbox.SandboxState.json`)."""
+        return (self.session.sandbox or SandboxState(self.session.limits.sandbox)).json()
+
     def output(self) -> dict[str, dict[str, Any]]:
         """What the target printed, by function: ``{"bytes": n, "tail": last bytes as text}`` (non-empty ones)."""
         return {name: {"bytes": log.count, "tail": log.text()} for name, log in self.session.output.items()
@@ -761,7 +820,8 @@ TARGET_KINDS = "a .py file, a .ipynb notebook, a package folder or a dotted modu
 
 @contextlib.contextmanager
 def open_target(text: str, names: Sequence[str], limits: Limits = Limits(), base: Path | None = None,
-                parallel: int = 1, cells: str = "definitions", pickled: bytes | None = None) -> Iterator[RemoteTarget]:
+                parallel: int = 1, cells: str = "definitions", pickled: bytes | None = None,
+                classmates: Sequence[str] = ()) -> Iterator[RemoteTarget]:
     """A worker with ``text`` imported, as a :class:`RemoteTarget`; the workers are killed on leaving.
 
     Parameters
@@ -779,6 +839,8 @@ def open_target(text: str, names: Sequence[str], limits: Limits = Limits(), base
         Which of a notebook's cells run: ``"definitions"`` or ``"all"`` (:mod:`oracle.targets.notebooks`).
     pickled
         The target's objects sent by value from a kernel (cloudpickle of ``{name: object}``).
+    classmates
+        The other targets of the run, which the worker may not read (:func:`oracle.targets.sandbox.target_home`).
 
     Raises
     ------
@@ -787,7 +849,8 @@ def open_target(text: str, names: Sequence[str], limits: Limits = Limits(), base
         another kind, or is a notebook that cannot be read.
     """
     base = Path.cwd() if base is None else base
-    session = Session(text, base, limits, tuple(names), max(1, min(2, parallel)), pickled=pickled)
+    session = Session(text, base, limits, tuple(names), max(1, min(2, parallel)), pickled=pickled,
+                      classmates=tuple(classmates))
     path = base / text
     if pickled is None and path.suffix == ".ipynb" and path.is_file():
         try:

@@ -21,6 +21,7 @@ from typing import Any
 from oracle.judge.verdicts import FINDINGS
 from oracle.report.text import cause_lines
 from oracle.targets.rubric import DEFAULT_DIGEST, Rubric
+from oracle.targets.sandbox import summary as sandbox_summary
 
 
 class MergeError(ValueError):
@@ -133,4 +134,5 @@ def merge_documents(documents: Sequence[dict], schema_version: str) -> dict[str,
                          f"each of 1/{count} ... {count}/{count} once")
     entries = sorted((entry for document in documents for entry in document["targets"]),
                      key=lambda entry: entry["index"])
-    return {"schema_version": schema_version, "options": first, "shard": None, "targets": entries}
+    return {"schema_version": schema_version, "options": first, "shard": None,
+            "sandbox": sandbox_summary([entry.get("sandbox") for entry in entries]), "targets": entries}

@@ -1,12 +1,16 @@
 """``rnn-oracle audit --impl TARGET [TARGET ...]``: audit users' own implementations, one or a class of them.
 
 Each target is imported and called only in a worker process of its own
-(:mod:`oracle.targets.boundary`), with a time limit on every call (``--timeout``) and
-a limit on its memory (``--memory``); this process judges it from what crossed
-the boundary. One target: the usual table and failures, then its verdicts, one
-line per function and dtype (:func:`oracle.judge.verdicts.verdicts`), each
-wrong value followed by its likely cause when a known mistake reproduces it
-exactly (:mod:`oracle.judge.causes`, ``docs/reference/error-models.md``). Several
+(:mod:`oracle.targets.boundary`), with a time limit on every call (``--timeout``), a
+limit on its memory (``--memory``) and a sandbox (``--sandbox``,
+:mod:`oracle.targets.sandbox`: it cannot read its classmates, write outside its
+scratch folder, use the network or leave a process behind); this process judges
+it from what crossed the boundary, and the report says which protections held
+(a line ``sandbox: ...``; with several targets, on stderr after the grid). One
+target: the usual table and failures, then its verdicts, one line per function
+and dtype (:func:`oracle.judge.verdicts.verdicts`), each wrong value followed by
+its likely cause when a known mistake reproduces it exactly
+(:mod:`oracle.judge.causes`, ``docs/reference/error-models.md``). Several
 targets: each is judged in a judge process of its own (a pool of ``-j N``),
 which never imports a target either and hands its entry back to this process
 directly (never through a file a target could write), and they are
@@ -47,6 +51,8 @@ from oracle.targets.boundary import Limits, harden_judge, open_target
 from oracle.targets.grading import function_cells, options_of, shard_of, write_csv, write_gradescope
 from oracle.targets.loading import TargetError
 from oracle.targets.rubric import Rubric, rubric_for
+from oracle.targets.sandbox import summary as sandbox_summary
+from oracle.targets.sandbox import text_of
 
 #: Seconds for shrinking the cases of one target's findings, in all (each finding: oracle.judge.shrink.BUDGET_SECONDS).
 SHRINK_BUDGET = 60.0
@@ -58,6 +64,8 @@ IMPL_JSON_SCHEMA = {
     "options": "what the verdicts and points depend on (layers, dtypes, cases, seed, device, profile, dims, the "
                "rubric's digest, require, cells): shards made with other options are not merged",
     "shard": "[K, N] for a run of --shard K/N, else null",
+    "sandbox": "{mode, held: {protection: how}, missing: [protection, ...], notes}: what held for every target of "
+               "the run (files, network, processes; oracle/targets/sandbox.py); null when no target's worker started",
     "findings": f"the finding identifiers, in order: {', '.join(FINDINGS)} (oracle/judge/verdicts.py says what each "
                 "means)",
     "targets": [{
@@ -79,6 +87,8 @@ IMPL_JSON_SCHEMA = {
         "output": "{function: {bytes: n, tail: text}}: what the target printed (and 'import' while importing), "
                   "the last 4 KB of it per function; never part of a verdict",
         "notes": "[text, ...]: a notebook's cells that were left out (did not parse, failed, hung), each cited",
+        "sandbox": "{mode, held, missing, notes}: what held of its workers' sandbox (--sandbox; "
+                   "oracle/targets/sandbox.py); null when no worker started",
         "minimal": "{function: {dtype: {finding, case, sizes, values}}}: the smallest failing case found for the "
                    "function's first finding (oracle/judge/shrink.py): its case index, sizes and the float arrays made "
                    "zeros, ones or small integers; also the last evidence line",
@@ -92,7 +102,7 @@ def audit_one(target_text: str, config: AuditConfig, layers: Sequence[str], prog
               progress: object = None, limits: Limits | None = None, parallel: int = 1,
               cells: str = "definitions", pickled: bytes | None = None, required: Sequence[str] = (),
               shrink_budget: float = SHRINK_BUDGET, repro: str | None = None,
-              family: str | None = None,
+              family: str | None = None, classmates: Sequence[str] = (),
               timings: dict[str, float] | None = None) -> tuple[dict, str, AuditResult | None]:
     """Audit one target through its worker: ``(its JSON entry, the text report, the audit)`` (no audit: not imported).
 
@@ -102,14 +112,18 @@ def audit_one(target_text: str, config: AuditConfig, layers: Sequence[str], prog
     ``cells`` and ``pickled`` as :func:`oracle.targets.boundary.open_target` takes them; ``required``: the
     requirements outside the course's API whose absence fails (``--require``); ``shrink_budget``: seconds
     for shrinking the findings' cases (:mod:`oracle.judge.shrink`; 0: none); ``repro``: the folder of the
-    reproducers (:mod:`oracle.report.repro`; ``None``: none); ``timings``, when given, gets the seconds spent
-    finding the likely causes (``"causes"``, :mod:`oracle.judge.causes`), for ``bench --audit-timings``.
+    reproducers (:mod:`oracle.report.repro`; ``None``: none); ``classmates``: the run's other targets, which
+    the target's workers may not read (:mod:`oracle.targets.sandbox`); ``timings``, when given, gets the seconds
+    spent finding the likely causes (``"causes"``, :mod:`oracle.judge.causes`), for ``bench --audit-timings``.
     """
     started = time.perf_counter()
     chosen = [spec for spec in all_specs() if not layers or spec.name in layers]
+    limits = limits or Limits()
+    sandbox: dict[str, Any] | None = None
     try:
-        with open_target(target_text, public_names(chosen), limits or Limits(), base=Path.cwd(),
-                         parallel=parallel, cells=cells, pickled=pickled) as target:
+        with open_target(target_text, public_names(chosen), limits, base=Path.cwd(),
+                         parallel=parallel, cells=cells, pickled=pickled, classmates=classmates) as target:
+            sandbox = target.sandbox()
             family = family or family_of(target)
             audited = [spec for spec in chosen if spec.family == family]
             if chosen and not audited:
@@ -133,7 +147,7 @@ def audit_one(target_text: str, config: AuditConfig, layers: Sequence[str], prog
         entry: dict[str, Any] = {"target": target_text, "family": family,
                                  "seconds": round(time.perf_counter() - started, 2), "error": str(error),
                                  "verdicts": {}, "evidence": {}, "causes": {}, "output": {}, "notes": [],
-                                 "minimal": {}, "reproducers": {}}
+                                 "minimal": {}, "reproducers": {}, "sandbox": sandbox}
         return entry, "", None
     for function, dtypes in minimal.items():
         for dtype, case in dtypes.items():
@@ -141,19 +155,20 @@ def audit_one(target_text: str, config: AuditConfig, layers: Sequence[str], prog
             case.pop("minimal")
     entry = {"target": target_text, "family": family, "seconds": round(time.perf_counter() - started, 2), "error": None,
              "verdicts": found, "evidence": evidence, "causes": likely, "minimal": minimal, "reproducers": reproducers,
-             "output": output, "notes": notes}
+             "output": output, "notes": notes, "sandbox": sandbox}
     return entry, render(result, prog), result
 
 
 def audit_entry(target_text: str, config: AuditConfig, layers: Sequence[str], limits: Limits, base: str,
-                parallel: int, cells: str, required: Sequence[str], repro: str | None, family: str | None) -> dict:
+                parallel: int, cells: str, required: Sequence[str], repro: str | None, family: str | None,
+                classmates: Sequence[str]) -> dict:
     """The JSON entry of one target, judged in a pool process (``-j``); ``base``: the folder targets are found from."""
     import torch
 
     os.chdir(base)
     torch.set_num_threads(1)
     return audit_one(target_text, config, layers, "rnn-oracle", limits=limits, parallel=parallel, cells=cells,
-                     required=required, repro=repro, family=family)[0]
+                     required=required, repro=repro, family=family, classmates=classmates)[0]
 
 
 def workers_per_target(jobs: int) -> int:
@@ -164,9 +179,12 @@ def workers_per_target(jobs: int) -> int:
 def render_verdicts(entry: dict) -> str:
     """One line per function: its findings per dtype."""
     if entry["error"]:
-        return f"{entry['target']}: cannot be audited: {entry['error']}"
+        return "\n".join([f"{entry['target']}: cannot be audited: {entry['error']}",
+                          *([text_of(entry["sandbox"])] if entry.get("sandbox") else [])])
     width = max((len(function) for function in entry["verdicts"]), default=8)
     lines = [f"note: {note}" for note in entry.get("notes", [])]
+    if entry.get("sandbox"):
+        lines.append(text_of(entry["sandbox"]))
     lines.append(f"verdicts for {entry['target']} ({COURSE_NAMES[entry.get('family') or 'cs231n']} API, "
                  f"{entry['seconds']:.1f} s):")
     for function, dtypes in entry["verdicts"].items():
@@ -220,20 +238,22 @@ def run_impl_audit(args: argparse.Namespace, config: AuditConfig, layers: Sequen
         print(render_verdicts(entries[0]))
     else:
         result = None
-        entries = audit_class(args, config, layers, chosen, rubric)
+        entries = audit_class(args, config, layers, chosen, rubric, targets)
         print(grader_grid(entries))
+        print(text_of(sandbox_summary([entry.get("sandbox") for entry in entries])), file=sys.stderr)
     for entry in entries:
         if entry["error"]:
             print(f"{args.prog} audit: error: {entry['target']}: {entry['error']}", file=sys.stderr)
     options = options_of(config, rubric, {"require": sorted(args.require), "cells": args.cells,
                                           "family": args.family})
     document = {"schema_version": IMPL_JSON_SCHEMA["schema_version"], "options": options,
-                "shard": list(args.shard) if args.shard else None, "targets": entries}
+                "shard": list(args.shard) if args.shard else None,
+                "sandbox": sandbox_summary([entry.get("sandbox") for entry in entries]), "targets": entries}
     return write_outputs(args, document, rubric, result.config if result is not None else config, result)
 
 
 def audit_class(args: argparse.Namespace, config: AuditConfig, layers: Sequence[str],
-                chosen: Sequence[tuple[int, str]], rubric: Rubric | None) -> list[dict]:
+                chosen: Sequence[tuple[int, str]], rubric: Rubric | None, targets: Sequence[str]) -> list[dict]:
     """Several targets, each judged in a pool process, ``-j`` at a time, with progress on stderr."""
     context = multiprocessing.get_context("spawn")  # a fresh judge: no state, no threads inherited
     entries = []
@@ -243,7 +263,7 @@ def audit_class(args: argparse.Namespace, config: AuditConfig, layers: Sequence[
                    for index, target in chosen}  # one folder of reproducers per target
         futures = {pool.submit(audit_entry, target, config, layers, args.limits, str(Path.cwd()),
                                workers_per_target(args.jobs), args.cells, args.require, folders[index],
-                               args.family): index
+                               args.family, targets): index
                    for index, target in chosen}
         for future in as_completed(futures):
             entry = {**future.result(), "index": futures[future]}

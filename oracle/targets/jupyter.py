@@ -10,7 +10,9 @@ or ``%load_ext oracle`` and then ``%rnn_oracle`` (``%rnn_oracle --layers lstm --
 The functions and the ``CaptioningRNN`` that the kernel defines under the
 seed's public names are sent by value with cloudpickle (the extra
 ``rnn-oracle[notebook]``) to a worker process (:mod:`oracle.targets.boundary`), which
-runs them; this kernel judges them. What was imported from a module rather than
+runs them, confined as every worker is (:mod:`oracle.targets.sandbox`: it reads
+the kernel's working folder and the installation, writes nothing but its scratch
+folder, has no network); this kernel judges them. What was imported from a module rather than
 defined in the kernel is sent by reference, and the worker imports it from the
 kernel's working folder. The result (:class:`KernelAudit`) shows inline as the
 HTML report (no script, nothing loaded from the network; with the extra

@@ -14,8 +14,10 @@ failure (which oracles disagree, the worst error, the smallest case). The
 audit runs once, when the module is collected; a target that cannot be
 imported makes one failing test that says why. As with ``--impl``, the target
 is imported and called only in a worker process (:mod:`oracle.targets.boundary`), with
-a time limit on every call: nothing it does (``sys.exit``, a hang, patching
-numpy or the oracle) reaches the test session or its verdicts.
+a time limit on every call and the sandbox of ``--sandbox auto``
+(:mod:`oracle.targets.sandbox`; ``limits=Limits(sandbox="require")`` to insist on
+it): nothing it does (``sys.exit``, a hang, patching numpy or the oracle, writing
+files outside its folder) reaches the test session or its verdicts.
 """
 
 from __future__ import annotations

@@ -1,10 +1,12 @@
 """The worker: the only process that imports a user's implementation and calls its code.
 
 Started by the judge (:mod:`oracle.targets.boundary`) as
-``python -I -c ... REQUEST_FD REPLY_FD LIMIT_BYTES``; its standard output and
-error go to a pipe the judge reads and caps, never to the protocol's pipes. It
-reads requests and writes replies in the format of :mod:`oracle.targets.wire`:
-first the import of the target, then calls, each answered by one reply.
+``python -I -c ... REQUEST_FD REPLY_FD LIMIT_BYTES POLICY``; it confines itself to
+the sandbox ``POLICY`` says (:mod:`oracle.targets.confine`) before it imports this
+module, numpy or the target. Its standard output and error go to a pipe the judge
+reads and caps, never to the protocol's pipes. It reads requests and writes replies
+in the format of :mod:`oracle.targets.wire`: first a frame saying what of the sandbox
+held, then the import of the target, then calls, each answered by one reply.
 
 Everything here runs next to the user's code, which can change it: nothing in
 this process is trusted. What it sends back is taken as what the user's code
@@ -14,6 +16,7 @@ returned, and judged elsewhere.
 from __future__ import annotations
 
 import ast
+import json
 import linecache
 import os
 import resource
@@ -274,11 +277,21 @@ def _unpickled(request: dict[str, Any], data: Any) -> Target:
     return Target(request["target"], (module,))
 
 
-def main(argv: list[str]) -> None:
-    """Serve requests on the file descriptors given in ``argv``, with the address space limited to ``argv[2]``."""
+def main(argv: list[str], sandbox: dict[str, Any]) -> None:
+    """Serve requests on the file descriptors given in ``argv``, with the address space limited to ``argv[2]``.
+
+    ``sandbox`` is what held of the confinement (:func:`oracle.targets.confine.confine`, run before this module
+    was imported): the first frame tells the judge, before the target runs. Under ``--sandbox require`` a
+    worker that lacks a protection ends there, without importing the target.
+    """
     request_fd, reply_fd, limit = int(argv[0]), int(argv[1]), int(argv[2])
     if limit > 0:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     requests = os.fdopen(request_fd, "rb")
     replies = os.fdopen(reply_fd, "wb", buffering=1 << 20)
+    replies.write(wire.encode({"sandbox": sandbox}, {}))
+    replies.flush()
+    required = json.loads(argv[3]).get("mode") == "require"
+    if required and not all(sandbox.get(name) for name in ("files", "network", "processes")):
+        return
     Worker(requests, replies).serve()
