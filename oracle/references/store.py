@@ -96,7 +96,7 @@ MAGIC = b"rnn-oracle reference store\n"
 SECRET_FILE = "secret"
 
 #: Bytes of results a store keeps in memory (the least recently used go first); disk entries stay.
-MEMORY_BYTES = 512 * 2**20
+MEMORY_BYTES = 128 * 2**20
 
 #: The packages whose source makes up every twin (a change in any of them is a new reference version).
 REFERENCE_SOURCES = (Path(__file__).resolve().parent, Path(__file__).resolve().parents[2] / "impl" / "cell_layouts.py")
@@ -308,6 +308,30 @@ def _head(key: dict[str, Any], layout: list, payload: bytes) -> bytes:
                       sort_keys=True).encode()
 
 
+def encode_entry(key: dict[str, Any], evaluations: tuple[Evaluation, ...], secret: bytes, run_key: bytes) -> bytes:
+    """The bytes of an entry file holding ``evaluations`` under ``key``, signed with ``secret`` and ``run_key``.
+
+    :class:`StoreError` when a value is not a numeric numpy array (such results are never kept).
+    """
+    packed = _evaluations_payload(evaluations)
+    if packed is None:
+        raise StoreError("a value is not a numeric numpy array")
+    layout, payload = packed
+    header = {"key": key, "layout": layout, "sha256": hashlib.sha256(payload).hexdigest(),
+              **_macs(secret, run_key, _head(key, layout, payload))}
+    return MAGIC + json.dumps(header, sort_keys=True).encode() + b"\n" + payload
+
+
+def decode_entry(data: bytes) -> tuple[dict[str, Any], tuple[Evaluation, ...]]:
+    """``(header, evaluations)`` of an entry file's bytes whose checksum holds (its HMACs are not checked here)."""
+    header, payload = parse_entry(data)
+    check_entry(header, payload)
+    try:
+        return header, _evaluations_from(header["layout"], payload)
+    except (KeyError, TypeError, ValueError, OSError) as error:
+        raise StoreError(f"its arrays cannot be read ({error})") from error
+
+
 def parse_entry(data: bytes) -> tuple[dict[str, Any], bytes]:
     """``(header, payload)`` of an entry file's bytes; :class:`StoreError` for a file that is not one."""
     if not data.startswith(MAGIC):
@@ -436,11 +460,10 @@ class ReferenceStore:
             return _copied(found)
         self.misses += 1
         computed = compute()
-        payload = _evaluations_payload(computed)
-        if payload is not None:
+        if _evaluations_payload(computed) is not None:
             self._remember(name, _copied(computed))
             if self.folder is not None:
-                self._write(name, key, *payload)
+                self._write(name, key, computed)
         return computed
 
     def _path(self, name: str) -> Path:
@@ -475,12 +498,9 @@ class ReferenceStore:
                 path.unlink()
             return None
 
-    def _write(self, name: str, key: dict[str, Any], layout: list, payload: bytes) -> None:
+    def _write(self, name: str, key: dict[str, Any], evaluations: tuple[Evaluation, ...]) -> None:
         path = self._path(name)
-        head = _head(key, layout, payload)
-        header = {"key": key, "layout": layout, "sha256": hashlib.sha256(payload).hexdigest(),
-                  **_macs(self.secret, self.run_key, head)}
-        data = MAGIC + json.dumps(header, sort_keys=True).encode() + b"\n" + payload
+        data = encode_entry(key, evaluations, self.secret, self.run_key)
         try:
             path.parent.mkdir(exist_ok=True)
             handle, temporary = tempfile.mkstemp(prefix=".writing-", dir=path.parent)
