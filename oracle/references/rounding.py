@@ -62,8 +62,11 @@ class RoundingNoise(TorchDispatchMode):
         if not (isinstance(value, torch.Tensor) and value.dtype == torch.float64 and value.device.type == "cpu"
                 and value.numel()):
             return value
-        factor = 1.0 + self.amplitude * self.rng.uniform(-1.0, 1.0, tuple(value.shape))
-        return value * torch.from_numpy(np.asarray(factor))
+        # In place, the same operations as 1 + amplitude * U: the same factors, without two temporaries.
+        factor = np.asarray(self.rng.uniform(-1.0, 1.0, tuple(value.shape)))
+        factor *= self.amplitude
+        factor += 1.0
+        return value * torch.from_numpy(factor)
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
         kwargs = kwargs or {}
