@@ -41,6 +41,7 @@ import torch
 
 from oracle.judge.audit import DTYPES, EXIT_FAILED, EXIT_OK, EXIT_USAGE, AuditConfig, Progress, run_audit
 from oracle.layers import all_specs
+from oracle.references import store as reference_store
 from oracle.report.text import count, render, selection, to_json
 from oracle.specs.families import FAMILIES
 from oracle.specs.profiles import PROFILES, case_setting, parse_dims
@@ -58,7 +59,8 @@ from oracle.targets.spec_files import load_specs
 T = TypeVar("T")
 
 #: Optional subcommands: name -> module exposing ``add_arguments(parser)`` and ``run(args) -> int``.
-OPTIONAL_SUBCOMMANDS = {"bench": "oracle.bench", "merge": "oracle.targets.merge"}
+OPTIONAL_SUBCOMMANDS = {"bench": "oracle.bench", "merge": "oracle.targets.merge",
+                       "references": "oracle.references_command"}
 
 #: Generated cases per layer and dtype by default: the full audit then needs about 13 s of CPU time (one core).
 DEFAULT_CASES = 16
@@ -220,6 +222,10 @@ def add_audit_arguments(parser: argparse.ArgumentParser) -> None:
                              "shards' --json with rnn-oracle merge)")
     parser.add_argument("-j", "--jobs", type=_cases, default=1, metavar="N",
                         help="with several --impl targets, audit N at a time (default 1)")
+    parser.add_argument("--references", metavar="DIR",
+                        help="keep the references (twin results, float32 rounding spreads) in DIR between runs, or "
+                             "read those 'rnn-oracle references build' made; stale or corrupt entries are noted and "
+                             "recomputed, never trusted (docs/how-to/reference-store.md)")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON (schema: oracle/report/text.py, "
                                                         "or oracle/targets/impl_audit.py with --impl)")
     parser.add_argument("--html", metavar="PATH",
@@ -437,10 +443,10 @@ def run_audit_command(args: argparse.Namespace) -> int:
             print(f"{args.prog} audit: warning: --sandbox off: every target runs with all of your user's rights "
                   "(it can read and change other targets and the installation, use the network and leave "
                   "processes behind)", file=sys.stderr, flush=True)
-        with single_threaded_torch():
+        with single_threaded_torch(), reference_store.opened(args.references):
             return run_impl_audit(args, config, list(config.layers), print_progress)
     print(f"{args.prog} audit: {selection(config)}", file=sys.stderr, flush=True)
-    with single_threaded_torch():
+    with single_threaded_torch(), reference_store.opened(args.references):
         result = run_audit(specs, config, progress=print_progress)
     print(render(result, args.prog))
     if args.json:

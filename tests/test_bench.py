@@ -186,10 +186,12 @@ def test_twin_timing_tool_times_every_recurrent_twin_and_probes_matmul_precision
 
 def test_audit_timings_time_the_audit_and_compare_with_its_budget() -> None:
     runs = audit_runs(16)
-    assert [(run.layers[:1], run.cases, run.budget, run.course) for run in runs] == [
-        (("affine",), 16, 30.0, ""), (("lstm",), 1, 60.0, ""), (("affine",), 16, 6.0, "course API"),
-        (("affine",), 16, 30.0, "every function"), (("affine",), 16, 10.0, "dlai notebook"),
-        (("affine",), 16, 30.0, "mistakes"), (("affine",), 16, 45.0, "class"), (("affine",), 9, 0.1, "sandbox")]
+    assert [(run.layers[:1], run.cases, run.budget, run.course, run.prebuilt) for run in runs] == [
+        (("affine",), 16, 30.0, "", False), (("lstm",), 2, 30.0, "", False),
+        (("affine",), 16, 6.0, "course API", False), (("affine",), 16, 2.0, "course API", True),
+        (("affine",), 16, 30.0, "every function", False), (("affine",), 16, 10.0, "dlai notebook", False),
+        (("affine",), 16, 30.0, "mistakes", False), (("affine",), 16, 12.0, "class", False),
+        (("affine",), 9, 0.1, "sandbox", False)]
     assert runs[1].dims == {"N": 64, "T": 50, "D": 128, "H": 256}
     tiny = AuditRun("affine, one case", ("affine",), 1, budget=1e-9)
     [row] = time_audits((tiny,))
@@ -197,10 +199,11 @@ def test_audit_timings_time_the_audit_and_compare_with_its_budget() -> None:
     assert "affine, one case" in format_audit_timings([row]) and " NO " in format_audit_timings([row])
 
 
-def test_audit_timings_of_a_course_folder_go_through_the_worker() -> None:
+@pytest.mark.parametrize("prebuilt", [False, True], ids=["empty store", "prebuilt store"])
+def test_audit_timings_of_a_course_folder_go_through_the_worker(prebuilt) -> None:
     """The course-API folder passes on what it defines (its missing GRU is no failure of the run)."""
-    course = AuditRun("course folder, one case", ("affine", "gru", "captioning_gru"), 1, budget=60.0,
-                      course="course API")
+    layers = ("affine",) if prebuilt else ("affine", "gru", "captioning_gru")  # a build is costly: one layer
+    course = AuditRun("course folder, one case", layers, 1, budget=60.0, course="course API", prebuilt=prebuilt)
     [row] = time_audits((course,))
     assert row["audit_passed"] is True and row["checks"] > 0
 
@@ -216,6 +219,17 @@ def test_audit_timings_measure_the_sandboxs_share_of_a_workers_start() -> None:
     [row] = time_audits((AuditRun("sandbox, two starts", ("affine",), 1, budget=0.1, course="sandbox"),))
     assert row["checks"] == 2 and isinstance(row["seconds"], float) and isinstance(row["audit_passed"], bool)
     assert "sandbox, two starts" in format_audit_timings([row])
+
+
+def test_the_costs_of_one_target_are_listed_with_their_shares() -> None:
+    from oracle.bench.audit_costs import COSTS, format_costs, target_costs
+
+    rows = target_costs(("rnn_step",), 1)
+    assert [row["cost"] for row in rows[:len(COSTS)]] == [cost for cost, _, _ in COSTS]
+    seconds = {row["cost"]: row["seconds"] for row in rows}
+    assert seconds["worker start-up and the target's import"] > 0 and seconds["shrinking the findings' cases"] > 0
+    assert all(0 <= row["seconds"] <= rows[-1]["seconds"] for row in rows[:len(COSTS)])
+    assert "share" in format_costs(rows)
 
 
 def test_audit_timings_of_a_deeplearning_ai_notebook_detect_its_course() -> None:

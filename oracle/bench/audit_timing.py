@@ -7,14 +7,19 @@ one thread as ``rnn-oracle audit`` runs it:
     every built-in layer, both dtypes, the default number of cases
     (:data:`oracle.cli.DEFAULT_CASES`): budget 30 s;
 ``lstm at N=64,T=50,D=128,H=256``
-    the LSTM in both dtypes at a realistic size, one case (``--dims``; the
-    large inputs are checked along random directions): budget 60 s;
+    the LSTM in both dtypes at a realistic size, two cases (``rnn-oracle audit
+    --layers lstm --dims N=64,T=50,D=128,H=256 --cases 2``; the large inputs
+    are checked along random directions): budget 30 s;
 ``--impl course folder (course API)``
     ``rnn-oracle audit --impl`` of a course folder written for the run, as a
     learner's looks: the course's layers and model (impl's, which are right),
     no GRU and no LSTM with a given cell state, a model that refuses
     ``cell_type="gru"``; imported and called in worker processes
-    (:mod:`oracle.targets.boundary`), so the time includes starting them: budget 6 s;
+    (:mod:`oracle.targets.boundary`), so the time includes starting them; the
+    reference store empty (:mod:`oracle.references.store`): budget 6 s;
+``--impl course folder (course API), prebuilt store``
+    the same with a store that ``rnn-oracle references build`` filled first (not
+    timed), as a Gradescope submission runs (``examples/gradescope``): budget 2 s;
 ``--impl course folder (every function)``
     the same with every function and cell type: budget 30 s;
 ``--impl deeplearning.ai notebook``
@@ -34,7 +39,7 @@ one thread as ``rnn-oracle audit`` runs it:
     a small class through the grader's route (a judge process per target,
     two at a time): two course folders that are right, two whose
     ``rnn_step_backward`` scales ``dWx`` by 1.5, two whose ``lstm_forward``
-    crashes; budget 45 s (a class of 300 at that rate: 15 minutes).
+    crashes; budget 12 s (2 s a target: a class of 300 in 10 minutes).
 ``--impl worker start-up, the sandbox's share``
     what confining a worker (:mod:`oracle.targets.sandbox`) adds to starting it: a worker is started,
     imports a course folder and is closed, :data:`SANDBOX_STARTS` times (the run's ``cases``) with
@@ -59,6 +64,7 @@ from pathlib import Path
 from impl.dlai import FORWARDS, GRADIENTS
 from oracle.judge.audit import AuditConfig, run_audit
 from oracle.layers import all_specs, get_spec
+from oracle.references.store import ReferenceStore, using
 
 #: The realistic LSTM shape of the second run.
 LARGE_LSTM_DIMS = {"N": 64, "T": 50, "D": 128, "H": 256}
@@ -91,7 +97,7 @@ class AuditRun:
     """One timed audit: what it covered and its budget in seconds; ``course``: an ``--impl`` of a course folder.
 
     ``course`` is ``"course API"`` (:data:`COURSE_FUNCTIONS`, :data:`COURSE_MODEL`), ``"every function"`` or ``""``
-    (impl in this process).
+    (impl in this process). ``prebuilt``: the references of its cases are built into a store first (untimed).
     """
 
     name: str
@@ -100,6 +106,7 @@ class AuditRun:
     budget: float
     dims: dict[str, int] = field(default_factory=dict)
     course: str = ""
+    prebuilt: bool = False
 
 
 #: The class run's submissions besides the right ones: a wrong weight gradient, and a crash.
@@ -203,13 +210,15 @@ def audit_runs(default_cases: int) -> tuple[AuditRun, ...]:
     every = tuple(spec.name for spec in all_specs())
     return (
         AuditRun("default audit", every, default_cases, 30.0),
-        AuditRun("lstm at " + ",".join(f"{k}={v}" for k, v in LARGE_LSTM_DIMS.items()), ("lstm",), 1, 60.0,
+        AuditRun("lstm at " + ",".join(f"{k}={v}" for k, v in LARGE_LSTM_DIMS.items()), ("lstm",), 2, 30.0,
                  dict(LARGE_LSTM_DIMS)),
         AuditRun("--impl course folder (course API)", every, default_cases, 6.0, course="course API"),
+        AuditRun("--impl course folder (course API), prebuilt store", every, default_cases, 2.0, course="course API",
+                 prebuilt=True),
         AuditRun("--impl course folder (every function)", every, default_cases, 30.0, course="every function"),
         AuditRun("--impl deeplearning.ai notebook", every, default_cases, 10.0, course="dlai notebook"),
         AuditRun("--impl course folder with learners' mistakes", every, default_cases, 30.0, course="mistakes"),
-        AuditRun("--impl class of 6, -j 2", every, default_cases, 45.0, course="class"),
+        AuditRun("--impl class of 6, -j 2", every, default_cases, 12.0, course="class"),
         AuditRun("--impl worker start-up, the sandbox's share", ("affine",), SANDBOX_STARTS, 0.1, course="sandbox"),
     )
 
@@ -218,6 +227,8 @@ def time_audits(runs: tuple[AuditRun, ...], progress: Callable[[str], None] = la
     """Run each audit and return one row per run: seconds, budget, whether it fit, and whether it passed."""
     import torch
 
+    from oracle.references_command import build
+
     rows = []
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -225,7 +236,6 @@ def time_audits(runs: tuple[AuditRun, ...], progress: Callable[[str], None] = la
         for run in runs:
             progress(f"timing {run.name} ...")
             config = AuditConfig(run.layers, ("float64", "float32"), run.cases, 0, dims=run.dims)
-            started = time.perf_counter()
             timings: dict[str, float] = {}
             if run.course == "sandbox":
                 seconds, confining, checks, passed = _sandbox_share(run.cases)
@@ -233,12 +243,18 @@ def time_audits(runs: tuple[AuditRun, ...], progress: Callable[[str], None] = la
                              "within_budget": seconds <= run.budget, "checks": checks, "audit_passed": passed,
                              "confine_seconds": round(confining, 4)})
                 continue
-            if run.course:
-                checks, passed = _impl_audit(run, config, timings)
-            else:
-                result = run_audit([get_spec(name) for name in run.layers], config)
-                checks, passed = len(result.checks), result.passed
-            seconds = time.perf_counter() - started
+            with tempfile.TemporaryDirectory() as folder:
+                if run.prebuilt:
+                    build([get_spec(name) for name in run.layers], config, ReferenceStore.open(folder))
+                started = time.perf_counter()
+                # Each run starts from an empty store (or the one just built), as a fresh ``rnn-oracle audit``.
+                with using(ReferenceStore.open(folder) if run.prebuilt else ReferenceStore.memory()):
+                    if run.course:
+                        checks, passed = _impl_audit(run, config, timings)
+                    else:
+                        result = run_audit([get_spec(name) for name in run.layers], config)
+                        checks, passed = len(result.checks), result.passed
+                seconds = time.perf_counter() - started
             causes = timings.get("causes")
             fits = seconds <= run.budget and (causes is None or causes <= CAUSES_SHARE * (seconds - causes))
             rows.append({"run": run.name, "seconds": round(seconds, 2), "budget": run.budget,

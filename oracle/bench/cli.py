@@ -57,10 +57,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="exit with status 2 when a row misses its target or mismatches")
     parser.add_argument("--audit-timings", action="store_true",
                         help="instead of the cases, time the audit itself: the default audit (budget 30 s), the "
-                             "LSTM at N=64,T=50,D=128,H=256 in both dtypes (budget 60 s), and --impl audits of a "
-                             "course folder through the worker processes (budgets 6 s and 30 s), of a "
-                             "deeplearning.ai notebook (10 s) and of a class of 6 (45 s); "
-                             "oracle/bench/audit_timing.py")
+                             "LSTM at N=64,T=50,D=128,H=256 in both dtypes, 2 cases (budget 30 s), and --impl audits "
+                             "of a course folder through the worker processes (budgets 6 s, 2 s with a prebuilt "
+                             "reference store, 30 s with every function), of a deeplearning.ai notebook (10 s) and "
+                             "of a class of 6 (12 s); then where one target's time goes (oracle/bench/audit_timing.py, "
+                             "oracle/bench/audit_costs.py)")
 
 
 def _select(names: Sequence[str] | None) -> list[Case]:
@@ -142,14 +143,20 @@ def _write_json(path_text: str, document: dict) -> bool:
 
 def _run_audit_timings(args: argparse.Namespace) -> int:
     """``--audit-timings``: the table of :mod:`oracle.bench.audit_timing` and the machine it ran on."""
+    from oracle.bench.audit_costs import format_costs, target_costs
     from oracle.cli import DEFAULT_CASES
+    from oracle.layers import all_specs
 
+    load_before = loadavg()
     rows = time_audits(audit_runs(DEFAULT_CASES), progress=lambda line: print(line, file=sys.stderr, flush=True))
+    print("profiling one target ...", file=sys.stderr, flush=True)
+    costs = target_costs(tuple(spec.name for spec in all_specs()), DEFAULT_CASES)
     machine = machine_info(threads_pinned=False)
     print(format_audit_timings(rows))
+    print(format_costs(costs))
     print(f"machine: {machine.get('cpu_model')}, {machine.get('logical_cpus')} logical CPUs, "
-          f"load average {loadavg()}")
-    if args.json and not _write_json(args.json, {"audit_timings": rows, "machine": machine}):
+          f"load average {load_before} before, {loadavg()} after")
+    if args.json and not _write_json(args.json, {"audit_timings": rows, "costs": costs, "machine": machine}):
         return 2
     return 0
 

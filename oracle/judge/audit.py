@@ -63,6 +63,7 @@ from oracle.judge.directional import FiniteDifferences, finite_differences_later
 from oracle.judge.localize import Localization
 from oracle.judge.metamorphic import metamorphic_comparisons
 from oracle.references import twins
+from oracle.references.store import twin_result as stored_twin_result
 from oracle.specs.calls import CellTypeRefused
 from oracle.specs.profiles import DEFAULT, Setting, case_setting
 from oracle.specs.sources import RandomSource
@@ -376,7 +377,8 @@ def audit_case(spec: LayerSpec, dtype_name: str, seed: int, case_index: int,
 
     def against_twin(into: list[Observation]) -> Evaluation | None:
         """The twin's results, with impl compared against them (recorded ``into``)."""
-        twin_result = attempt(twin_label, twin_label, lambda: spec.twin(case.inputs, case.upstream, device), into=into)
+        twin_result = attempt(twin_label, twin_label,
+                              lambda: stored_twin_result(spec, case.inputs, case.upstream, device), into=into)
         if twin_result is not None:
             comparisons = attempt(twin_label + " (float64)", twin_label,
                                   lambda: placeholders(twin_comparisons(spec, case.inputs, case.upstream, case.result,

@@ -11,7 +11,7 @@ import numpy as np
 from oracle.judge.compare import Comparison, compare_evaluations
 from oracle.judge.directional import FiniteDifferences, compare_directional, element_slice
 from oracle.judge.localize import quantity_axes
-from oracle.references.rounding import rounding_spread
+from oracle.references.store import rounding_result, twin_result
 from oracle.specs.sources import InputSource
 from oracle.specs.spec import (
     CALL_ERRORS,
@@ -166,7 +166,7 @@ class RoundingRule:
     its tolerance row (a finite disagreement in a float32 case); ``rule.precise``
     and ``rule.spread`` are then the twin's float64 result and each element's
     rounding spread (:func:`oracle.references.rounding.rounding_spread`), run on first use
-    and kept for the case's other comparisons.
+    and kept in the reference store (:mod:`oracle.references.store`) for the case's other comparisons.
     """
 
     def __init__(self, spec: LayerSpec, inputs: Arrays, upstream: Arrays) -> None:
@@ -179,7 +179,7 @@ class RoundingRule:
 
     def _computed(self) -> tuple[Evaluation, Evaluation]:
         if self._result is None:
-            self._result = rounding_spread(self._spec, self._inputs, self._upstream)
+            self._result = rounding_result(self._spec, self._inputs, self._upstream)
         return self._result
 
     @property
@@ -204,7 +204,7 @@ def twin_comparisons(spec: LayerSpec, inputs: Arrays, upstream: Arrays, result: 
     no such rule.
     """
     dtype = float_dtype(inputs)
-    expected = view(spec.twin(inputs, upstream, device) if expected is None else expected)
+    expected = view(twin_result(spec, inputs, upstream, device) if expected is None else expected)
     tolerance = spec_tolerance(spec, dtype.name)
     label = torch_name(device)
     axes = quantity_axes(spec, inputs)

@@ -15,7 +15,10 @@ Starting from the first case that gave the finding:
    finding is kept.
 
 Every try reruns the whole case (:func:`oracle.judge.audit.audit_case`: impl, twin,
-finite differences) and asks whether the function still has the same finding.
+finite differences) and asks whether the function still has the same finding. The
+observations of each try are kept for the other findings of the same layer and dtype
+(:func:`minimal_cases`), whose searches try the same cases: a forward and a backward
+pass that both fail shrink at the cost of one.
 The search stops at its time budget (:data:`BUDGET_SECONDS` a finding) and
 keeps the smallest case found so far; the case is always one that fails.
 """
@@ -66,11 +69,14 @@ class MinimalCase:
 
 
 def shrink(spec: LayerSpec, dtype: str, seed: int, case_index: int, setting: Setting, device: str,
-           fails: Callable[[list[Observation]], bool], budget: float = BUDGET_SECONDS) -> MinimalCase:
+           fails: Callable[[list[Observation]], bool], budget: float = BUDGET_SECONDS,
+           tried: dict[tuple, list[Observation] | None] | None = None) -> MinimalCase:
     """The smallest case (see the module docstring) for which ``fails(observations of the case)`` holds.
 
-    ``case_index`` and ``setting`` name a case that fails.
+    ``case_index`` and ``setting`` name a case that fails. ``tried``: the observations of cases already
+    run (``None`` for one whose run raised), by :func:`trial_key`; the tries of this search are added.
     """
+    tried = {} if tried is None else tried
     deadline = time.monotonic() + budget
     tries = 0
     probe = case_source(spec, np.dtype(dtype), seed, case_index, setting)
@@ -84,10 +90,14 @@ def shrink(spec: LayerSpec, dtype: str, seed: int, case_index: int, setting: Set
         if time.monotonic() > deadline:
             return False
         tries += 1
-        try:
-            return fails(audit_case(spec, dtype, seed, case_index, device, trial))
-        except Exception:  # a size the spec cannot draw, or a reference that cannot run there
-            return False
+        key = trial_key(spec, dtype, seed, case_index, device, trial)
+        if key not in tried:
+            try:
+                tried[key] = audit_case(spec, dtype, seed, case_index, device, trial)
+            except Exception:  # a size the spec cannot draw, or a reference that cannot run there
+                tried[key] = None
+        observations = tried[key]
+        return observations is not None and fails(observations)
 
     current = replace(setting, dims={**setting.dims, **sizes})
     changed = True
@@ -107,6 +117,12 @@ def shrink(spec: LayerSpec, dtype: str, seed: int, case_index: int, setting: Set
                 break
     final = spec.make_inputs(case_source(spec, np.dtype(dtype), seed, case_index, current), np.dtype(dtype))
     return MinimalCase(current, sizes, final, tries, time.monotonic() <= deadline, names)
+
+
+def trial_key(spec: LayerSpec, dtype: str, seed: int, case_index: int, device: str, setting: Setting) -> tuple:
+    """What names one try of a search: the case and every part of its setting."""
+    return (spec.name, dtype, seed, case_index, device, setting.name, tuple(sorted(setting.dims.items())),
+            setting.scale, tuple(sorted(setting.values.items())))
 
 
 def _draw_names(inputs: Arrays, drawn: list[np.ndarray], spec: LayerSpec) -> dict[int, str]:
@@ -149,6 +165,7 @@ def minimal_cases(result, specs: list[LayerSpec], found: dict, total_budget: flo
     config = result.config
     started = time.monotonic()
     minimal: dict[str, dict[str, dict]] = {}
+    tried: dict[tuple, list[Observation] | None] = {}  # shared by the searches: the same cases, run once
     for spec in specs:
         for function in functions_of(spec):
             for dtype, findings in found.get(function, {}).items():
@@ -158,7 +175,7 @@ def minimal_cases(result, specs: list[LayerSpec], found: dict, total_budget: flo
                 if finding is None or case_index is None or left <= 0:
                     continue
                 case = shrink(spec, dtype, config.seed, case_index, config.setting(case_index), config.device,
-                              has_finding(spec, function, finding), min(budget, left))
+                              has_finding(spec, function, finding), min(budget, left), tried)
                 minimal.setdefault(function, {})[dtype] = {
                     "finding": finding, "case": case_index, "sizes": case.sizes,
                     "values": {case.names.get(index, f"draw {index}"): mode

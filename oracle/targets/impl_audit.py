@@ -42,6 +42,7 @@ from oracle.judge.causes import causes
 from oracle.judge.shrink import minimal_cases
 from oracle.judge.verdicts import FINDINGS, NO_FAILURE, verdicts
 from oracle.layers import all_specs
+from oracle.references import store as reference_store
 from oracle.report.progress import ClassProgress
 from oracle.report.repro import write_reproducers
 from oracle.report.text import cause_lines, render
@@ -161,14 +162,18 @@ def audit_one(target_text: str, config: AuditConfig, layers: Sequence[str], prog
 
 def audit_entry(target_text: str, config: AuditConfig, layers: Sequence[str], limits: Limits, base: str,
                 parallel: int, cells: str, required: Sequence[str], repro: str | None, family: str | None,
-                classmates: Sequence[str]) -> dict:
-    """The JSON entry of one target, judged in a pool process (``-j``); ``base``: the folder targets are found from."""
+                classmates: Sequence[str], references: reference_store.ReferenceStore | None = None) -> dict:
+    """The JSON entry of one target, judged in a pool process (``-j``); ``base``: the folder targets are found from.
+
+    ``references``: the run's reference store (:mod:`oracle.references.store`), shared by its judge processes.
+    """
     import torch
 
     os.chdir(base)
     torch.set_num_threads(1)
-    return audit_one(target_text, config, layers, "rnn-oracle", limits=limits, parallel=parallel, cells=cells,
-                     required=required, repro=repro, family=family, classmates=classmates)[0]
+    with reference_store.using(references or reference_store.active()):
+        return audit_one(target_text, config, layers, "rnn-oracle", limits=limits, parallel=parallel, cells=cells,
+                         required=required, repro=repro, family=family, classmates=classmates)[0]
 
 
 def workers_per_target(jobs: int) -> int:
@@ -254,16 +259,19 @@ def run_impl_audit(args: argparse.Namespace, config: AuditConfig, layers: Sequen
 
 def audit_class(args: argparse.Namespace, config: AuditConfig, layers: Sequence[str],
                 chosen: Sequence[tuple[int, str]], rubric: Rubric | None, targets: Sequence[str]) -> list[dict]:
-    """Several targets, each judged in a pool process, ``-j`` at a time, with progress on stderr."""
+    """Several targets, each judged in a pool process, ``-j`` at a time, with progress on stderr.
+
+    The judge processes share one reference store (``--references DIR``, else a temporary one for the run).
+    """
     context = multiprocessing.get_context("spawn")  # a fresh judge: no state, no threads inherited
     entries = []
-    with ProcessPoolExecutor(max_workers=args.jobs, mp_context=context) as pool, \
-            ClassProgress(len(chosen)) as shown:
+    with reference_store.shared() as references, \
+            ProcessPoolExecutor(max_workers=args.jobs, mp_context=context) as pool, ClassProgress(len(chosen)) as shown:
         folders = {index: None if args.repro is None else str(Path(args.repro) / f"{index + 1}-{Path(target).name}")
                    for index, target in chosen}  # one folder of reproducers per target
         futures = {pool.submit(audit_entry, target, config, layers, args.limits, str(Path.cwd()),
                                workers_per_target(args.jobs), args.cells, args.require, folders[index],
-                               args.family, targets): index
+                               args.family, targets, references): index
                    for index, target in chosen}
         for future in as_completed(futures):
             entry = {**future.result(), "index": futures[future]}

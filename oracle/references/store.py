@@ -1,0 +1,606 @@
+"""The reference store: a case's references computed once, kept on the judge's side, never trusted blindly.
+
+Every target of a class is audited on the same drawn cases, so the torch twin's
+outputs and gradients and the float32 rounding rule's spread
+(:mod:`oracle.references.rounding`) are the same for every target. The judge
+asks for them through :func:`twin_result` and :func:`rounding_result`, which
+look in the :func:`active` store first and compute (and keep) what is missing.
+
+What an entry is keyed by (:func:`entry_key`)
+--------------------------------------------
+- the store format (:data:`FORMAT_VERSION`) and the kind of reference
+  (``"twin"`` or ``"rounding"``);
+- the spec: its name, outputs, gradients, upstream outputs, and its
+  *reference version* (:func:`reference_version`), a SHA-256 of what the twin
+  is made of: its functions' code, defaults and closures, and the source of
+  :mod:`oracle.references`, :mod:`impl.cell_layouts` and every module those
+  functions come from, so an edited twin, or another twin under the same
+  name, never reads an old result (a twin holding anything else is never kept);
+- the case: a SHA-256 of every input and upstream gradient (name, dtype,
+  shape and bytes), which fixes the seed, dtype and sizes it was drawn with;
+- where and how it ran: the device and its precision settings, numpy's and
+  torch's versions, torch's thread count, the CPU's vector capability and
+  architecture;
+- for the rounding spread, the rule's parameters (runs, unit roundoff, seed).
+
+Entries on disk (:class:`ReferenceStore` with a folder)
+-------------------------------------------------------
+One file per entry, named by the SHA-256 of its key: a magic line, one line
+of JSON (the key, the arrays' layout, the payload's SHA-256 and two HMACs)
+and the payload, the arrays of ``numpy.savez`` (read back with
+``allow_pickle=False``: nothing in a file is ever unpickled). A file is
+written to a temporary name in the same folder and renamed into place
+(atomic on POSIX), so concurrent judge processes never see half an entry;
+an existing valid entry is never rewritten.
+
+An entry is used only when its key is the one asked for, its payload's
+checksum holds, and it is *trusted*: either its HMAC under this run's key
+(random, held in the judge processes' memory only) holds, because a judge
+process of this run wrote it, or it was already in the store when the run
+opened it (the manifest of :meth:`ReferenceStore.open` holds the digest of
+every file then, each checked against the store's own secret). Anything else
+(another format or version, a checksum that fails, a file that changed or
+appeared while the run's workers ran) is noted on stderr, recomputed and
+written again. A store can therefore make an audit faster, never change a
+verdict: a result read from it is bit-for-bit the one computed.
+
+Threat model
+------------
+The store sits on the judge's side of the process boundary
+(:mod:`oracle.targets.boundary`): no worker is told its path (not in its
+environment, arguments or open files; ``tests/test_reference_store.py``
+checks all three). A target that finds the folder anyway and writes into it
+during a run cannot get its file used in that run (the manifest and the run's
+key). What it writes between two runs of a kept store (``--references DIR``)
+is checked against the store's secret, a file beside the entries: a target
+running as a user who can read that file could forge an entry for a *later*
+run. Keep such a store where the targets' user cannot write (a folder built
+by another user, or read-only), or run the workers in a sandbox that hides it
+(issue 30's Landlock rules). A store made for one run, in a temporary folder,
+has no such exposure: its entries are trusted only under the run's key.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import dataclasses
+import functools
+import hashlib
+import hmac
+import io
+import json
+import os
+import platform
+import secrets
+import sys
+import tempfile
+import types
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from oracle.specs.spec import Arrays, Evaluation, LayerSpec
+
+#: The version of the entry format and of what a key holds; entries of another version are never read.
+FORMAT_VERSION = 1
+
+#: The first line of every entry file.
+MAGIC = b"rnn-oracle reference store\n"
+
+#: The store's secret, beside its entries, made once with mode 0600.
+SECRET_FILE = "secret"
+
+#: Bytes of results a store keeps in memory (the least recently used go first); disk entries stay.
+MEMORY_BYTES = 128 * 2**20
+
+#: The packages whose source makes up every twin (a change in any of them is a new reference version).
+REFERENCE_SOURCES = (Path(__file__).resolve().parent, Path(__file__).resolve().parents[2] / "impl" / "cell_layouts.py")
+
+#: The kinds of entry: the twin's outputs and gradients, and the rounding rule's float64 result and spread.
+TWIN, ROUNDING = "twin", "rounding"
+
+
+class StoreError(Exception):
+    """An entry that cannot be used; the message says why (it is noted, and the reference recomputed)."""
+
+
+def note(text: str) -> None:
+    """Tell the person running the audit (stderr); a note never enters a report, a verdict or points."""
+    print(f"rnn-oracle: reference store: {text}", file=sys.stderr, flush=True)
+
+
+# --- keys ---------------------------------------------------------------------------------------------------------
+
+
+def case_digest(inputs: Arrays, upstream: Arrays) -> str:
+    """SHA-256 of a case: every input and upstream gradient's name, dtype, shape and bytes, in order."""
+    digest = hashlib.sha256()
+    for part, arrays in (("inputs", inputs), ("upstream", upstream)):
+        digest.update(part.encode())
+        for name, value in arrays.items():
+            array = np.ascontiguousarray(value)
+            digest.update(json.dumps([name, array.dtype.str, list(array.shape)]).encode())
+            digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+class Unknown(Exception):
+    """A part of a twin whose identity cannot be told from its code and values (then nothing is kept)."""
+
+
+def twin_identity(value: Any, modules: set[str], depth: int = 0) -> Any:
+    """A JSON-able description of ``value`` that changes whenever what it computes may change.
+
+    Functions are described by their code (bytecode, constants, names, recursively), defaults and closure
+    cells; dataclasses and partials by their fields; plain values by themselves. The modules whose globals
+    the functions read are added to ``modules`` (their source is hashed too). Anything else raises
+    :class:`Unknown`: a twin holding it is computed every time, never kept.
+    """
+    if depth > 12:
+        raise Unknown("nested too deeply")
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, bytes):
+        return hashlib.sha256(value).hexdigest()
+    if isinstance(value, tuple | list | frozenset | set):
+        items = [twin_identity(item, modules, depth + 1) for item in value]
+        return sorted(items, key=json.dumps) if isinstance(value, frozenset | set) else items
+    if isinstance(value, dict):
+        return [[twin_identity(key, modules, depth + 1), twin_identity(item, modules, depth + 1)]
+                for key, item in value.items()]
+    if isinstance(value, types.CodeType):
+        return [value.co_name, value.co_code.hex(), list(value.co_names), list(value.co_varnames),
+                [twin_identity(constant, modules, depth + 1) for constant in value.co_consts]]
+    if isinstance(value, types.ModuleType):
+        return ["module", value.__name__]
+    if isinstance(value, types.FunctionType):
+        modules.add(value.__module__)
+        cells = [twin_identity(cell.cell_contents, modules, depth + 1) for cell in value.__closure__ or ()]
+        return ["function", value.__module__, value.__qualname__, twin_identity(value.__code__, modules, depth + 1),
+                twin_identity(value.__defaults__, modules, depth + 1),
+                twin_identity(value.__kwdefaults__, modules, depth + 1), cells]
+    if isinstance(value, functools.partial):
+        return ["partial", twin_identity(value.func, modules, depth + 1), twin_identity(value.args, modules, depth + 1),
+                twin_identity(value.keywords, modules, depth + 1)]
+    if isinstance(value, type):
+        modules.add(value.__module__)
+        return ["class", value.__module__, value.__qualname__]
+    if isinstance(value, np.ndarray | np.generic):
+        array = np.asarray(value)
+        return ["array", array.dtype.str, list(array.shape), hashlib.sha256(array.tobytes()).hexdigest()]
+    if dataclasses.is_dataclass(value):
+        return ["dataclass", twin_identity(type(value), modules, depth + 1),
+                [[item.name, twin_identity(getattr(value, item.name), modules, depth + 1)]
+                 for item in dataclasses.fields(value)]]
+    if isinstance(value, types.BuiltinFunctionType):
+        return ["builtin", getattr(value, "__module__", None), value.__qualname__]
+    raise Unknown(f"a {type(value).__name__}")
+
+
+@functools.cache
+def _sources_digest(files: tuple[Path, ...]) -> str:
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(str(path.name).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def reference_version(spec: LayerSpec) -> str | None:
+    """SHA-256 of what the spec's twin is made of, or ``None`` when it cannot be told (then nothing is kept).
+
+    That is :func:`twin_identity` of the twin and the source of :data:`REFERENCE_SOURCES` and of every module
+    whose functions it uses. Computed once per twin object (kept alive with it, so that its id is not reused).
+    """
+    known = _VERSIONS.get(id(spec.twin))
+    if known is not None and known[0] is spec.twin:
+        return known[1]
+    version = _reference_version(spec)
+    _VERSIONS[id(spec.twin)] = (spec.twin, version)
+    return version
+
+
+#: Reference versions by twin: ``{id(twin): (twin, version)}``.
+_VERSIONS: dict[int, tuple[Any, str | None]] = {}
+
+
+def _reference_version(spec: LayerSpec) -> str | None:
+    modules: set[str] = set()
+    try:
+        identity = twin_identity(spec.twin, modules)
+    except Unknown:
+        return None
+    files = {path.resolve() for root in REFERENCE_SOURCES
+             for path in (sorted(root.rglob("*.py")) if root.is_dir() else [root])}
+    for name in modules:
+        path = getattr(sys.modules.get(name), "__file__", None)
+        if path is None or not Path(path).is_file():
+            return None
+        files.add(Path(path).resolve())
+    digest = hashlib.sha256(json.dumps(identity).encode())
+    digest.update(_sources_digest(tuple(sorted(files))).encode())
+    return digest.hexdigest()
+
+
+@functools.cache
+def _versions() -> dict[str, Any]:
+    import torch
+
+    return {"numpy": np.__version__, "torch": torch.__version__, "machine": platform.machine(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability()}
+
+
+def environment_key(device: str) -> dict[str, Any]:
+    """What a twin's result depends on besides its code and case: versions, threads, CPU, device and precision."""
+    import torch
+
+    from oracle.references.twins.device import precision_settings
+
+    return {**_versions(), "torch_threads": torch.get_num_threads(), "device": device,
+            "precision": precision_settings(device) if device != "cpu" else "cpu"}
+
+
+def rounding_parameters() -> dict[str, Any]:
+    """The float32 rounding rule's parameters (:mod:`oracle.references.rounding`)."""
+    from oracle.references.rounding import SPREAD_SEED
+    from oracle.specs.tolerances import ROUNDING_RUNS, UNIT_ROUNDOFF
+
+    return {"runs": ROUNDING_RUNS, "unit_roundoff": UNIT_ROUNDOFF, "seed": SPREAD_SEED}
+
+
+def entry_key(kind: str, spec: LayerSpec, inputs: Arrays, upstream: Arrays, device: str) -> dict[str, Any] | None:
+    """The key of a reference (see the module docstring); ``None`` for a spec whose twin's source is unknown."""
+    version = reference_version(spec)
+    if version is None:
+        return None
+    key = {"format": FORMAT_VERSION, "kind": kind, "spec": spec.name, "reference_version": version,
+           "outputs": list(spec.outputs), "grads": list(spec.grads), "upstream_outputs": list(spec.upstream_outputs),
+           "case": case_digest(inputs, upstream), **environment_key(device)}
+    if kind == ROUNDING:
+        key["rounding"] = rounding_parameters()
+    return key
+
+
+def key_name(key: dict[str, Any]) -> str:
+    """The entry's file name: the SHA-256 of its key's canonical JSON."""
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
+
+
+# --- entries --------------------------------------------------------------------------------------------------------
+
+
+def _evaluations_payload(evaluations: tuple[Evaluation, ...]) -> tuple[list, bytes] | None:
+    """``(layout, npz bytes)`` of evaluations whose every value is a numpy array; ``None`` if one is not."""
+    layout, arrays = [], {}
+    for number, evaluation in enumerate(evaluations):
+        names = {}
+        for part in ("outputs", "grads"):
+            values = getattr(evaluation, part)
+            if not all(type(value) is np.ndarray and value.dtype.kind in "biufc" for value in values.values()):
+                return None
+            names[part] = list(values)
+            arrays.update({f"{number}.{part}.{index}": value for index, value in enumerate(values.values())})
+        layout.append(names)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return layout, buffer.getvalue()
+
+
+def _evaluations_from(layout: list, payload: bytes) -> tuple[Evaluation, ...]:
+    with np.load(io.BytesIO(payload), allow_pickle=False) as found:
+        return tuple(Evaluation(*({name: found[f"{number}.{part}.{index}"] for index, name in enumerate(names[part])}
+                                  for part in ("outputs", "grads")))
+                     for number, names in enumerate(layout))
+
+
+def _macs(secret: bytes, run_key: bytes, head: bytes) -> dict[str, str]:
+    return {"mac": hmac.new(secret, head, "sha256").hexdigest(),
+            "run_mac": hmac.new(run_key, head, "sha256").hexdigest()}
+
+
+def _head(key: dict[str, Any], layout: list, payload: bytes) -> bytes:
+    return json.dumps({"key": key, "layout": layout, "sha256": hashlib.sha256(payload).hexdigest()},
+                      sort_keys=True).encode()
+
+
+def encode_entry(key: dict[str, Any], evaluations: tuple[Evaluation, ...], secret: bytes, run_key: bytes) -> bytes:
+    """The bytes of an entry file holding ``evaluations`` under ``key``, signed with ``secret`` and ``run_key``.
+
+    :class:`StoreError` when a value is not a numeric numpy array (such results are never kept).
+    """
+    packed = _evaluations_payload(evaluations)
+    if packed is None:
+        raise StoreError("a value is not a numeric numpy array")
+    layout, payload = packed
+    header = {"key": key, "layout": layout, "sha256": hashlib.sha256(payload).hexdigest(),
+              **_macs(secret, run_key, _head(key, layout, payload))}
+    return MAGIC + json.dumps(header, sort_keys=True).encode() + b"\n" + payload
+
+
+def decode_entry(data: bytes) -> tuple[dict[str, Any], tuple[Evaluation, ...]]:
+    """``(header, evaluations)`` of an entry file's bytes whose checksum holds (its HMACs are not checked here)."""
+    header, payload = parse_entry(data)
+    check_entry(header, payload)
+    try:
+        return header, _evaluations_from(header["layout"], payload)
+    except (KeyError, TypeError, ValueError, OSError) as error:
+        raise StoreError(f"its arrays cannot be read ({error})") from error
+
+
+def parse_entry(data: bytes) -> tuple[dict[str, Any], bytes]:
+    """``(header, payload)`` of an entry file's bytes; :class:`StoreError` for a file that is not one."""
+    if not data.startswith(MAGIC):
+        raise StoreError("not an entry of a reference store")
+    line_end = data.find(b"\n", len(MAGIC))
+    if line_end < 0:
+        raise StoreError("its header is cut short")
+    try:
+        header = json.loads(data[len(MAGIC):line_end])
+    except ValueError as error:
+        raise StoreError(f"its header is not JSON ({error})") from error
+    if not isinstance(header, dict) or not isinstance(header.get("key"), dict):
+        raise StoreError("its header has no key")
+    return header, data[line_end + 1:]
+
+
+def check_entry(header: dict[str, Any], payload: bytes) -> None:
+    """:class:`StoreError` unless the payload's checksum is the header's."""
+    if header.get("sha256") != hashlib.sha256(payload).hexdigest():
+        raise StoreError("its checksum fails (the file was changed or cut short)")
+
+
+@dataclass
+class ReferenceStore:
+    """References by key: in memory, and in ``folder`` when given (see the module docstring).
+
+    Made by :meth:`memory` (this process only) or :meth:`open` (a folder shared by a run's judge processes,
+    and kept between runs). It is pickled to the judge processes of ``-j`` with its keys, never to a worker.
+
+    Attributes
+    ----------
+    folder
+        Where entries are kept; ``None``: in memory only.
+    secret
+        The store's secret (its file's content): the HMAC of entries kept between runs.
+    run_key
+        This run's random key: the HMAC of the entries this run writes.
+    manifest
+        ``{file name: SHA-256 of the file}`` of the trusted entries present when the run opened the store.
+    keep
+        ``False``: keep nothing, compute every reference (:meth:`off`; what a run did before the store).
+    """
+
+    folder: Path | None = None
+    secret: bytes = b""
+    run_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+    manifest: dict[str, str] = field(default_factory=dict)
+    keep: bool = True
+    _memory: OrderedDict = field(default_factory=OrderedDict, repr=False)
+    _memory_bytes: int = 0
+    _noted: set = field(default_factory=set, repr=False)
+    hits: int = 0
+    misses: int = 0
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"folder": self.folder, "secret": self.secret, "run_key": self.run_key, "manifest": self.manifest,
+                "keep": self.keep}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(**state)  # type: ignore[misc]
+
+    @classmethod
+    def memory(cls) -> ReferenceStore:
+        """A store in this process's memory alone."""
+        return cls()
+
+    @classmethod
+    def off(cls) -> ReferenceStore:
+        """A store that keeps nothing: every reference is computed where it is needed."""
+        return cls(keep=False)
+
+    @classmethod
+    def open(cls, folder: str | Path, notes: Callable[[str], None] = note) -> ReferenceStore:
+        """The store in ``folder`` (made if absent), with the manifest of the entries it holds now.
+
+        Each file is read once: one that is not an entry, fails its checksum or its secret's HMAC, or was
+        made with another format, versions or rounding rule is noted (once per kind of reason) and left out
+        of the manifest; the entries a run needs are then recomputed and written again.
+        """
+        folder = Path(folder).resolve()
+        folder.mkdir(parents=True, exist_ok=True)
+        store = cls(folder, _secret(folder))
+        stale: dict[str, int] = {}
+        current = {**_versions(), "format": FORMAT_VERSION}
+        for path in sorted(folder.glob("*/*.ref")):
+            data = path.read_bytes()
+            try:
+                header, payload = parse_entry(data)
+                check_entry(header, payload)
+                head = _head(header["key"], header.get("layout", []), payload)
+                if not hmac.compare_digest(str(header.get("mac", "")), _macs(store.secret, b"", head)["mac"]):
+                    raise StoreError("its HMAC fails under this store's secret")
+            except StoreError as error:
+                reason = f"that cannot be trusted ({error})"
+                stale[reason] = stale.get(reason, 0) + 1
+                continue
+            key = header["key"]
+            wanted = {**current, **({"rounding": rounding_parameters()} if key.get("kind") == ROUNDING else {})}
+            differing = [name for name, value in wanted.items() if key.get(name) != value]
+            if differing:
+                reason = "made with " + ", ".join(f"{name} {_shown(key.get(name))} (now {_shown(wanted[name])})"
+                                                  for name in differing)
+                stale[reason] = stale.get(reason, 0) + 1
+                continue
+            store.manifest[path.name] = hashlib.sha256(data).hexdigest()
+        for reason, number in stale.items():
+            notes(f"{folder}: {number} entr{'y' if number == 1 else 'ies'} {reason}: ignored; the references they "
+                  "held are computed again")
+        return store
+
+    # --- look-up ---
+
+    def get(self, key: dict[str, Any] | None, compute: Callable[[], tuple[Evaluation, ...]]) -> tuple[Evaluation, ...]:
+        """The evaluations kept under ``key``, else ``compute()``'s, kept (``key`` ``None``: computed, not kept)."""
+        if key is None or not self.keep:
+            return compute()
+        name = key_name(key)
+        if name in self._memory:
+            self._memory.move_to_end(name)
+            self.hits += 1
+            return _copied(self._memory[name][0])
+        found = self._read(name, key) if self.folder is not None else None
+        if found is not None:
+            self.hits += 1
+            self._remember(name, found)
+            return _copied(found)
+        self.misses += 1
+        computed = compute()
+        if _evaluations_payload(computed) is not None:
+            self._remember(name, _copied(computed))
+            if self.folder is not None:
+                self._write(name, key, computed)
+        return computed
+
+    def _path(self, name: str) -> Path:
+        assert self.folder is not None
+        return self.folder / name[:2] / f"{name}.ref"
+
+    def _read(self, name: str, key: dict[str, Any]) -> tuple[Evaluation, ...] | None:
+        path = self._path(name)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            self._note(f"{path}: cannot be read ({error}): recomputed")
+            return None
+        try:
+            header, payload = parse_entry(data)
+            check_entry(header, payload)
+            if header["key"] != key:
+                raise StoreError("its key is not the one its name stands for")
+            head = _head(key, header.get("layout", []), payload)
+            macs = _macs(self.secret, self.run_key, head)
+            written_now = hmac.compare_digest(str(header.get("run_mac", "")), macs["run_mac"])
+            kept = (self.manifest.get(path.name) == hashlib.sha256(data).hexdigest()
+                    and hmac.compare_digest(str(header.get("mac", "")), macs["mac"]))
+            if not (written_now or kept):
+                raise StoreError("it was not in the store when this run opened it, nor written by this run's judge")
+            return _evaluations_from(header["layout"], payload)
+        except (StoreError, KeyError, TypeError, ValueError, OSError) as error:
+            self._note(f"{path}: {error}: recomputed and written again")
+            with contextlib.suppress(OSError):
+                path.unlink()
+            return None
+
+    def _write(self, name: str, key: dict[str, Any], evaluations: tuple[Evaluation, ...]) -> None:
+        path = self._path(name)
+        data = encode_entry(key, evaluations, self.secret, self.run_key)
+        try:
+            path.parent.mkdir(exist_ok=True)
+            handle, temporary = tempfile.mkstemp(prefix=".writing-", dir=path.parent)
+            with os.fdopen(handle, "wb") as stream:
+                stream.write(data)
+            os.replace(temporary, path)  # atomic: a reader sees the old entry or the whole new one
+        except OSError as error:
+            self._note(f"{self.folder}: cannot write an entry ({error}); the references are kept in memory only")
+
+    def _remember(self, name: str, evaluations: tuple[Evaluation, ...]) -> None:
+        size = sum(value.nbytes for evaluation in evaluations for part in (evaluation.outputs, evaluation.grads)
+                   for value in part.values())
+        self._memory[name] = (evaluations, size)
+        self._memory_bytes += size
+        while self._memory_bytes > MEMORY_BYTES and len(self._memory) > 1:
+            _, (_, dropped) = self._memory.popitem(last=False)
+            self._memory_bytes -= dropped
+
+    def _note(self, text: str) -> None:
+        if text not in self._noted:
+            self._noted.add(text)
+            note(text)
+
+
+def _copied(evaluations: tuple[Evaluation, ...]) -> tuple[Evaluation, ...]:
+    """Fresh copies: a caller that writes into a result never changes what the store keeps."""
+    return tuple(Evaluation({name: value.copy() for name, value in evaluation.outputs.items()},
+                            {name: value.copy() for name, value in evaluation.grads.items()})
+                 for evaluation in evaluations)
+
+
+def _shown(value: Any) -> str:
+    return json.dumps(value, sort_keys=True) if isinstance(value, dict) else str(value)
+
+
+def _secret(folder: Path) -> bytes:
+    """The store's secret: read from its file, or made (32 random bytes, mode 0600) when there is none."""
+    path = folder / SECRET_FILE
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_bytes()
+    made = secrets.token_bytes(32)
+    with os.fdopen(descriptor, "wb") as stream:
+        stream.write(made)
+    return made
+
+
+# --- the active store -------------------------------------------------------------------------------------------
+
+_ACTIVE: contextvars.ContextVar[ReferenceStore | None] = contextvars.ContextVar("reference_store", default=None)
+_PROCESS_STORE = ReferenceStore.memory()
+
+
+def active() -> ReferenceStore:
+    """The store in use: the one :func:`using` set, else this process's memory store."""
+    return _ACTIVE.get() or _PROCESS_STORE
+
+
+@contextlib.contextmanager
+def using(store: ReferenceStore) -> Iterator[ReferenceStore]:
+    """Use ``store`` for the references computed inside."""
+    token = _ACTIVE.set(store)
+    try:
+        yield store
+    finally:
+        _ACTIVE.reset(token)
+
+
+@contextlib.contextmanager
+def opened(folder: str | Path | None) -> Iterator[ReferenceStore]:
+    """The store of ``--references DIR`` in use inside; without a folder, this process's memory store."""
+    with using(ReferenceStore.open(folder) if folder is not None else active()) as store:
+        yield store
+
+
+@contextlib.contextmanager
+def shared() -> Iterator[ReferenceStore]:
+    """The active store if it has a folder, else one in a temporary folder for this run (removed on leaving).
+
+    What the judge processes of ``-j`` share: each gets the store (its folder and keys) as an argument.
+    """
+    if active().folder is not None:
+        yield active()
+        return
+    with tempfile.TemporaryDirectory(prefix="rnn-oracle-references-") as folder, using(ReferenceStore.open(folder)) \
+            as store:
+        yield store
+
+
+def twin_result(spec: LayerSpec, inputs: Arrays, upstream: Arrays, device: str = "cpu") -> Evaluation:
+    """``spec.twin(inputs, upstream, device)``, from the active store when it holds it."""
+    key = entry_key(TWIN, spec, inputs, upstream, device)
+    return active().get(key, lambda: (spec.twin(inputs, upstream, device),))[0]
+
+
+def rounding_result(spec: LayerSpec, inputs: Arrays, upstream: Arrays) -> tuple[Evaluation, Evaluation]:
+    """:func:`oracle.references.rounding.rounding_spread` of a case, from the active store when it holds it."""
+    from oracle.references.rounding import rounding_spread
+
+    key = entry_key(ROUNDING, spec, inputs, upstream, "cpu")
+    precise, spread = active().get(key, lambda: rounding_spread(spec, inputs, upstream))
+    return precise, spread

@@ -1,0 +1,263 @@
+"""The reference store: the same verdicts with it or without; stale or corrupt entries never trusted; no worker near."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from oracle.cli import main, single_threaded_torch
+from oracle.judge.audit import AuditConfig, run_audit
+from oracle.layers import get_spec
+from oracle.references import store as reference_store
+from oracle.references.store import ReferenceStore, decode_entry, encode_entry, using
+from oracle.report.text import to_json
+from tests.user_implementations import course_folder
+
+#: A small class: right, a wrong gradient, a stub.
+CLASS = ("correct", "bias gradient of shape (1, H)", "stub")
+CLASS_OPTIONS = ("--layers", "affine,rnn_step", "--cases", "1", "-j", "2")
+
+#: A float32 layer whose references include a rounding spread when built.
+LAYER = "lstm_step"
+
+
+def graded(path: Path) -> list[dict]:
+    """A class's JSON entries without their seconds (wall time is the one thing allowed to differ)."""
+    return [{key: value for key, value in entry.items() if key != "seconds"}
+            for entry in json.loads(path.read_text())["targets"]]
+
+
+@contextlib.contextmanager
+def no_store() -> Iterator[ReferenceStore]:
+    yield ReferenceStore.off()
+
+
+def test_a_class_is_graded_the_same_without_a_store_with_one_and_with_one_from_an_earlier_run(
+        tmp_path, monkeypatch, capsys):
+    store = tmp_path / "kept-store"
+    targets = [str(course_folder(tmp_path / f"student{number}", problem)) for number, problem in enumerate(CLASS)]
+    (tmp_path / "spy").mkdir()
+    (tmp_path / "spy" / "layers.py").write_text(SPY + LEAKS.format(names=[store.name, "rnn-oracle-references"]))
+    targets.append(str(tmp_path / "spy" / "layers.py"))
+    with monkeypatch.context() as patched:
+        patched.setattr(reference_store, "shared", no_store)  # what a run computed before there was a store
+        main(["audit", "--impl", *targets, *CLASS_OPTIONS, "--json", str(tmp_path / "none.json")])
+    kept_in = ["--references", str(store)]
+    main(["audit", "--impl", *targets, *CLASS_OPTIONS, *kept_in, "--json", str(tmp_path / "new.json")])
+    kept = sorted(path.name for path in store.glob("*/*.ref"))
+    main(["audit", "--impl", *targets, *CLASS_OPTIONS, *kept_in, "--json", str(tmp_path / "old.json")])
+    assert "reference store" not in capsys.readouterr().err  # nothing stale, nothing corrupt: nothing to note
+    assert kept and sorted(path.name for path in store.glob("*/*.ref")) == kept  # the second run only read
+    without = graded(tmp_path / "none.json")
+    assert [entry["points"]["total"] for entry in without][0] > [entry["points"]["total"] for entry in without][1]
+    assert graded(tmp_path / "new.json") == without
+    assert graded(tmp_path / "old.json") == without
+    # The spy's workers, in the judge processes of -j, never saw the store (kept or temporary) anywhere.
+    assert json.loads(without[-1]["output"]["import"]["tail"].splitlines()[-1]) == {"leaks": [], "looked": True}
+
+
+def audited(store: ReferenceStore) -> dict:
+    """The JSON of an audit of :data:`LAYER` in float32 with ``store``, without its timings."""
+    config = AuditConfig((LAYER,), ("float32",), 2, 0)
+    with using(store), single_threaded_torch():  # as the audit and the build run torch: threads are in the key
+        document = to_json(run_audit([get_spec(LAYER)], config), "test", "rnn-oracle")
+    document.pop("environment", None)
+    document["summary"].pop("seconds")
+    return document
+
+
+@pytest.fixture
+def built(tmp_path: Path) -> Path:
+    """A store built ahead of time for :func:`audited`'s cases (twins and rounding spreads)."""
+    folder = tmp_path / "built"
+    assert main(["references", "build", "--out", str(folder), "--layers", LAYER, "--dtypes", "float32",
+                 "--cases", "2"]) == 0
+    return folder
+
+
+def test_a_built_store_answers_every_reference_of_the_audit(built):
+    store = ReferenceStore.open(built)
+    assert audited(store) == audited(ReferenceStore.off())
+    assert store.hits and not store.misses
+
+
+@pytest.mark.parametrize("change", ["torch", "rounding"])
+def test_a_store_of_another_torch_or_rounding_rule_is_ignored_with_a_note(change, built, monkeypatch, capsys):
+    if change == "torch":
+        versions = reference_store._versions()
+        monkeypatch.setattr(reference_store, "_versions", lambda: {**versions, "torch": "2.99.0"})
+    else:
+        monkeypatch.setattr("oracle.specs.tolerances.ROUNDING_RUNS", 15)
+    capsys.readouterr()
+    store = ReferenceStore.open(built)
+    note = capsys.readouterr().err
+    assert "ignored" in note and (f"made with torch {versions['torch']} (now 2.99.0)" if change == "torch"
+                                  else '"runs": 16' in note and '"runs": 15' in note)
+    kinds = {path.name: decode_entry(path.read_bytes())[0]["key"]["kind"] for path in _entries(built)}
+    assert set(store.manifest) == {name for name, kind in kinds.items() if change == "rounding" and kind == "twin"}
+    spec, case = get_spec(LAYER), drawn_case()
+    with using(store), single_threaded_torch():
+        if change == "torch":
+            assert audited(store) == audited(ReferenceStore.off())
+        precise, spread = reference_store.rounding_result(spec, case.inputs, case.upstream)
+    assert store.misses and not store.hits
+    with using(ReferenceStore.off()), single_threaded_torch():
+        assert _same((precise, spread), reference_store.rounding_result(spec, case.inputs, case.upstream))
+
+
+def drawn_case(case_index: int = 0):
+    """Case ``case_index`` of :data:`LAYER` in float32, as the audit draws it."""
+    from oracle.judge.audit import case_source
+    from oracle.judge.checks import run_case
+
+    spec = get_spec(LAYER)
+    setting = AuditConfig((LAYER,), ("float32",), 1, 0).setting(case_index)
+    return run_case(spec, case_source(spec, np.dtype("float32"), 0, case_index, setting), np.dtype("float32"))
+
+
+def _same(first: tuple, second: tuple) -> bool:
+    return all(list(a.outputs) == list(b.outputs) and list(a.grads) == list(b.grads)
+               and all(np.array_equal(a.outputs[name], b.outputs[name]) for name in a.outputs)
+               and all(np.array_equal(a.grads[name], b.grads[name]) for name in a.grads)
+               for a, b in zip(first, second, strict=True))
+
+
+def _entries(folder: Path) -> list[Path]:
+    return sorted(folder.glob("*/*.ref"))
+
+
+def _flip_a_payload_byte(path: Path, secret: bytes) -> None:
+    data = bytearray(path.read_bytes())
+    data[-20] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def _cut_short(path: Path, secret: bytes) -> None:
+    path.write_bytes(path.read_bytes()[:-100])
+
+
+def _not_an_entry(path: Path, secret: bytes) -> None:
+    path.write_bytes(b"rnn-oracle reference store\n{not json\n")
+
+
+def _forged_without_the_secret(path: Path, secret: bytes) -> None:
+    """A well-formed entry with the right checksum whose values were changed by someone without the secret."""
+    header, evaluations = decode_entry(path.read_bytes())
+    path.write_bytes(encode_entry(header["key"], _scaled(evaluations), b"a guess", b"another"))
+
+
+def _scaled(evaluations: tuple) -> tuple:
+    return tuple(type(evaluation)({name: value * 1.5 for name, value in evaluation.outputs.items()},
+                                  {name: value * 1.5 for name, value in evaluation.grads.items()})
+                 for evaluation in evaluations)
+
+
+@pytest.mark.parametrize("corrupt", [_flip_a_payload_byte, _cut_short, _not_an_entry, _forged_without_the_secret])
+def test_a_corrupt_entry_is_noted_recomputed_and_written_again(corrupt, built, capsys):
+    secret = (built / reference_store.SECRET_FILE).read_bytes()
+    for path in _entries(built):
+        corrupt(path, secret)
+    capsys.readouterr()
+    store = ReferenceStore.open(built)
+    assert "cannot be trusted" in capsys.readouterr().err and not store.manifest
+    assert audited(store) == audited(ReferenceStore.off())
+    assert _same(spreads(store), spreads(ReferenceStore.off()))
+    assert store.misses and not store.hits
+    again = ReferenceStore.open(built)  # what was recomputed was written again, whole
+    assert len(again.manifest) == len(_entries(built)) > 0
+    assert audited(again) == audited(ReferenceStore.off()) and again.hits and not again.misses
+
+
+def spreads(store: ReferenceStore) -> tuple:
+    """The rounding rule's references of both cases of :func:`audited`, from ``store``."""
+    spec = get_spec(LAYER)
+    with using(store), single_threaded_torch():
+        return tuple(part for index in range(2) for part in reference_store.rounding_result(
+            spec, drawn_case(index).inputs, drawn_case(index).upstream))
+
+
+def test_an_entry_written_during_a_run_even_with_the_secret_is_not_used_in_it(built, capsys):
+    """A target that found the folder and its secret while its run went on: its entries are not read by that run."""
+    store = ReferenceStore.open(built)
+    for path in _entries(built):
+        header, evaluations = decode_entry(path.read_bytes())
+        path.write_bytes(encode_entry(header["key"], _scaled(evaluations), store.secret, b"not this run's key"))
+    assert audited(store) == audited(ReferenceStore.off())
+    assert store.misses and not store.hits
+    assert "not in the store when this run opened it" in capsys.readouterr().err
+
+
+def test_results_read_from_the_store_are_copies(built):
+    store = ReferenceStore.open(built)
+    spec, case = get_spec(LAYER), drawn_case()
+    with using(store), single_threaded_torch():
+        first = reference_store.twin_result(spec, case.inputs, case.upstream)
+        for value in first.grads.values():
+            value *= 2.0
+        second = reference_store.twin_result(spec, case.inputs, case.upstream)
+    assert all(not np.array_equal(first.grads[name], second.grads[name]) for name in first.grads
+               if np.any(second.grads[name]))
+
+
+#: A target's helpers to read what its worker can see of itself and of its parent.
+SPY = r'''
+import json, os, sys
+
+
+def _links(pid):
+    found = []
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            found.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
+        except OSError:
+            found.append("?")
+    return found
+
+
+def _read(path):
+    try:
+        with open(path, "rb") as handle:
+            return handle.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError as error:
+        return f"unreadable: {type(error).__name__}"
+
+
+def affine_forward(x, w, b):
+    out = x.reshape(x.shape[0], -1) @ w + b
+    return out, (x, w, b)
+'''
+
+
+#: Appended to :data:`SPY`: print all it sees, at import.
+SEEN = """
+print(json.dumps({"environ": dict(os.environ), "argv": sys.argv, "cmdline": _read("/proc/self/cmdline"),
+                  "fds": _links("self"), "cwd": os.getcwd(),
+                  "parent_cmdline": _read(f"/proc/{os.getppid()}/cmdline"),
+                  "parent_environ": _read(f"/proc/{os.getppid()}/environ")}))
+"""
+
+#: Appended to :data:`SPY` in a class: one line saying where the names given were seen (constant when nowhere).
+LEAKS = """
+_SEEN = {{"environ": dict(os.environ), "argv": sys.argv, "cmdline": _read("/proc/self/cmdline"),
+          "fds": _links("self"), "parent_cmdline": _read(f"/proc/{{os.getppid()}}/cmdline")}}
+print(json.dumps({{"leaks": [where for where, what in _SEEN.items() for name in {names} if name in json.dumps(what)],
+                  "looked": bool(_SEEN["fds"] and _SEEN["argv"] and "PATH" in _SEEN["environ"])}}))
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs Linux's /proc")
+def test_a_worker_never_learns_where_the_store_is(tmp_path):
+    store = tmp_path / "kept-store"
+    (tmp_path / "spy").mkdir()
+    (tmp_path / "spy" / "layers.py").write_text(SPY + SEEN)
+    main(["audit", "--impl", str(tmp_path / "spy" / "layers.py"), "--layers", "affine", "--cases", "1",
+          "--references", str(store), "--json", str(tmp_path / "out.json")])
+    assert list(store.glob("*/*.ref"))  # the judge used the store while the worker ran
+    seen = json.loads(json.loads((tmp_path / "out.json").read_text())["targets"][0]["output"]["import"]["tail"])
+    assert seen["fds"] and seen["argv"] and "PATH" in seen["environ"]  # the spy saw something: it can fail
+    assert store.name not in json.dumps(seen), seen
