@@ -200,7 +200,8 @@ if __name__ == "__main__":
 
 
 def write_reproducers(folder: Path, target: str, specs: list[LayerSpec], minimal: dict,
-                      config: Any) -> dict[str, dict[str, str]]:
+                      config: Any, library: str = "numpy",
+                      autograd: dict[str, str] | None = None) -> dict[str, dict[str, str]]:
     """Write the ``.npz`` and ``.py`` of each shrunk finding in ``minimal`` (:func:`oracle.judge.shrink.minimal_cases`).
 
     Returns the scripts' paths, ``{function: {dtype: path}}``. Runs the bound ``specs`` once more on each

@@ -39,6 +39,7 @@ from oracle.report.progress import ClassProgress
 from oracle.report.repro import write_reproducers
 from oracle.report.text import render
 from oracle.specs.families import COURSE_NAMES
+from oracle.targets.backends import PortOptions
 from oracle.targets.binding import bound_specs, family_of, public_names
 from oracle.targets.boundary import Limits, harden_judge, open_target
 from oracle.targets.grading import function_cells, options_of, shard_of, write_csv, write_gradescope
@@ -83,7 +84,7 @@ def audit_one(target_text: str, config: AuditConfig, layers: Sequence[str], prog
               progress: object = None, limits: Limits | None = None, parallel: int = 1,
               cells: str = "definitions", pickled: bytes | None = None, required: Sequence[str] = (),
               shrink_budget: float = SHRINK_BUDGET, repro: str | None = None,
-              family: str | None = None) -> tuple[dict, str, AuditResult | None]:
+              family: str | None = None, port: PortOptions | None = None) -> tuple[dict, str, AuditResult | None]:
     """Audit one target through its worker: ``(its JSON entry, the text report, the audit)`` (no audit: not imported).
 
     The target is audited as one course family (:attr:`oracle.specs.spec.LayerSpec.family`): ``family``, or the
@@ -92,13 +93,14 @@ def audit_one(target_text: str, config: AuditConfig, layers: Sequence[str], prog
     ``cells`` and ``pickled`` as :func:`oracle.targets.boundary.open_target` takes them; ``required``: the
     requirements outside the course's API whose absence fails (``--require``); ``shrink_budget``: seconds
     for shrinking the findings' cases (:mod:`oracle.judge.shrink`; 0: none); ``repro``: the folder of the
-    reproducers (:mod:`oracle.report.repro`; ``None``: none).
+    reproducers (:mod:`oracle.report.repro`; ``None``: none); ``port``: how a port's arrays cross
+    (:mod:`oracle.targets.backends`).
     """
     started = time.perf_counter()
     chosen = [spec for spec in all_specs() if not layers or spec.name in layers]
     try:
         with open_target(target_text, public_names(chosen), limits or Limits(), base=Path.cwd(),
-                         parallel=parallel, cells=cells, pickled=pickled) as target:
+                         parallel=parallel, cells=cells, pickled=pickled, port=port or PortOptions()) as target:
             family = family or family_of(target)
             audited = [spec for spec in chosen if spec.family == family]
             if chosen and not audited:
@@ -112,7 +114,9 @@ def audit_one(target_text: str, config: AuditConfig, layers: Sequence[str], prog
             found, evidence = verdicts(result, specs, absent, required)
             minimal = minimal_cases(result, specs, found, total_budget=shrink_budget) if shrink_budget else {}
             reproducers = ({} if repro is None
-                           else write_reproducers(Path(repro), target_text, specs, minimal, result.config))
+                           else write_reproducers(Path(repro), target_text, specs, minimal, result.config,
+                                                  library=target.session.backend,
+                                                  autograd=dict(target.session.autograd)))
             output, notes = target.output(), target.notes()
     except TargetError as error:
         entry: dict[str, Any] = {"target": target_text, "family": family,
@@ -131,14 +135,15 @@ def audit_one(target_text: str, config: AuditConfig, layers: Sequence[str], prog
 
 
 def audit_entry(target_text: str, config: AuditConfig, layers: Sequence[str], limits: Limits, base: str,
-                parallel: int, cells: str, required: Sequence[str], repro: str | None, family: str | None) -> dict:
+                parallel: int, cells: str, required: Sequence[str], repro: str | None, family: str | None,
+                port: PortOptions | None = None) -> dict:
     """The JSON entry of one target, judged in a pool process (``-j``); ``base``: the folder targets are found from."""
     import torch
 
     os.chdir(base)
     torch.set_num_threads(1)
     return audit_one(target_text, config, layers, "rnn-oracle", limits=limits, parallel=parallel, cells=cells,
-                     required=required, repro=repro, family=family)[0]
+                     required=required, repro=repro, family=family, port=port)[0]
 
 
 def workers_per_target(jobs: int) -> int:
@@ -191,13 +196,14 @@ def status(entries: Sequence[dict]) -> int:
 def run_impl_audit(args: argparse.Namespace, config: AuditConfig, layers: Sequence[str], progress: object) -> int:
     """The ``--impl`` audit of ``args.impl`` (see the module docstring)."""
     harden_judge()
+    args.port = getattr(args, "port", None) or PortOptions(device=config.device)
     targets = list(dict.fromkeys(args.impl))
     chosen = shard_of(targets, args.shard)
     rubric = args.rubric
     if len(targets) == 1:
         entry, report, result = audit_one(targets[0], config, layers, args.prog, progress, args.limits,
                                           workers_per_target(1), args.cells, required=args.require, repro=args.repro,
-                                          family=args.family)
+                                          family=args.family, port=args.port)
         entries = [{**entry, "index": 0, "points": rubric_for(rubric, entry["family"]).score(entry["verdicts"])}]
         if report:
             print(report)
@@ -210,7 +216,8 @@ def run_impl_audit(args: argparse.Namespace, config: AuditConfig, layers: Sequen
         if entry["error"]:
             print(f"{args.prog} audit: error: {entry['target']}: {entry['error']}", file=sys.stderr)
     options = options_of(config, rubric, {"require": sorted(args.require), "cells": args.cells,
-                                          "family": args.family})
+                                          "family": args.family, "backend": args.port.backend,
+                                          "autograd": args.port.autograd})
     document = {"schema_version": IMPL_JSON_SCHEMA["schema_version"], "options": options,
                 "shard": list(args.shard) if args.shard else None, "targets": entries}
     return write_outputs(args, document, rubric, result.config if result is not None else config, result)
@@ -227,7 +234,7 @@ def audit_class(args: argparse.Namespace, config: AuditConfig, layers: Sequence[
                    for index, target in chosen}  # one folder of reproducers per target
         futures = {pool.submit(audit_entry, target, config, layers, args.limits, str(Path.cwd()),
                                workers_per_target(args.jobs), args.cells, args.require, folders[index],
-                               args.family): index
+                               args.family, args.port): index
                    for index, target in chosen}
         for future in as_completed(futures):
             entry = {**future.result(), "index": futures[future]}
