@@ -331,12 +331,18 @@ def autograd_function(recipe: dict[str, str], find: Callable[[str], Any], librar
         raise NotImplementedError(f"--autograd needs a torch or JAX port; this target runs as {library.name}, "
                                   f"and defines no {name}")
     if recipe["autograd"] == "forward":
-        plain = {key: value for key, value in recipe.items() if key in ("call", "dlai")}
-        inner = recipe_function(plain, find)
+        inner = recipe_function(without_graph(recipe), find)
         grads = _positions(recipe.get("grads", ""))
         return (_torch_forward if library.name == "torch" else _jax_forward)(library, name, inner, grads)
     upstream = _positions(recipe.get("upstream", ""))
     return (_torch_backward if library.name == "torch" else _jax_backward)(library, name, upstream)
+
+
+def without_graph(recipe: dict[str, str]) -> dict[str, str]:
+    """An autograd forward recipe as a plain call (its outputs alone are wanted); any other recipe as it is."""
+    if recipe.get("autograd") != "forward":
+        return recipe
+    return {key: value for key, value in recipe.items() if key in ("call", "dlai")}
 
 
 def _graph_of(name: str, args: tuple[Any, ...]) -> tuple[list[Any], Graph]:

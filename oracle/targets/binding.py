@@ -16,12 +16,9 @@ import dataclasses
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
-import numpy as np
-
 from oracle.specs.families import FAMILIES
 from oracle.specs.registry import registered
-from oracle.specs.sources import RandomSource
-from oracle.specs.spec import LayerSpec, NotImplementedLayer
+from oracle.specs.spec import LayerSpec, NotImplementedLayer, input_names
 
 
 class Findable(Protocol):
@@ -73,11 +70,6 @@ def _found(names: Iterable[str], target: Findable, spec: LayerSpec | None = None
     if spec is not None:
         found.update(autograd_functions(spec, target))
     return {name: missing(name, target) if function is None else function for name, function in found.items()}
-
-
-def input_names(spec: LayerSpec) -> tuple[str, ...]:
-    """The names of ``spec``'s inputs, in the order its forward pass takes them (from one drawn case)."""
-    return tuple(spec.make_inputs(RandomSource(np.random.default_rng(0)), np.dtype(spec.dtypes[0])))
 
 
 def autograd_functions(spec: LayerSpec, target: Findable) -> dict[str, Any]:

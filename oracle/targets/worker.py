@@ -173,7 +173,9 @@ class Worker:
             base = list(decoder.value(request.get("args", [])))
             changes = [[(position, index, decoder.value(value)) for position, index, value in call.get("replace", [])]
                        for call in request.get("calls", [])]
-            function = self.function(request["recipe"])
+            # Calls that keep only the outputs (finite differences) need no autograd graph.
+            function = self.function(backends.without_graph(request["recipe"]) if request.get("take") is not None
+                                     else request["recipe"])
         except Exception as error:
             for call in request.get("calls", []):
                 self.send({"id": call.get("id"), "status": "raised", "type": type(error).__name__,
