@@ -49,19 +49,21 @@ CASES = {
 }
 
 
-def audited(port: str, autograd: bool, dtypes: tuple[str, ...] = ("float64", "float32"), **options) -> dict:
-    """The JSON entry of one port's audit of ``rnn_step``, two cases per dtype, not shrunk unless asked."""
+def audited(port: str, autograd: bool, dtypes: tuple[str, ...] = ("float64", "float32"),
+            **options) -> tuple[dict, str]:
+    """The JSON entry and text report of one port's audit of ``rnn_step``, two cases per dtype, not shrunk unless
+    asked."""
     config = AuditConfig(layers=("rnn_step",), dtypes=dtypes, cases=2, seed=0)
-    entry, _, _ = audit_one(str(PORTS / port), config, ["rnn_step"], "rnn-oracle",
-                            port=PortOptions(autograd=autograd), **{"shrink_budget": 0, **options})
-    return entry
+    entry, report, _ = audit_one(str(PORTS / port), config, ["rnn_step"], "rnn-oracle",
+                                 port=PortOptions(autograd=autograd), **{"shrink_budget": 0, **options})
+    return entry, report
 
 
 @pytest.mark.parametrize("port", [pytest.param(port, marks=needs_jax) if port.startswith("jax") else port
                                   for port in CASES])
 def test_each_port_gets_exactly_its_findings(port):
     autograd, expected = CASES[port]
-    entry = audited(port, autograd)
+    entry, report = audited(port, autograd)
     assert entry["error"] is None
     assert entry["verdicts"] == expected, entry["evidence"]
     library = port.split("_")[0]
@@ -71,10 +73,12 @@ def test_each_port_gets_exactly_its_findings(port):
     if autograd:
         kind = "torch.autograd.Function" if library == "torch" else "jax.custom_vjp"
         assert f"{library}'s autograd through rnn_step_forward" in supplied[0] and kind in supplied[0]
+    reruns = [line for line in report.splitlines() if line.startswith("  rerun: ")]
+    assert all(line.endswith(f"--impl {PORTS / port}" + (" --autograd" if autograd else "")) for line in reruns)
 
 
 def test_a_wrong_backward_of_a_port_has_a_minimal_case_and_a_reproducer_that_needs_its_library(tmp_path):
-    entry = audited("torch_autograd_function.py", True, ("float64",), shrink_budget=10, repro=str(tmp_path))
+    entry, _ = audited("torch_autograd_function.py", True, ("float64",), shrink_budget=10, repro=str(tmp_path))
     minimal = entry["minimal"]["rnn_step_backward"]["float64"]
     assert minimal["finding"] == "wrong_value"
     script = Path(entry["reproducers"]["rnn_step_backward"]["float64"])
@@ -189,3 +193,14 @@ def test_cupy_arrays_cross_to_the_gpu_and_back():
 def test_backend_and_autograd_need_impl(capsys):
     assert main(["audit", "--layers", "rnn_step", "--autograd"]) == 2
     assert "--backend and --autograd say how an --impl target is run" in capsys.readouterr().err
+
+
+def test_the_worker_of_a_numpy_target_imports_no_port_library(tmp_path):
+    from oracle.targets.boundary import open_target
+
+    probe = tmp_path / "probe.py"
+    probe.write_text("import sys\n\nimport numpy as np\n\n\ndef probe():\n"
+                     "    return np.array([name in sys.modules for name in ('torch', 'jax', 'cupy')])\n")
+    with open_target(str(probe), ["probe"]) as target:
+        assert target.find("probe")().tolist() == [False, False, False]
+        assert target.session.backend == "numpy" and target.notes() == []

@@ -121,6 +121,8 @@ class AuditConfig:
         The ``--spec`` targets the extra specs were loaded from.
     impl_target
         The ``--impl`` target the built-in specs were bound to (``""``: impl).
+    impl_options
+        The options that say how that target runs (``--backend torch``, ``--autograd``), for a rerun.
     profile
         A name from :data:`oracle.specs.profiles.PROFILES`.
     dims
@@ -134,6 +136,7 @@ class AuditConfig:
     device: str = "cpu"
     spec_targets: tuple[str, ...] = ()
     impl_target: str = ""
+    impl_options: tuple[str, ...] = ()
     profile: str = "default"
     dims: Mapping[str, int] = field(default_factory=dict)
 

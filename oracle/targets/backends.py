@@ -76,6 +76,10 @@ class PortOptions:
     device: str = "cpu"
     autograd: bool = False
 
+    def flags(self) -> tuple[str, ...]:
+        """The command line's options for these (``--device`` is the audit's own)."""
+        return (*(("--backend", self.backend) if self.backend else ()), *(("--autograd",) if self.autograd else ()))
+
 
 def prepare(device: str) -> None:
     """Settings a port's library reads when it is imported: set before the target is.

@@ -108,7 +108,8 @@ def audit_one(target_text: str, config: AuditConfig, layers: Sequence[str], prog
                                   f"layers given is of it ({', '.join(spec.name for spec in chosen)}); give "
                                   f"--family {chosen[0].family} to audit it as {COURSE_NAMES[chosen[0].family]}'s")
             specs = bound_specs(audited, target)
-            config = dataclasses.replace(config, layers=tuple(spec.name for spec in specs), impl_target=target_text)
+            config = dataclasses.replace(config, layers=tuple(spec.name for spec in specs), impl_target=target_text,
+                                         impl_options=port.flags() if port else ())
             result = run_audit(specs, config, progress=progress)  # type: ignore[arg-type]
             absent = {name for name in public_names(audited) if target.find(name) is None}
             found, evidence = verdicts(result, specs, absent, required)
