@@ -67,6 +67,7 @@ def test_each_port_gets_exactly_its_findings(port):
     assert entry["error"] is None
     assert entry["verdicts"] == expected, entry["evidence"]
     library = port.split("_")[0]
+    assert entry["backend"] == library
     assert any(note.startswith(f"audited as a {library} port (it imports {library})") for note in entry["notes"])
     supplied = [note for note in entry["notes"] if note.startswith("rnn_step_backward: supplied by")]
     assert len(supplied) == autograd, entry["notes"]

@@ -727,11 +727,12 @@ class RemoteTarget:
 
         ``grads``: the positions of the inputs the backward returns gradients of, in its order; ``upstream``:
         the positions of the outputs whose upstream gradients it takes. ``None`` when the option is off, the
-        target defines ``backward`` itself (an explicit backward is judged as it is) or lacks ``forward``.
+        target defines ``backward`` itself (an explicit backward is judged as it is), lacks ``forward``, or is
+        not a torch or JAX port (numpy has no autograd: the backward is missing).
         """
         found = self.session.found
-        if not self.session.port.autograd or found.get(backward, "missing") != "missing" \
-                or found.get(forward) != "function":
+        if not self.session.port.autograd or self.session.backend not in AUTOGRAD_NAMES \
+                or found.get(backward, "missing") != "missing" or found.get(forward) != "function":
             return None
         self.session.autograd[backward] = forward
         recipe = {"call": forward, "autograd": "forward", "grads": ",".join(map(str, grads))}
@@ -749,6 +750,9 @@ class RemoteTarget:
             notes.append(f"audited as a {session.backend} port ({session.chosen}): its arguments crossed as "
                          f"{session.backend} arrays on {session.port.device}, its results were brought back into numpy"
                          + ("; --backend numpy audits it as numpy code" if session.chosen != "--backend" else ""))
+        if session.port.autograd and session.backend not in AUTOGRAD_NAMES:
+            notes.append(f"--autograd: a {session.backend} target has no autograd to supply its missing backward "
+                         "functions (it takes a torch or JAX port)")
         notes += [f"{backward}: supplied by {session.backend}'s autograd through {forward} (--autograd; the target "
                   f"defines no {backward}): what is judged is the backward of the port's own "
                   f"{AUTOGRAD_NAMES.get(session.backend, 'autograd')}, or {session.backend}'s derivatives of its "

@@ -70,7 +70,10 @@ IMPL_JSON_SCHEMA = {
         "evidence": "{function: {dtype: [text, ...]}}: per finding, the failure and the smallest case it occurs in",
         "output": "{function: {bytes: n, tail: text}}: what the target printed (and 'import' while importing), "
                   "the last 4 KB of it per function; never part of a verdict",
-        "notes": "[text, ...]: a notebook's cells that were left out (did not parse, failed, hung), each cited",
+        "notes": "[text, ...]: a notebook's cells that were left out (did not parse, failed, hung), each cited; the "
+                 "library a port ran with; each backward function that --autograd supplied",
+        "backend": "the library the target's functions were given arrays of and returned: 'numpy', 'torch', 'jax' "
+                   "or 'cupy' (oracle/targets/backends.py); null when it could not be imported",
         "minimal": "{function: {dtype: {finding, case, sizes, values}}}: the smallest failing case found for the "
                    "function's first finding (oracle/judge/shrink.py): its case index, sizes and the float arrays made "
                    "zeros, ones or small integers; also the last evidence line",
@@ -118,12 +121,12 @@ def audit_one(target_text: str, config: AuditConfig, layers: Sequence[str], prog
                            else write_reproducers(Path(repro), target_text, specs, minimal, result.config,
                                                   library=target.session.backend,
                                                   autograd=dict(target.session.autograd)))
-            output, notes = target.output(), target.notes()
+            output, notes, backend = target.output(), target.notes(), target.session.backend
     except TargetError as error:
         entry: dict[str, Any] = {"target": target_text, "family": family,
                                  "seconds": round(time.perf_counter() - started, 2), "error": str(error),
-                                 "verdicts": {}, "evidence": {}, "output": {}, "notes": [], "minimal": {},
-                                 "reproducers": {}}
+                                 "verdicts": {}, "evidence": {}, "output": {}, "notes": [], "backend": None,
+                                 "minimal": {}, "reproducers": {}}
         return entry, "", None
     for function, dtypes in minimal.items():
         for dtype, case in dtypes.items():
@@ -131,7 +134,7 @@ def audit_one(target_text: str, config: AuditConfig, layers: Sequence[str], prog
             case.pop("minimal")
     entry = {"target": target_text, "family": family, "seconds": round(time.perf_counter() - started, 2), "error": None,
              "verdicts": found, "evidence": evidence, "minimal": minimal, "reproducers": reproducers, "output": output,
-             "notes": notes}
+             "notes": notes, "backend": backend}
     return entry, render(result, prog), result
 
 
