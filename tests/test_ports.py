@@ -123,6 +123,14 @@ def test_the_library_is_detected_from_what_the_target_imports():
     assert backends.detect([{"np": np, "math": __import__("math")}]) == []
     assert backends.choose(PortOptions(), [{"np": np}]) == ("numpy", "")
     assert backends.choose(PortOptions(backend="jax"), [{"torch": torch}]) == ("jax", "--backend")
+
+
+    class Hostile:
+        def __getattribute__(self, name):
+            raise RuntimeError(name)
+
+    assert backends.detect([{"odd": Hostile(), "torch": torch}]) == ["torch"]
+    assert backends.namespaces_of([], [Hostile()]) == []
     with pytest.raises(BackendError, match="imports torch and cupy: give --backend"):
         backends.choose(PortOptions(), [{"torch": torch, "cp": type("cupy", (), {"__module__": "cupy._core"})()}])
 

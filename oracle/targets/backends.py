@@ -97,15 +97,12 @@ def prepare(device: str) -> None:
 
 def _root(value: Any) -> str | None:
     """The top-level package a module, or an object defined in one, comes from (``jax`` for ``jax.numpy``)."""
-    if isinstance(value, types.ModuleType):
-        name = value.__name__
-    else:
-        try:
-            name = getattr(value, "__module__", None) or ""
-        except Exception:  # an object whose attributes raise
-            return None
-        if not isinstance(name, str):
-            return None
+    try:
+        name = value.__name__ if isinstance(value, types.ModuleType) else getattr(value, "__module__", None)
+    except Exception:  # an object whose attributes raise
+        return None
+    if type(name) is not str:
+        return None
     root = name.partition(".")[0]
     return "jax" if root == "jaxlib" else root
 
@@ -130,7 +127,10 @@ def namespaces_of(modules: Iterable[types.ModuleType], functions: Iterable[Any])
     """The globals of ``modules`` and of the ``functions`` found in them (a function's module may be another)."""
     spaces = [vars(module) for module in modules]
     for function in functions:
-        space = getattr(function, "__globals__", None)
+        try:
+            space = getattr(function, "__globals__", None)
+        except Exception:  # an object whose attributes raise
+            continue
         if isinstance(space, dict) and all(space is not other for other in spaces):
             spaces.append(space)
     return spaces
