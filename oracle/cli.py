@@ -47,6 +47,7 @@ from oracle.specs.families import FAMILIES
 from oracle.specs.profiles import PROFILES, case_setting, parse_dims
 from oracle.specs.sources import DimensionError, RandomSource
 from oracle.specs.spec import CALL_ERRORS, LayerSpec
+from oracle.targets.backends import BACKENDS, PortOptions
 from oracle.targets.boundary import DEFAULT_IMPORT_TIMEOUT, DEFAULT_MEMORY, DEFAULT_TIMEOUT, Limits, default_timeout
 from oracle.targets.grading import parse_shard
 from oracle.targets.impl_audit import run_impl_audit
@@ -165,7 +166,7 @@ def add_audit_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"master seed, a non-negative integer or 'random' (default: {DEFAULT_SEED}); "
                              "every case is seeded from it, the layer, the dtype and the case index")
     parser.add_argument("--device", type=_device, default="cpu",
-                        help="where the torch twins run: cpu (default), cuda or cuda:K")
+                        help="where the torch twins run, and an --impl port's arrays: cpu (default), cuda or cuda:K")
     parser.add_argument("--dims", type=_dims, default={}, metavar="NAME=SIZE,...",
                         help="fix sizes for every case, e.g. N=64,T=50,D=128,H=256 (names as the specs draw them: "
                              "N, T, D, H, M, V, W; the others keep their defaults, drawn from 1..4). Inputs above "
@@ -193,6 +194,14 @@ def add_audit_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default): what the kernel offers, and the report says what held; require: a target "
                              "whose worker lacks a protection is not run (exit status 2); off: no confinement, "
                              "with a warning")
+    parser.add_argument("--backend", choices=BACKENDS, default=None,
+                        help="with --impl: the library the target's layers are written with, whose arrays they are "
+                             "given and return (default: detected from what the target imports: torch, jax or "
+                             "cupy, else numpy; jax needs rnn-oracle[jax], cupy rnn-oracle[cupy])")
+    parser.add_argument("--autograd", action="store_true",
+                        help="with --impl: a torch or JAX port that defines forward functions only gets each "
+                             "backward function from its library's autograd (torch.autograd.grad, jax.vjp), so its "
+                             "autograd.Function or custom_vjp is judged under the backward function's name")
     parser.add_argument("--cells", choices=CELL_MODES, default="definitions",
                         help="with --impl NOTEBOOK.ipynb: run only the imports, definitions and the constants they "
                              "read (definitions, the default), or every code cell in order (all)")
@@ -435,6 +444,9 @@ def run_audit_command(args: argparse.Namespace) -> int:
         raise UsageError("--repro writes reproducers of an --impl target's findings; it needs --impl")
     if args.require and not args.impl:
         raise UsageError("--require says which layers an --impl target must offer; it needs --impl")
+    if (args.backend or args.autograd) and not args.impl:
+        raise UsageError("--backend and --autograd say how an --impl target is run; they need --impl")
+    args.port = PortOptions(backend=args.backend, device=config.device, autograd=args.autograd)
     if args.impl:
         timeout = args.timeout or default_timeout(dict(config.dims))
         args.limits = Limits(timeout=timeout, import_timeout=max(DEFAULT_IMPORT_TIMEOUT, timeout),

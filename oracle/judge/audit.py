@@ -122,6 +122,8 @@ class AuditConfig:
         The ``--spec`` targets the extra specs were loaded from.
     impl_target
         The ``--impl`` target the built-in specs were bound to (``""``: impl).
+    impl_options
+        The options that say how that target runs (``--backend torch``, ``--autograd``), for a rerun.
     profile
         A name from :data:`oracle.specs.profiles.PROFILES`.
     dims
@@ -135,6 +137,7 @@ class AuditConfig:
     device: str = "cpu"
     spec_targets: tuple[str, ...] = ()
     impl_target: str = ""
+    impl_options: tuple[str, ...] = ()
     profile: str = "default"
     dims: Mapping[str, int] = field(default_factory=dict)
 

@@ -15,6 +15,13 @@ For each finding whose case was shrunk (:mod:`oracle.judge.shrink`) it writes
     exits 0. It needs only numpy: run it in the learner's own environment, or
     open it in a debugger. Its first lines name the likely cause of the finding, when a known
     mistake reproduces it (:mod:`oracle.judge.causes`).
+
+A port written with torch, JAX or CuPy (:mod:`oracle.targets.backends`) is called
+as the audit called it: its arguments converted into its library's arrays, its
+results brought back into numpy; a backward function that ``--autograd``
+supplied is computed by the library's autograd through the port's forward
+function. That script needs the port's library too, and says so (in its first
+line and when it runs).
 """
 
 from __future__ import annotations
@@ -31,18 +38,89 @@ from oracle.judge.audit import case_source
 from oracle.judge.checks import RoundingRule, run_case, spec_tolerance
 from oracle.judge.verdicts import functions_of
 from oracle.references.finite_diff import as_float64
-from oracle.specs.spec import Arrays, Evaluation, LayerSpec
+from oracle.specs.spec import Arrays, Evaluation, LayerSpec, input_names
 from oracle.specs.tolerances import ROUNDING_FACTOR
 
 #: The reproducer script; ``CONFIG`` is replaced by the finding's settings (a JSON object).
-SCRIPT = r'''"""Reproduce a finding of rnn-oracle with numpy alone: python THIS_FILE (exit 1: it still fails)."""
-import ast, importlib, json, re, sys, types
+SCRIPT = r'''"""Reproduce a finding of rnn-oracle with NEEDS: python THIS_FILE (exit 1: it still fails)."""
+import ast, importlib, importlib.util, json, os, re, sys, types
 from pathlib import Path
 
 import numpy as np
 
 CONFIG = json.loads(CONFIG_TEXT)
 HERE = Path(__file__).resolve().parent
+
+
+def library():
+    """``(to, back)``: numpy arrays into the port's library (CONFIG["library"]) and its arrays back into numpy."""
+    name, device = CONFIG["library"], CONFIG["device"]
+    if name == "torch":
+        import torch
+        to = lambda a: torch.from_numpy(a).to(device)  # shares the array's memory on the CPU
+        kind, back = torch.Tensor, lambda t: t.detach().cpu().numpy()
+    elif name == "jax":
+        os.environ["JAX_ENABLE_X64"] = "1"  # float64 stays float64, as in the audit
+        os.environ["JAX_DEFAULT_MATMUL_PRECISION"] = "highest"
+        import jax
+        jax.config.update("jax_enable_x64", True)
+        to = lambda a: jax.device_put(a, jax.devices("gpu" if device.startswith("cuda") else "cpu")[0])
+        kind, back = jax.Array, np.asarray
+    elif name == "cupy":
+        import cupy
+        to, kind, back = cupy.asarray, cupy.ndarray, cupy.asnumpy
+    else:
+        return (lambda value: value), (lambda value: value)
+
+    def into(value):
+        if isinstance(value, np.ndarray):
+            return to(value)
+        if isinstance(value, dict):
+            return {key: into(item) for key, item in value.items()}
+        return value
+
+    def out(value):
+        if isinstance(value, kind):
+            return back(value)
+        if isinstance(value, (tuple, list)):
+            return type(value)(out(item) for item in value)
+        if isinstance(value, dict):
+            return {key: out(item) for key, item in value.items()}
+        return value
+
+    return into, out
+
+
+INTO, OUT = library()
+
+
+def autograd_gradients(forward, arguments, upstream):
+    """The gradients the port's autograd gives through ``forward`` (what --autograd judged)."""
+    grads, positions = CONFIG["autograd_grads"], CONFIG["autograd_upstream"]
+    given = [INTO(value) for value in arguments]
+    if CONFIG["library"] == "torch":
+        import torch
+        for position in grads:
+            given[position] = given[position].detach().requires_grad_(True)
+        outputs = forward(*given)[:-1]
+        found = torch.autograd.grad([outputs[p] for p in positions], [given[p] for p in grads],
+                                    [INTO(value).to(outputs[p].dtype) for p, value in zip(positions, upstream)],
+                                    allow_unused=True)
+        return tuple(OUT(torch.zeros_like(given[p]) if g is None else g) for p, g in zip(grads, found))
+    import jax
+    import jax.numpy as jnp
+
+    def outputs_of(*points):
+        full = list(given)
+        for position, point in zip(grads, points):
+            full[position] = point
+        return tuple(forward(*full)[:-1])
+
+    outputs, pullback = jax.vjp(outputs_of, *(given[p] for p in grads))
+    cotangents = [jnp.zeros_like(output) for output in outputs]
+    for position, value in zip(positions, upstream):
+        cotangents[position] = jnp.asarray(value, dtype=outputs[position].dtype)
+    return OUT(tuple(pullback(tuple(cotangents))))
 
 
 def course_helpers():
@@ -146,12 +224,17 @@ def run(modules, data):
         return {"output loss": loss, **{f"grad {name}": grads[name] for name in CONFIG["grads"]}}, {}
     given = {name: value.copy() for name, value in inputs.items()}
     if kind == "sigmoid":
-        return {"output out": find(modules, names[0])(given["x"])}, {"input": (inputs, given)}
+        return {"output out": OUT(find(modules, names[0])(INTO(given["x"])))}, {"input": (inputs, given)}
     arguments = list(given.values())
     if kind == "dlai":  # deeplearning.ai's API: the parameters in a dict, the gradients returned in one
         count = len(arguments) - len(CONFIG["parameters"])
         arguments = [*arguments[:count], dict(zip(CONFIG["parameters"], arguments[count:]))]
-    results = find(modules, names[0])(*arguments)
+    if CONFIG["stage"] == "backward" and CONFIG["autograd_grads"] is not None:  # --autograd: no backward of its own
+        grads = autograd_gradients(find(modules, names[0]), arguments, list(upstream.values()))
+        return {f"grad {name}": value for name, value in zip(CONFIG["grads"], grads)}, {}
+    results = find(modules, names[0])(*(INTO(value) for value in arguments))
+    # In numpy, all but a layer's cache, which goes back to its backward as the port made it.
+    results = (*OUT(results[:-1]), results[-1]) if kind != "loss" and isinstance(results, tuple) else OUT(results)
     if kind == "loss":
         loss, *grads = results
         return {"output loss": loss, **{f"grad {n}": g for n, g in zip(CONFIG["grads"], grads)}}, {
@@ -160,7 +243,7 @@ def run(modules, data):
     found = {f"output {name}": value for name, value in zip(CONFIG["outputs"], outputs)}
     if CONFIG["stage"] == "backward":
         given_upstream = {name: value.copy() for name, value in upstream.items()}
-        grads = find(modules, names[1])(*given_upstream.values(), cache)
+        grads = OUT(find(modules, names[1])(*(INTO(value) for value in given_upstream.values()), cache))
         if isinstance(grads, dict):
             grads = tuple(grads.get(key) for key in CONFIG["gradients"])
         grads = grads if isinstance(grads, tuple) else (grads,)
@@ -175,6 +258,10 @@ def main():
     print(f"the audit found: {CONFIG['finding']}")
     for cause in CONFIG.get("causes", []):
         print(f"likely cause: {cause['text']} [{cause['id']}] (reproduced exactly on {cause['cases']} cases)")
+    if CONFIG["library"] != "numpy":
+        print(f"a {CONFIG['library']} port: this script needs {CONFIG['library']}, and calls it on "
+              f"{CONFIG['device']}" + (f"; {CONFIG['names'][1]} comes from {CONFIG['library']}'s autograd (--autograd)"
+                                       if CONFIG["autograd_grads"] is not None else ""))
     found, arguments = run(load_target(CONFIG["target"]), data)
     wrong = []
     for kind, (before, after) in arguments.items():
@@ -214,7 +301,8 @@ if __name__ == "__main__":
 
 
 def write_reproducers(folder: Path, target: str, specs: list[LayerSpec], minimal: dict,
-                      config: Any, causes: dict | None = None) -> dict[str, dict[str, str]]:
+                      config: Any, causes: dict | None = None, library: str = "numpy",
+                      autograd: dict[str, str] | None = None) -> dict[str, dict[str, str]]:
     """Write the ``.npz`` and ``.py`` of each shrunk finding in ``minimal`` (:func:`oracle.judge.shrink.minimal_cases`).
 
     Returns the scripts' paths, ``{function: {dtype: path}}``. Runs the bound ``specs`` once more on each
@@ -233,12 +321,16 @@ def write_reproducers(folder: Path, target: str, specs: list[LayerSpec], minimal
             stem = re.sub(r"[^\w.-]+", "_", f"{function}-{dtype}")
             data, settings = _case_data(spec, function, dtype, found, config)
             np.savez(folder / f"{stem}.npz", **data)
+            supplied = (autograd or {}).get(function)
+            settings.update(library=library, device=getattr(config, "device", "cpu"),
+                            **_autograd_settings(spec, supplied is not None))
             settings.update(target=str(Path(target).resolve()) if Path(target).exists() else target,
                             data=f"{stem}.npz", function=function, dtype=dtype, finding=found["finding"],
                             case=found["text"])
             likely = (causes or {}).get(function, {}).get(dtype, [])
             settings["causes"] = likely
-            script = cause_header(likely) + SCRIPT.replace("CONFIG_TEXT", repr(json.dumps(settings)))
+            script = cause_header(likely) + SCRIPT.replace("CONFIG_TEXT", repr(json.dumps(settings))).replace(
+                "NEEDS", "numpy alone" if library == "numpy" else f"numpy and {library} (the port's library)")
             (folder / f"{stem}.py").write_text(script)
             written.setdefault(function, {})[dtype] = str(folder / f"{stem}.py")
     return written
@@ -248,6 +340,15 @@ def cause_header(likely: list[dict]) -> str:
     """Comment lines naming the likely causes of the finding a script reproduces (``""`` when none is known)."""
     return "".join(f"# likely cause: {' '.join(cause['text'].split())} [{cause['id']}] (reproduced exactly on "
                    f"{cause['cases']} cases)\n" for cause in likely)
+
+
+def _autograd_settings(spec: LayerSpec, supplied: bool) -> dict[str, Any]:
+    """For a backward that autograd supplied: the positions of the inputs differentiated and of the upstream outputs."""
+    if not supplied:
+        return {"autograd_grads": None, "autograd_upstream": None}
+    names = list(input_names(spec))
+    return {"autograd_grads": [names.index(name) for name in spec.grads],
+            "autograd_upstream": [spec.outputs.index(name) for name in spec.upstream_outputs]}
 
 
 def _case_data(spec: LayerSpec, function: str, dtype: str, found: dict, config: Any) -> tuple[dict, dict]:

@@ -173,7 +173,7 @@ def rerun_command(config: AuditConfig, layer: str, dtype: str, case_index: int, 
     for target in config.spec_targets:
         words += ["--spec", target]
     if config.impl_target:
-        words += ["--impl", config.impl_target]
+        words += ["--impl", config.impl_target, *config.impl_options]
     if config.device != "cpu":
         words += ["--device", config.device]
     if config.profile != "default":

@@ -23,7 +23,7 @@ import numpy as np
 
 from oracle.specs.contract import GateLayout, InputContract
 from oracle.specs.mistakes import ErrorModel
-from oracle.specs.sources import InputSource
+from oracle.specs.sources import InputSource, RandomSource
 from oracle.specs.tolerances import Tolerance
 
 Arrays = dict[str, np.ndarray]
@@ -281,6 +281,11 @@ def run_backward(spec: LayerSpec, upstream: Arrays, state: Any) -> Arrays:
     if len(grads) != len(spec.grads):
         raise TypeError(f"{spec.name}: backward returned {len(grads)} gradients, spec names {len(spec.grads)}")
     return dict(zip(spec.grads, grads, strict=True))
+
+
+def input_names(spec: LayerSpec) -> tuple[str, ...]:
+    """The names of ``spec``'s inputs, in the order its forward pass takes them (from one drawn case)."""
+    return tuple(spec.make_inputs(RandomSource(np.random.default_rng(0)), np.dtype(spec.dtypes[0])))
 
 
 def copies(arrays: Arrays) -> Arrays:

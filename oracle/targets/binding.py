@@ -5,7 +5,9 @@ name (:mod:`oracle.targets.loading`); its code runs only in a worker process
 (:mod:`oracle.targets.boundary`), whose stand-ins :func:`bind` puts in the
 place of impl's functions. A name the target lacks becomes a stub that
 reports ``not_implemented`` (:func:`missing`). The target is audited as the
-course family its names show (:func:`family_of`).
+course family its names show (:func:`family_of`). With ``--autograd``, a
+backward function a port lacks is its library's autograd through its forward
+function (:func:`autograd_functions`).
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from oracle.specs.families import FAMILIES
-from oracle.specs.spec import LayerSpec, NotImplementedLayer
+from oracle.specs.registry import registered
+from oracle.specs.spec import LayerSpec, NotImplementedLayer, input_names
 
 
 class Findable(Protocol):
@@ -53,15 +56,39 @@ def missing(name: str, target: Findable) -> Callable[..., Any]:
 
 def bind(spec: LayerSpec, target: Findable) -> LayerSpec:
     """``spec`` with its functions taken from ``target`` by their public names (see the module docstring)."""
-    bound = _bind_functions(spec, _found(spec.public_names, target))
+    bound = _bind_functions(spec, _found(spec.public_names, target, spec))
     checks = tuple(check if check.binder is None else check.binder(_found(check.public_names, target))
                    for check in bound.extra_checks)
     return dataclasses.replace(bound, extra_checks=checks)
 
 
-def _found(names: Iterable[str], target: Findable) -> dict[str, Any]:
+def _found(names: Iterable[str], target: Findable, spec: LayerSpec | None = None) -> dict[str, Any]:
+    names = tuple(names)
     found = {name: target.find(name) for name in names}
+    if spec is None:  # an extra check's functions: those of the registered spec that has them (a sequence's step)
+        spec = next((known for known in registered() if known.public_names == names), None)
+    if spec is not None:
+        found.update(autograd_functions(spec, target))
     return {name: missing(name, target) if function is None else function for name, function in found.items()}
+
+
+def autograd_functions(spec: LayerSpec, target: Findable) -> dict[str, Any]:
+    """``{forward: ..., backward: ...}`` from a port's autograd where ``--autograd`` asks for it, else ``{}``.
+
+    Only a forward/backward pair whose backward the target lacks (the target's ``autograd_pair``:
+    :meth:`oracle.targets.boundary.RemoteTarget.autograd_pair`); the gradients are those of the spec's
+    :attr:`~oracle.specs.spec.LayerSpec.grads`, of the objective of its upstream outputs.
+    """
+    pair = getattr(target, "autograd_pair", None)
+    if pair is None or spec.is_loss or len(spec.public_names) != 2:
+        return {}
+    inputs = input_names(spec)
+    if not set(spec.grads) <= set(inputs):
+        return {}
+    grads = [inputs.index(name) for name in spec.grads]
+    upstream = [spec.outputs.index(name) for name in spec.upstream_outputs]
+    functions = pair(*spec.public_names, grads, upstream)
+    return {} if functions is None else dict(zip(spec.public_names, functions, strict=True))
 
 
 def _bind_functions(spec: LayerSpec, found: dict[str, Any]) -> LayerSpec:

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
 import fcntl
 import math
 import os
@@ -70,6 +71,7 @@ from impl.dlai import COURSE_PARAMETERS
 from oracle.specs.calls import MODEL_CLASS, recipe_name
 from oracle.specs.spec import CallFailed
 from oracle.targets import wire
+from oracle.targets.backends import BACKENDS, PortOptions
 from oracle.targets.loading import TargetError
 from oracle.targets.notebooks import NotebookCell, NotebookError, cell_name, notebook_cells
 from oracle.targets.sandbox import SandboxPolicy, SandboxState, policy_for
@@ -322,6 +324,9 @@ class Session:
         The run's other targets, out of the workers' reach (:func:`oracle.targets.sandbox.policy_for`).
     sandbox
         What held of the sandbox for every worker so far (:class:`oracle.targets.sandbox.SandboxState`).
+    port
+        How a port's arrays cross (:class:`~oracle.targets.backends.PortOptions`); ``backend`` and ``chosen``:
+        the library the worker ran it with (:data:`~oracle.targets.backends.BACKENDS`) and why.
     notes
         One line per notebook cell that failed and was skipped, citing it, and one per top-level import
         of the target that failed and was skipped (:mod:`oracle.targets.imports`).
@@ -348,6 +353,10 @@ class Session:
     pickled: bytes | None = None
     classmates: tuple[str, ...] = ()
     sandbox: SandboxState | None = None
+    port: PortOptions = field(default_factory=PortOptions)
+    backend: str = "numpy"
+    chosen: str = ""
+    autograd: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     _skipped: set[int] = field(default_factory=set)
     found: dict[str, str] = field(default_factory=dict)
@@ -383,7 +392,8 @@ class Session:
                             pickled=self.pickled is not None)
         worker = WorkerProcess(scratch, self.limits.memory, policy)
         header: dict[str, Any] = {"op": "import", "target": self.target, "base": str(self.base),
-                                  "names": list(self.names), "paths": list(self._paths())}
+                                  "names": list(self.names), "paths": list(self._paths()),
+                                  "port": dataclasses.asdict(self.port)}
         fields: dict[str, Any] = {}
         running = [cell for cell in self.cells or () if cell.index not in self._skipped]
         if self.cells is not None:
@@ -453,6 +463,9 @@ class Session:
         unfinished = header.get("unfinished")
         self.unfinished = {name: text[:500] for name, text in unfinished.items() if name in self.names
                            and isinstance(text, str)} if isinstance(unfinished, dict) else {}
+        backend = header.get("backend")
+        self.backend = backend if isinstance(backend, str) and backend in BACKENDS else "numpy"
+        self.chosen = str(header.get("chosen") or "")[:200]
         return worker
 
     def _paths(self) -> tuple[str, ...]:
@@ -740,8 +753,12 @@ class RemoteFunction:
         return self.session.call(self.recipe, args, keep_last=self.keep_last)
 
     def adapted(self, family: str) -> RemoteFunction:
-        """This function called as a course family's recipe says (``{"dlai": name}``: :mod:`oracle.specs.calls`)."""
-        return RemoteFunction(self.session, {family: recipe_name(self.recipe)}, keep_last=self.keep_last)
+        """This function called as a course family's recipe says (``{"dlai": name}``: :mod:`oracle.specs.calls`).
+
+        An autograd recipe keeps what it says besides the name (:func:`oracle.targets.backends.autograd_function`).
+        """
+        kept = {key: value for key, value in self.recipe.items() if key != "call"} if "autograd" in self.recipe else {}
+        return RemoteFunction(self.session, {family: recipe_name(self.recipe), **kept}, keep_last=self.keep_last)
 
     def many(self, args: Sequence[Any], variants: Sequence[Sequence[tuple[int, Any, Any]]], take: int) -> list[Any]:
         """The first ``take`` results of calls on ``args`` changed by each variant (:meth:`Session.map`)."""
@@ -788,11 +805,44 @@ class RemoteTarget:
         """``{public name: what shows it unfinished}`` for its functions that are stubs as written."""
         return dict(self.session.unfinished)
 
+    def autograd_pair(self, forward: str, backward: str, grads: Sequence[int],
+                      upstream: Sequence[int]) -> tuple[RemoteFunction, RemoteFunction] | None:
+        """With ``--autograd``, a port's ``forward`` and, for the ``backward`` it lacks, its library's autograd.
+
+        ``grads``: the positions of the inputs the backward returns gradients of, in its order; ``upstream``:
+        the positions of the outputs whose upstream gradients it takes. ``None`` when the option is off, the
+        target defines ``backward`` itself (an explicit backward is judged as it is), lacks ``forward``, or is
+        not a torch or JAX port (numpy has no autograd: the backward is missing).
+        """
+        found = self.session.found
+        if not self.session.port.autograd or self.session.backend not in AUTOGRAD_NAMES \
+                or found.get(backward, "missing") != "missing" or found.get(forward) != "function":
+            return None
+        self.session.autograd[backward] = forward
+        recipe = {"call": forward, "autograd": "forward", "grads": ",".join(map(str, grads))}
+        return (RemoteFunction(self.session, recipe, keep_last=True),
+                RemoteFunction(self.session, {"call": backward, "autograd": "backward",
+                                              "upstream": ",".join(map(str, upstream))}))
+
     def notes(self) -> list[str]:
         """One line per notebook cell that failed or did not parse and was left out, citing the cell, one per
-        top-level import that failed and was skipped, and one per course helper the target's folder lacks and a
-        stand-in replaced (:data:`oracle.targets.worker.STANDINS`)."""
-        return list(self.session.notes) + [STANDIN_NOTES[name] for name in self.session.standins]
+        top-level import that failed and was skipped, one per course helper the target's folder lacks and a
+        stand-in replaced (:data:`oracle.targets.worker.STANDINS`), the library a port ran with, and one per
+        backward function that autograd supplied."""
+        session = self.session
+        notes = list(session.notes) + [STANDIN_NOTES[name] for name in session.standins]
+        if session.backend != "numpy":
+            notes.append(f"audited as a {session.backend} port ({session.chosen}): its arguments crossed as "
+                         f"{session.backend} arrays on {session.port.device}, its results were brought back into numpy"
+                         + ("; --backend numpy audits it as numpy code" if session.chosen != "--backend" else ""))
+        if session.port.autograd and session.backend not in AUTOGRAD_NAMES:
+            notes.append(f"--autograd: a {session.backend} target has no autograd to supply its missing backward "
+                         "functions (it takes a torch or JAX port)")
+        notes += [f"{backward}: supplied by {session.backend}'s autograd through {forward} (--autograd; the target "
+                  f"defines no {backward}): what is judged is the backward of the port's own "
+                  f"{AUTOGRAD_NAMES.get(session.backend, 'autograd')}, or {session.backend}'s derivatives of its "
+                  "operations" for backward, forward in session.autograd.items()]
+        return notes
 
     def sandbox(self) -> dict[str, Any]:
         """What held of the workers' sandbox (:meth:`oracle.targets.sandbox.SandboxState.json`)."""
@@ -803,6 +853,9 @@ class RemoteTarget:
         return {name: {"bytes": log.count, "tail": log.text()} for name, log in self.session.output.items()
                 if log.count}
 
+
+#: What a port's hand-written backward is, by library (for the notes of ``--autograd``).
+AUTOGRAD_NAMES = {"torch": "torch.autograd.Function", "jax": "jax.custom_vjp"}
 
 #: What a report says of each stand-in a target was given.
 STANDIN_NOTES = {
@@ -821,7 +874,7 @@ TARGET_KINDS = "a .py file, a .ipynb notebook, a package folder or a dotted modu
 @contextlib.contextmanager
 def open_target(text: str, names: Sequence[str], limits: Limits = Limits(), base: Path | None = None,
                 parallel: int = 1, cells: str = "definitions", pickled: bytes | None = None,
-                classmates: Sequence[str] = ()) -> Iterator[RemoteTarget]:
+                classmates: Sequence[str] = (), port: PortOptions | None = None) -> Iterator[RemoteTarget]:
     """A worker with ``text`` imported, as a :class:`RemoteTarget`; the workers are killed on leaving.
 
     Parameters
@@ -841,6 +894,8 @@ def open_target(text: str, names: Sequence[str], limits: Limits = Limits(), base
         The target's objects sent by value from a kernel (cloudpickle of ``{name: object}``).
     classmates
         The other targets of the run, which the worker may not read (:func:`oracle.targets.sandbox.target_home`).
+    port
+        How a port's arrays cross: its library, device, and ``--autograd`` (:mod:`oracle.targets.backends`).
 
     Raises
     ------
@@ -850,7 +905,7 @@ def open_target(text: str, names: Sequence[str], limits: Limits = Limits(), base
     """
     base = Path.cwd() if base is None else base
     session = Session(text, base, limits, tuple(names), max(1, min(2, parallel)), pickled=pickled,
-                      classmates=tuple(classmates))
+                      classmates=tuple(classmates), port=port or PortOptions())
     path = base / text
     if pickled is None and path.suffix == ".ipynb" and path.is_file():
         try:

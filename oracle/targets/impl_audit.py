@@ -47,6 +47,7 @@ from oracle.report.progress import ClassProgress
 from oracle.report.repro import write_reproducers
 from oracle.report.text import cause_lines, render
 from oracle.specs.families import COURSE_NAMES
+from oracle.targets.backends import PortOptions
 from oracle.targets.binding import bound_specs, family_of, public_names
 from oracle.targets.boundary import Limits, harden_judge, open_target
 from oracle.targets.grading import function_cells, options_of, shard_of, write_csv, write_gradescope
@@ -87,9 +88,12 @@ IMPL_JSON_SCHEMA = {
                   "them, and for a function that passes",
         "output": "{function: {bytes: n, tail: text}}: what the target printed (and 'import' while importing), "
                   "the last 4 KB of it per function; never part of a verdict",
-        "notes": "[text, ...]: a notebook's cells that were left out (did not parse, failed, hung), each cited",
+        "notes": "[text, ...]: a notebook's cells that were left out (did not parse, failed, hung), each cited; the "
+                 "library a port ran with; each backward function that --autograd supplied",
         "sandbox": "{mode, held, missing, notes}: what held of its workers' sandbox (--sandbox; "
                    "oracle/targets/sandbox.py); null when no worker started",
+        "backend": "the library the target's functions were given arrays of and returned: 'numpy', 'torch', 'jax' "
+                   "or 'cupy' (oracle/targets/backends.py); null when it could not be imported",
         "minimal": "{function: {dtype: {finding, case, sizes, values}}}: the smallest failing case found for the "
                    "function's first finding (oracle/judge/shrink.py): its case index, sizes and the float arrays made "
                    "zeros, ones or small integers; also the last evidence line",
@@ -104,7 +108,8 @@ def audit_one(target_text: str, config: AuditConfig, layers: Sequence[str], prog
               cells: str = "definitions", pickled: bytes | None = None, required: Sequence[str] = (),
               shrink_budget: float = SHRINK_BUDGET, repro: str | None = None,
               family: str | None = None, classmates: Sequence[str] = (),
-              timings: dict[str, float] | None = None) -> tuple[dict, str, AuditResult | None]:
+              timings: dict[str, float] | None = None,
+              port: PortOptions | None = None) -> tuple[dict, str, AuditResult | None]:
     """Audit one target through its worker: ``(its JSON entry, the text report, the audit)`` (no audit: not imported).
 
     The target is audited as one course family (:attr:`oracle.specs.spec.LayerSpec.family`): ``family``, or the
@@ -116,14 +121,16 @@ def audit_one(target_text: str, config: AuditConfig, layers: Sequence[str], prog
     reproducers (:mod:`oracle.report.repro`; ``None``: none); ``classmates``: the run's other targets, which
     the target's workers may not read (:mod:`oracle.targets.sandbox`); ``timings``, when given, gets the seconds
     spent finding the likely causes (``"causes"``, :mod:`oracle.judge.causes`), for ``bench --audit-timings``.
+    ``port``: how a port's arrays cross (:mod:`oracle.targets.backends`).
     """
     started = time.perf_counter()
     chosen = [spec for spec in all_specs() if not layers or spec.name in layers]
     limits = limits or Limits()
     sandbox: dict[str, Any] | None = None
     try:
-        with open_target(target_text, public_names(chosen), limits, base=Path.cwd(),
-                         parallel=parallel, cells=cells, pickled=pickled, classmates=classmates) as target:
+        with open_target(target_text, public_names(chosen), limits or Limits(), base=Path.cwd(),
+                         parallel=parallel, cells=cells, pickled=pickled, classmates=classmates,
+                         port=port or PortOptions()) as target:
             sandbox = target.sandbox()
             family = family or family_of(target)
             audited = [spec for spec in chosen if spec.family == family]
@@ -132,7 +139,8 @@ def audit_one(target_text: str, config: AuditConfig, layers: Sequence[str], prog
                                   f"layers given is of it ({', '.join(spec.name for spec in chosen)}); give "
                                   f"--family {chosen[0].family} to audit it as {COURSE_NAMES[chosen[0].family]}'s")
             specs = bound_specs(audited, target)
-            config = dataclasses.replace(config, layers=tuple(spec.name for spec in specs), impl_target=target_text)
+            config = dataclasses.replace(config, layers=tuple(spec.name for spec in specs), impl_target=target_text,
+                                         impl_options=port.flags() if port else ())
             result = run_audit(specs, config, progress=progress)  # type: ignore[arg-type]
             absent = {name for name in public_names(audited) if target.find(name) is None}
             found, evidence = verdicts(result, specs, absent, required, target.unfinished())
@@ -142,13 +150,15 @@ def audit_one(target_text: str, config: AuditConfig, layers: Sequence[str], prog
             if timings is not None:
                 timings["causes"] = time.perf_counter() - explaining
             reproducers = ({} if repro is None
-                           else write_reproducers(Path(repro), target_text, specs, minimal, result.config, likely))
-            output, notes = target.output(), target.notes()
+                           else write_reproducers(Path(repro), target_text, specs, minimal, result.config, likely,
+                                                  library=target.session.backend,
+                                                  autograd=dict(target.session.autograd)))
+            output, notes, backend = target.output(), target.notes(), target.session.backend
     except TargetError as error:
         entry: dict[str, Any] = {"target": target_text, "family": family,
                                  "seconds": round(time.perf_counter() - started, 2), "error": str(error),
                                  "verdicts": {}, "evidence": {}, "causes": {}, "output": {}, "notes": [],
-                                 "minimal": {}, "reproducers": {}, "sandbox": sandbox}
+                                 "backend": None, "minimal": {}, "reproducers": {}, "sandbox": sandbox}
         return entry, "", None
     for function, dtypes in minimal.items():
         for dtype, case in dtypes.items():
@@ -156,13 +166,14 @@ def audit_one(target_text: str, config: AuditConfig, layers: Sequence[str], prog
             case.pop("minimal")
     entry = {"target": target_text, "family": family, "seconds": round(time.perf_counter() - started, 2), "error": None,
              "verdicts": found, "evidence": evidence, "causes": likely, "minimal": minimal, "reproducers": reproducers,
-             "output": output, "notes": notes, "sandbox": sandbox}
+             "output": output, "notes": notes, "sandbox": sandbox, "backend": backend}
     return entry, render(result, prog), result
 
 
 def audit_entry(target_text: str, config: AuditConfig, layers: Sequence[str], limits: Limits, base: str,
                 parallel: int, cells: str, required: Sequence[str], repro: str | None, family: str | None,
-                classmates: Sequence[str], references: reference_store.ReferenceStore | None = None) -> dict:
+                classmates: Sequence[str], references: reference_store.ReferenceStore | None = None,
+                port: PortOptions | None = None) -> dict:
     """The JSON entry of one target, judged in a pool process (``-j``); ``base``: the folder targets are found from.
 
     ``references``: the run's reference store (:mod:`oracle.references.store`), shared by its judge processes.
@@ -173,7 +184,7 @@ def audit_entry(target_text: str, config: AuditConfig, layers: Sequence[str], li
     torch.set_num_threads(1)
     with reference_store.using(references or reference_store.active()):
         return audit_one(target_text, config, layers, "rnn-oracle", limits=limits, parallel=parallel, cells=cells,
-                         required=required, repro=repro, family=family, classmates=classmates)[0]
+                         required=required, repro=repro, family=family, classmates=classmates, port=port)[0]
 
 
 def workers_per_target(jobs: int) -> int:
@@ -230,13 +241,14 @@ def status(entries: Sequence[dict]) -> int:
 def run_impl_audit(args: argparse.Namespace, config: AuditConfig, layers: Sequence[str], progress: object) -> int:
     """The ``--impl`` audit of ``args.impl`` (see the module docstring)."""
     harden_judge()
+    args.port = getattr(args, "port", None) or PortOptions(device=config.device)
     targets = list(dict.fromkeys(args.impl))
     chosen = shard_of(targets, args.shard)
     rubric = args.rubric
     if len(targets) == 1:
         entry, report, result = audit_one(targets[0], config, layers, args.prog, progress, args.limits,
                                           workers_per_target(1), args.cells, required=args.require, repro=args.repro,
-                                          family=args.family)
+                                          family=args.family, port=args.port)
         entries = [{**entry, "index": 0, "points": rubric_for(rubric, entry["family"]).score(entry["verdicts"])}]
         if report:
             print(report)
@@ -250,7 +262,8 @@ def run_impl_audit(args: argparse.Namespace, config: AuditConfig, layers: Sequen
         if entry["error"]:
             print(f"{args.prog} audit: error: {entry['target']}: {entry['error']}", file=sys.stderr)
     options = options_of(config, rubric, {"require": sorted(args.require), "cells": args.cells,
-                                          "family": args.family})
+                                          "family": args.family, "backend": args.port.backend,
+                                          "autograd": args.port.autograd})
     document = {"schema_version": IMPL_JSON_SCHEMA["schema_version"], "options": options,
                 "shard": list(args.shard) if args.shard else None,
                 "sandbox": sandbox_summary([entry.get("sandbox") for entry in entries]), "targets": entries}
@@ -271,7 +284,7 @@ def audit_class(args: argparse.Namespace, config: AuditConfig, layers: Sequence[
                    for index, target in chosen}  # one folder of reproducers per target
         futures = {pool.submit(audit_entry, target, config, layers, args.limits, str(Path.cwd()),
                                workers_per_target(args.jobs), args.cells, args.require, folders[index],
-                               args.family, targets, references): index
+                               args.family, targets, references, args.port): index
                    for index, target in chosen}
         for future in as_completed(futures):
             entry = {**future.result(), "index": futures[future]}

@@ -30,7 +30,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from oracle.specs.calls import CellTypeRefused, recipe_function
-from oracle.targets import wire
+from oracle.targets import backends, wire
 from oracle.targets.frames import is_users
 from oracle.targets.imports import SkippedImport, run_statements
 from oracle.targets.loading import Target, TargetError, describe_error, load_target
@@ -56,6 +56,7 @@ class Worker:
         self.next_id = 1
         self.functions: dict[tuple, Any] = {}
         self.flushed = time.monotonic()
+        self.backend = backends.Backend()
 
     def keep(self, value: Any) -> wire.Handle:
         handle = wire.Handle(self.next_id, type(value).__name__)
@@ -100,6 +101,8 @@ class Worker:
         for folder in [*request.get("paths", []), str(STANDIN_FOLDER)]:
             if folder not in sys.path:
                 sys.path.append(folder)
+        port = backends.PortOptions(**request.get("port", {}))
+        backends.prepare(port.device)
         try:
             if "cells" in request:
                 self.target = self.run_cells(request)
@@ -116,14 +119,21 @@ class Worker:
         except BaseException as error:  # KeyboardInterrupt, MemoryError, ... while importing
             self.send({"status": "error", "message": f"cannot import {request['target']}: {describe_error(error)}"})
             return
-        found = {name: _kind(self.target.find(name)) for name in request.get("names", [])}
-        unfinished = {name: text for name in request.get("names", [])
-                      if (text := unfinished_function(self.target.find(name)))}
+        functions = {name: self.target.find(name) for name in request.get("names", [])}
+        found = {name: _kind(function) for name, function in functions.items()}
+        unfinished = {name: text for name, function in functions.items()
+                      if (text := unfinished_function(function))}
         used = [name for name in STANDINS
                 if str(getattr(sys.modules.get(name), "__file__", "")).startswith(str(STANDIN_FOLDER))]
+        try:
+            chosen, why = backends.choose(port, backends.namespaces_of(self.target.modules, functions.values()))
+            self.backend = backends.backend(chosen, port.device)
+        except backends.BackendError as error:
+            self.send({"status": "error", "message": f"{request['target']}: {error}"})
+            return
         # In the header: names, kinds and notes are text, not values.
         self.send({"status": "ok", "found": found, "standins": used, "notes": list(self.target.notes),
-                   "unfinished": unfinished})
+                   "unfinished": unfinished, "backend": chosen, "chosen": why})
 
     def run_cells(self, request: dict[str, Any]) -> Target:
         """Run a notebook's cells in one module, in order, each compiled under a name that cites it.
@@ -161,7 +171,10 @@ class Worker:
         key = tuple(sorted(recipe.items()))
         if key not in self.functions:
             assert self.target is not None
-            self.functions[key] = recipe_function(recipe, self.target.find)
+            if "autograd" in recipe:  # a backward the port lacks, from its library's autograd
+                self.functions[key] = backends.autograd_function(recipe, self.target.find, self.backend)
+            else:
+                self.functions[key] = recipe_function(recipe, self.target.find)
         return self.functions[key]
 
     def calls(self, request: dict[str, Any], payload: bytes) -> None:
@@ -173,7 +186,9 @@ class Worker:
             base = list(decoder.value(request.get("args", [])))
             changes = [[(position, index, decoder.value(value)) for position, index, value in call.get("replace", [])]
                        for call in request.get("calls", [])]
-            function = self.function(request["recipe"])
+            # Calls that keep only the outputs (finite differences) need no autograd graph.
+            function = self.function(backends.without_graph(request["recipe"]) if request.get("take") is not None
+                                     else request["recipe"])
         except Exception as error:
             for call in request.get("calls", []):
                 self.send({"id": call.get("id"), "status": "raised", "type": type(error).__name__,
@@ -193,7 +208,8 @@ class Worker:
         header = {"id": call_id}
         sent = [array.copy() if request.get("watch") and isinstance(array, np.ndarray) else None for array in args]
         try:
-            value = function(*args)
+            given = self.backend.arguments(args)  # a port's library's arrays (numpy: the arrays themselves)
+            value = function(*given)
         except SystemExit as exit_:
             self.send({**header, "status": "exited", "code": _exit_code(exit_)})
             return
@@ -212,8 +228,16 @@ class Worker:
                 value = value[:request["take"]]
             elif request.get("keep_last") and value[-1] is not None:  # a stub's (None, None) stays what it is
                 value = (*value[:-1], self.keep(value[-1]))
-        mutated = [(position, array) for position, (array, before) in enumerate(zip(args, sent, strict=True))
-                   if before is not None and not _same(array, before)]
+        try:
+            value = self.backend.to_numpy(value)
+            after = [self.backend.to_numpy(array) if before is not None else None
+                     for array, before in zip(given, sent, strict=True)]
+        except Exception as error:  # the library could not bring its arrays back (a broken device)
+            self.send({**header, "status": "raised", "type": type(error).__name__, "message": _text(error),
+                       "where": "", "not_implemented": False})
+            return
+        mutated = [(position, array) for position, (array, before) in enumerate(zip(after, sent, strict=True))
+                   if before is not None and not (isinstance(array, np.ndarray) and _same(array, before))]
         try:
             self.send({**header, "status": "ok"}, {"value": value, "mutated": mutated})
         except MemoryError:

@@ -1,0 +1,421 @@
+"""Ports written with torch, JAX or CuPy: arrays cross into the port's library and back, in the worker.
+
+The judge sends numpy arrays and reads numpy arrays (:mod:`oracle.targets.wire`
+stays plain data). In the worker, next to the user's code, a :class:`Backend`
+turns each numpy argument into an array of the port's library before the call
+(:meth:`Backend.to_library`: zero-copy through DLPack on the CPU where the
+library allows it, onto the GPU with ``--device cuda``) and every array the
+call returned back into numpy (:meth:`Backend.to_numpy`). Dtypes are kept:
+JAX runs with 64-bit types enabled (``JAX_ENABLE_X64``, set before the target
+is imported), so a float64 case stays float64 and a port that promotes
+float32 comes back promoted. After the call the arguments are read back into
+numpy, and the worker compares them with copies taken before: an in-place
+change is seen whether the memory was shared (torch on the CPU) or not (a GPU).
+
+The library is the one the target's code imports (:func:`detect`), or the one
+``--backend`` names. It is imported only then: a numpy target's worker
+imports none of them. A missing library is a :class:`BackendError` naming
+the extra that installs it (:data:`EXTRAS`).
+
+``--autograd`` (:func:`autograd_function`): a port that defines forward
+functions only gets its backward from its library's autograd. The forward is
+called with the inputs it is differentiated in marked (``requires_grad``; or
+under ``jax.vjp``) and keeps its graph in the worker as its cache
+(:class:`Graph`); the backward takes the upstream gradients and that cache and
+returns ``torch.autograd.grad`` (or the ``jax.vjp`` pullback) of the usual
+objective: what is judged is the port's ``torch.autograd.Function`` or
+``jax.custom_vjp``, or the library's derivatives of its operations.
+
+Like the rest of the worker, nothing here is trusted by the judge.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import types
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from oracle.specs.calls import recipe_function
+
+#: The libraries a port may be written with.
+LIBRARIES = ("torch", "jax", "cupy")
+
+#: What ``--backend`` takes: numpy (no conversion) or one of :data:`LIBRARIES`.
+BACKENDS = ("numpy", *LIBRARIES)
+
+#: What installs each library, for the message when it is missing.
+EXTRAS = {"torch": "rnn-oracle[oracle] (pip install 'rnn-oracle[oracle]')",
+          "jax": "rnn-oracle[jax] (pip install 'rnn-oracle[jax]')",
+          "cupy": "rnn-oracle[cupy] (pip install 'rnn-oracle[cupy]'; it needs a CUDA GPU)"}
+
+
+class BackendError(Exception):
+    """A port that cannot be run as asked: its library is missing, or the device is not there."""
+
+
+@dataclass(frozen=True)
+class PortOptions:
+    """How a target's arrays cross (plain data, sent with the import request).
+
+    Attributes
+    ----------
+    backend
+        ``None``: detected from the target's imports (:func:`detect`); else one of :data:`BACKENDS`.
+    device
+        ``"cpu"``, ``"cuda"`` or ``"cuda:K"``: where a port's arrays are put.
+    autograd
+        Backward functions the target lacks come from its library's autograd (:func:`autograd_function`).
+    """
+
+    backend: str | None = None
+    device: str = "cpu"
+    autograd: bool = False
+
+    def flags(self) -> tuple[str, ...]:
+        """The command line's options for these (``--device`` is the audit's own)."""
+        return (*(("--backend", self.backend) if self.backend else ()), *(("--autograd",) if self.autograd else ()))
+
+
+def prepare(device: str) -> None:
+    """Settings a port's library reads when it is imported: set before the target is.
+
+    JAX keeps float64 (``JAX_ENABLE_X64``), computes float32 products at full
+    precision (``JAX_DEFAULT_MATMUL_PRECISION=highest``: no TF32 on a GPU,
+    whose rounding the float32 rule does not allow for), and stays on the CPU
+    unless ``--device cuda`` asks for the GPU.
+    """
+    os.environ["JAX_ENABLE_X64"] = "1"
+    os.environ["JAX_DEFAULT_MATMUL_PRECISION"] = "highest"
+    if not device.startswith("cuda"):
+        os.environ["JAX_PLATFORMS"] = "cpu"
+
+
+def _root(value: Any) -> str | None:
+    """The top-level package a module, or an object defined in one, comes from (``jax`` for ``jax.numpy``)."""
+    try:
+        name = value.__name__ if isinstance(value, types.ModuleType) else getattr(value, "__module__", None)
+    except Exception:  # an object whose attributes raise
+        return None
+    if type(name) is not str:
+        return None
+    root = name.partition(".")[0]
+    return "jax" if root == "jaxlib" else root
+
+
+def detect(namespaces: Iterable[dict[str, Any]]) -> list[str]:
+    """The :data:`LIBRARIES` the target's code uses, from what its namespaces hold, in :data:`LIBRARIES` order.
+
+    A namespace is a module's globals (the target's modules, and those of the functions it defines):
+    ``import torch``, ``import jax.numpy as jnp``, ``from cupy import asarray`` all leave a module or an
+    object of the library there.
+    """
+    found = set()
+    for namespace in namespaces:
+        for value in list(namespace.values()):
+            root = _root(value)
+            if root in LIBRARIES:
+                found.add(root)
+    return [library for library in LIBRARIES if library in found]
+
+
+def namespaces_of(modules: Iterable[types.ModuleType], functions: Iterable[Any]) -> list[dict[str, Any]]:
+    """The globals of ``modules`` and of the ``functions`` found in them (a function's module may be another)."""
+    spaces = [vars(module) for module in modules]
+    for function in functions:
+        try:
+            space = getattr(function, "__globals__", None)
+        except Exception:  # an object whose attributes raise
+            continue
+        if isinstance(space, dict) and all(space is not other for other in spaces):
+            spaces.append(space)
+    return spaces
+
+
+def choose(options: PortOptions, namespaces: Iterable[dict[str, Any]]) -> tuple[str, str]:
+    """``(backend, how it was chosen)``: ``--backend``'s, or the one library the target imports, or numpy."""
+    if options.backend is not None:
+        return options.backend, "--backend"
+    used = detect(namespaces)
+    if len(used) > 1:
+        raise BackendError(f"the target imports {' and '.join(used)}: give --backend with the one its layers use")
+    return (used[0], f"it imports {used[0]}") if used else ("numpy", "")
+
+
+def _imported(library: str) -> Any:
+    try:
+        return importlib.import_module(library)
+    except ImportError as error:
+        raise BackendError(f"the target is a {library} port, and {library} cannot be imported here ({error}): "
+                           f"install {EXTRAS[library]}") from error
+
+
+class Backend:
+    """numpy: arguments cross as they are, results as the code returned them."""
+
+    name = "numpy"
+
+    def __init__(self, device: str = "cpu") -> None:
+        self.device = device
+
+    def is_array(self, value: Any) -> bool:
+        """Whether ``value`` is an array of this library (one to bring back into numpy)."""
+        return False
+
+    def to_library(self, array: np.ndarray) -> Any:
+        return array
+
+    def _to_numpy(self, value: Any) -> Any:
+        return value
+
+    def to_numpy(self, value: Any, depth: int = 0) -> Any:
+        """``value`` with every array of the library in it (in tuples, lists, dicts) made a numpy array."""
+        if self.is_array(value):
+            return self._to_numpy(value)
+        if depth > 32:
+            return value
+        if type(value) is tuple:
+            return tuple(self.to_numpy(item, depth + 1) for item in value)
+        if type(value) is list:
+            return [self.to_numpy(item, depth + 1) for item in value]
+        if type(value) is dict:
+            return {key: self.to_numpy(item, depth + 1) for key, item in value.items()}
+        return value
+
+    def arguments(self, args: list[Any]) -> list[Any]:
+        """The call's arguments in the library: each numpy array converted, the rest (a kept cache) as it is."""
+        return [self.to_library(value) if isinstance(value, np.ndarray) else value for value in args]
+
+
+class TorchBackend(Backend):
+    """torch tensors: ``torch.from_dlpack`` shares the numpy array's memory on the CPU; ``.to(device)`` else."""
+
+    name = "torch"
+
+    def __init__(self, device: str = "cpu") -> None:
+        super().__init__(device)
+        self.torch = _imported("torch")
+        if device.startswith("cuda") and not self.torch.cuda.is_available():
+            raise BackendError(f"--device {device}: torch sees no CUDA device here")
+
+    def is_array(self, value: Any) -> bool:
+        return isinstance(value, self.torch.Tensor)
+
+    def to_library(self, array: np.ndarray) -> Any:
+        try:
+            tensor = self.torch.from_dlpack(array)
+        except (BufferError, TypeError, RuntimeError, ValueError):  # read-only, or a dtype DLPack lacks
+            tensor = self.torch.from_numpy(np.array(array))
+        return tensor if self.device == "cpu" else tensor.to(self.device)
+
+    def _to_numpy(self, value: Any) -> Any:
+        tensor = value.detach()
+        if tensor.device.type != "cpu":
+            tensor = tensor.cpu()
+        tensor = tensor.resolve_conj().resolve_neg()
+        try:
+            return np.from_dlpack(tensor)
+        except (BufferError, TypeError, RuntimeError, ValueError):
+            try:
+                return tensor.numpy()
+            except (TypeError, RuntimeError):  # bfloat16 and others numpy has no dtype for: not data
+                return value
+
+
+class JaxBackend(Backend):
+    """JAX arrays, with 64-bit types enabled: ``jax.dlpack.from_dlpack`` on the CPU, ``jax.device_put`` on a GPU."""
+
+    name = "jax"
+
+    def __init__(self, device: str = "cpu") -> None:
+        super().__init__(device)
+        self.jax = _imported("jax")
+        self.jax.config.update("jax_enable_x64", True)
+        self.numpy = importlib.import_module("jax.numpy")
+        if device.startswith("cuda"):
+            try:
+                self.where = self.jax.devices("gpu")[int(device.partition(":")[2] or 0)]
+            except (RuntimeError, IndexError) as error:
+                raise BackendError(f"--device {device}: JAX sees no such GPU here ({error}); install jax with "
+                                   "its CUDA plugin (pip install 'jax[cuda12]')") from error
+        else:
+            self.where = self.jax.devices("cpu")[0]
+
+    def is_array(self, value: Any) -> bool:
+        return isinstance(value, self.jax.Array)
+
+    def to_library(self, array: np.ndarray) -> Any:
+        if self.where.platform == "cpu":
+            try:
+                return self.jax.dlpack.from_dlpack(array)
+            except (BufferError, TypeError, RuntimeError, ValueError):  # unaligned, read-only: copied instead
+                pass
+        return self.jax.device_put(array, self.where)
+
+    def _to_numpy(self, value: Any) -> Any:
+        try:
+            return np.asarray(value)
+        except Exception:  # a tracer that escaped, a deleted buffer: not data
+            return value
+
+
+class CupyBackend(Backend):
+    """CuPy arrays, always on a GPU (``cuda:K`` of ``--device``, else the first)."""
+
+    name = "cupy"
+
+    def __init__(self, device: str = "cpu") -> None:
+        super().__init__(device)
+        self.cupy = _imported("cupy")
+        self.index = int(device.partition(":")[2] or 0)
+        try:
+            count = self.cupy.cuda.runtime.getDeviceCount()
+        except Exception as error:  # no driver, no GPU
+            raise BackendError(f"the target is a CuPy port, and CuPy finds no CUDA GPU here ({error})") from error
+        if self.index >= count:
+            raise BackendError(f"--device {device}: CuPy sees only {count} GPU(s)")
+
+    def is_array(self, value: Any) -> bool:
+        return isinstance(value, self.cupy.ndarray)
+
+    def to_library(self, array: np.ndarray) -> Any:
+        with self.cupy.cuda.Device(self.index):
+            return self.cupy.asarray(array)
+
+    def _to_numpy(self, value: Any) -> Any:
+        return self.cupy.asnumpy(value)
+
+
+BACKEND_CLASSES: dict[str, type[Backend]] = {"numpy": Backend, "torch": TorchBackend, "jax": JaxBackend,
+                                             "cupy": CupyBackend}
+
+
+def backend(name: str, device: str) -> Backend:
+    """The :class:`Backend` of ``name`` on ``device``; :class:`BackendError` when it cannot run here."""
+    return BACKEND_CLASSES[name](device)
+
+
+@dataclass
+class Graph:
+    """A forward pass's autograd state, kept in the worker as its cache (``--autograd``).
+
+    ``inputs``: the differentiated inputs (torch leaves, or JAX's primal values); ``outputs``: the
+    forward's outputs before its own cache; ``pullback``: JAX's vjp function (``None`` for torch).
+    """
+
+    inputs: list[Any]
+    outputs: tuple[Any, ...]
+    pullback: Callable[..., Any] | None = None
+
+
+def _positions(text: str) -> list[int]:
+    return [int(part) for part in text.split(",") if part]
+
+
+def _outputs_of(name: str, result: Any) -> tuple[Any, ...]:
+    if not isinstance(result, tuple) or len(result) < 2:
+        raise TypeError(f"{name} returned {type(result).__name__}, not (*outputs, cache)")
+    return result[:-1]
+
+
+def autograd_function(recipe: dict[str, str], find: Callable[[str], Any], library: Backend) -> Callable[..., Any]:
+    """The callable of an autograd recipe (``"autograd"``: ``"forward"`` or ``"backward"``) in ``library``.
+
+    ``{"call" | "dlai": NAME, "autograd": "forward", "grads": "0,1,..."}``: NAME called as the recipe
+    without ``autograd`` would be, its inputs at ``grads`` differentiated; it returns ``(*outputs, Graph)``.
+    ``{..., "autograd": "backward", "upstream": "0,..."}``: ``backward(*upstream, graph)``, the upstream
+    gradients being those of the outputs at ``upstream``; it returns one gradient per differentiated input.
+    """
+    name = recipe.get("call") or recipe.get("dlai") or ""
+    if library.name not in ("torch", "jax"):
+        raise NotImplementedError(f"--autograd needs a torch or JAX port; this target runs as {library.name}, "
+                                  f"and defines no {name}")
+    if recipe["autograd"] == "forward":
+        inner = recipe_function(without_graph(recipe), find)
+        grads = _positions(recipe.get("grads", ""))
+        return (_torch_forward if library.name == "torch" else _jax_forward)(library, name, inner, grads)
+    upstream = _positions(recipe.get("upstream", ""))
+    return (_torch_backward if library.name == "torch" else _jax_backward)(library, name, upstream)
+
+
+def without_graph(recipe: dict[str, str]) -> dict[str, str]:
+    """An autograd forward recipe as a plain call (its outputs alone are wanted); any other recipe as it is."""
+    if recipe.get("autograd") != "forward":
+        return recipe
+    return {key: value for key, value in recipe.items() if key in ("call", "dlai")}
+
+
+def _graph_of(name: str, args: tuple[Any, ...]) -> tuple[list[Any], Graph]:
+    *upstream, graph = args
+    if not isinstance(graph, Graph):
+        raise TypeError(f"{name} (from autograd) needs the cache its forward pass returned, not "
+                        f"{type(graph).__name__}")
+    return upstream, graph
+
+
+def _torch_forward(library: Any, name: str, inner: Callable[..., Any], grads: list[int]) -> Callable[..., Any]:
+    torch = library.torch
+
+    def forward(*args: Any) -> Any:
+        given = list(args)
+        for position in grads:
+            given[position] = args[position].detach().requires_grad_(True)
+        with torch.enable_grad():
+            outputs = _outputs_of(name, inner(*given))
+        return (*outputs, Graph([given[position] for position in grads], outputs))
+
+    return forward
+
+
+def _torch_backward(library: Any, name: str, upstream: list[int]) -> Callable[..., Any]:
+    torch = library.torch
+
+    def backward(*args: Any) -> Any:
+        given, graph = _graph_of(name, args)
+        pairs = [(graph.outputs[position], gradient) for position, gradient in zip(upstream, given, strict=True)
+                 if isinstance(graph.outputs[position], torch.Tensor) and graph.outputs[position].requires_grad]
+        found: tuple[Any, ...] = (None,) * len(graph.inputs)
+        if pairs:
+            found = torch.autograd.grad([output for output, _ in pairs],
+                                        graph.inputs, [gradient.to(output.dtype) for output, gradient in pairs],
+                                        allow_unused=True, retain_graph=True)
+        # An input the outputs do not depend on has a gradient of zeros.
+        return tuple(torch.zeros_like(point) if grad is None else grad for point, grad in zip(graph.inputs, found,
+                                                                                            strict=True))
+
+    return backward
+
+
+def _jax_forward(library: Any, name: str, inner: Callable[..., Any], grads: list[int]) -> Callable[..., Any]:
+    jax = library.jax
+
+    def forward(*args: Any) -> Any:
+        def outputs_of(*points: Any) -> tuple[Any, ...]:
+            given = list(args)
+            for position, point in zip(grads, points, strict=True):
+                given[position] = point
+            return _outputs_of(name, inner(*given))
+
+        points = [args[position] for position in grads]
+        outputs, pullback = jax.vjp(outputs_of, *points)
+        return (*outputs, Graph(points, tuple(outputs), pullback))
+
+    return forward
+
+
+def _jax_backward(library: Any, name: str, upstream: list[int]) -> Callable[..., Any]:
+    jnp = library.numpy
+
+    def backward(*args: Any) -> Any:
+        given, graph = _graph_of(name, args)
+        assert graph.pullback is not None
+        cotangents = [jnp.zeros_like(output) for output in graph.outputs]  # an output not differentiated: zeros
+        for position, gradient in zip(upstream, given, strict=True):
+            cotangents[position] = jnp.asarray(gradient, dtype=graph.outputs[position].dtype)
+        return tuple(graph.pullback(tuple(cotangents)))
+
+    return backward
