@@ -43,7 +43,7 @@ from typing import Any
 MARKER = re.compile(r"^<!-- generated: ([a-z-]+) -->$", flags=re.MULTILINE)
 
 #: The width argparse formats usage lines to, so a build does not depend on the terminal.
-HELP_WIDTH = 100
+HELP_WIDTH = 78
 
 
 def _cell(text: object) -> str:
