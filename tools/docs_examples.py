@@ -12,8 +12,8 @@ of the fenced block after it, which this script rewrites too.
 
 ``python tools/docs_examples.py --write`` rewrites the files;
 ``--check`` (``tox -e docs-examples``) reruns everything and exits 1 naming
-each excerpt that differs from its file, timings aside (they depend on the
-machine); ``--only NAME`` limits either to some excerpts. The scratch folder's own path,
+each excerpt that differs from its file, timings and numbers at rounding level
+aside (they depend on the machine); ``--only NAME`` limits either to some excerpts. The scratch folder's own path,
 where a report names it, is written as ``.``. The whole run audits
 a few dozen small cases: about two minutes on two cores.
 """
@@ -269,15 +269,22 @@ def write_readme() -> None:
         print("wrote README.md's output blocks")
 
 
-def without_timings(text: str) -> str:
-    return TIMING.sub("<time>", text)
+#: Numbers at rounding level (1e-4 and below in scientific notation: the error of a right result, a right gate's
+#: share of its allowance), which depend on the CPU's and BLAS's kernels.
+ROUNDING_LEVEL = re.compile(r"\b\d(?:\.\d+)?e-(?:0[4-9]|[1-9]\d)\b")
+
+
+def comparable(text: str) -> str:
+    """``text`` without what may change between two correct runs: timings and numbers at rounding level."""
+    return ROUNDING_LEVEL.sub("<tiny>", TIMING.sub("<time>", text))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     action = parser.add_mutually_exclusive_group(required=True)
     action.add_argument("--write", action="store_true", help="rewrite docs/snippets/ from fresh runs")
-    action.add_argument("--check", action="store_true", help="exit 1 when a snippet differs from a fresh run")
+    action.add_argument("--check", action="store_true",
+                        help="exit 1 when a snippet differs from a fresh run (timings, rounding-level numbers aside)")
     action.add_argument("--readme", action="store_true",
                         help="only copy docs/snippets/ into README.md's output blocks (no run)")
     parser.add_argument("--only", nargs="+", choices=[example.name for example in EXAMPLES_RUN],
@@ -301,7 +308,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"wrote {path.relative_to(ROOT)}")
                 continue
             old = path.read_text(encoding="utf-8") if path.exists() else ""
-            if without_timings(old) != without_timings(text):
+            if comparable(old) != comparable(text):
                 stale.append(name)
                 sys.stdout.writelines(difflib.unified_diff(old.splitlines(True), text.splitlines(True),
                                                            f"{path.relative_to(ROOT)}", "fresh run"))
