@@ -320,7 +320,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"stale excerpts: {', '.join(stale)}; run python tools/docs_examples.py --write", file=sys.stderr)
         return 1
     if args.check:
-        print("every excerpt matches a fresh run (timings aside)")
+        print("every excerpt matches a fresh run (timings and rounding-level numbers aside)")
     return 0
 
 
