@@ -406,7 +406,7 @@ def run_audit_command(args: argparse.Namespace) -> int:
         raise UsageError("--impl audits the built-in layers bound to your functions; it takes no --spec")
     if not args.impl and (args.timeout is not None or args.memory != DEFAULT_MEMORY):
         raise UsageError("--timeout and --memory limit the worker that runs --impl targets; without --impl the "
-                         "audit runs in this process, where no limit holds (see the README's threat model)")
+                         "audit runs in this process, where no limit holds (see docs/explanation/judge-and-judged.md)")
     if not args.impl and args.sandbox != "auto":
         raise UsageError("--sandbox confines the worker that runs --impl targets; without --impl the audit runs in "
                          "this process, where no sandbox holds")

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The CUDA checks, in one run on a machine with a GPU (README, "The CUDA path on a real GPU").
+# The CUDA checks, in one run on a machine with a GPU (docs/how-to/gpu.md).
 #
 #   OUT=gpu-results bash tools/gpu_check.sh
 #
