@@ -24,7 +24,9 @@ import pytest
 
 import oracle
 from oracle.cli import main
+from oracle.targets.boundary import open_target
 from oracle.targets.confine import landlock_abi
+from oracle.targets.loading import TargetError
 from oracle.targets.sandbox import LACKS_VARIABLE, PROTECTIONS, policy_for
 from tests.sandbox_targets import ATTEMPTS, READS_ITS_DATA, processes_with, write_class
 
@@ -278,3 +280,12 @@ def audit_as_nobody(python: str, folder: Path) -> None:
         school.installed.unlink(missing_ok=True)
         for pid in processes_with(school.token):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_a_worker_that_ends_while_confining_itself_is_not_blamed_on_the_target(monkeypatch, tmp_path):
+    monkeypatch.setattr("oracle.targets.boundary._WORKER_SOURCE", "import sys; print('no Landlock'); sys.exit(3)")
+    (tmp_path / "target.py").write_text("")
+    with pytest.raises(TargetError, match=r"ended while confining itself, before it imported the target \(the "
+                                          r"worker exited with status 3: no Landlock\)"):
+        with open_target("target.py", ("affine_forward",), base=tmp_path):
+            pass
