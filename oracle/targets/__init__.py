@@ -1,5 +1,4 @@
-"""The user's code: loading it, running it in worker processes, and grading
-several targets.
+"""The user's code: loading it, running it in worker processes, and grading several targets.
 
 Room ``targets``: finding and importing a target
 (:mod:`oracle.targets.loading`, :mod:`~oracle.targets.notebooks`), the worker
