@@ -289,3 +289,13 @@ def test_a_worker_that_ends_while_confining_itself_is_not_blamed_on_the_target(m
                                           r"worker exited with status 3: no Landlock\)"):
         with open_target("target.py", ("affine_forward",), base=tmp_path):
             pass
+
+
+@needs_confinement
+def test_the_kernel_audit_runs_its_functions_in_a_confined_worker():
+    import impl
+    from oracle.targets.jupyter import audit_here
+
+    audit = audit_here({"affine_forward": impl.affine_forward}, layers=["affine"], cases=1, sandbox="require")
+    assert audit.entry["error"] is None and audit.entry["sandbox"]["missing"] == []
+    assert "sandbox: files (Landlock ABI" in str(audit)
