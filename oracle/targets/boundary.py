@@ -479,7 +479,14 @@ class Session:
         Under ``--sandbox require``, a missing protection is a :class:`~oracle.targets.loading.TargetError`
         (the worker did not import the target).
         """
-        header, _ = worker.reply(time.monotonic() + self.limits.import_timeout, log)
+        try:
+            header, _ = worker.reply(time.monotonic() + self.limits.import_timeout, log)
+        except (CallTimedOut, WorkerFailed) as error:  # no code of the target has run yet
+            worker.kill()
+            said = log.text().strip().splitlines()[-1:]
+            raise TargetError(f"{self.target}: the worker ended while confining itself, before it imported the "
+                              f"target ({error.evidence}{': ' + said[0][:300] if said else ''}); --sandbox off "
+                              "runs it unconfined") from error
         if "sandbox" not in header:
             raise wire.WireError("the worker did not say what of its sandbox held")
         state = SandboxState.from_wire(self.limits.sandbox, header["sandbox"])

@@ -132,6 +132,8 @@ def confine(policy: dict[str, Any], keep_fds: tuple[int, ...]) -> dict[str, Any]
     if not unix:
         held["notes"].append("named Unix sockets that your user may open (Docker's, D-Bus's) are still reachable: "
                              "no seccomp filter for this architecture")
+    if "unmapped" in namespaces:
+        held["notes"].append("the user namespace could not map your user: the target cannot make files")
     if "user" not in namespaces and os.geteuid() == 0:
         held["notes"].append("running as root without a user namespace: capabilities are dropped, uid 0 stays")
     _drop_capabilities()
@@ -148,7 +150,7 @@ def _unshare() -> set[str]:
             _write("/proc/self/uid_map", f"{uid} {uid} 1")
             _write("/proc/self/gid_map", f"{gid} {gid} 1")
         except OSError:  # the process stays in the namespaces, as an unmapped user: files it makes fail
-            pass
+            return {"user", "net", "pid", "unmapped"}
         return {"user", "net", "pid"}
     if _libc.unshare(_CLONE_NEWNET | _CLONE_NEWPID) == 0:  # root where user namespaces are off
         return {"net", "pid"}

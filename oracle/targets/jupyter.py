@@ -79,7 +79,7 @@ def kernel_objects(namespace: Mapping[str, Any], names: Sequence[str]) -> dict[s
 
 def audit_here(namespace: Mapping[str, Any] | None = None, *, layers: Sequence[str] = (), cases: int = 16,
                seed: int = 0, dtypes: Sequence[str] = DTYPES, timeout: float = DEFAULT_TIMEOUT,
-               memory: int = DEFAULT_MEMORY) -> KernelAudit:
+               memory: int = DEFAULT_MEMORY, sandbox: str = "auto") -> KernelAudit:
     """Audit the layers and the model defined in ``namespace`` (default: the caller's globals, the kernel's).
 
     Parameters
@@ -90,6 +90,8 @@ def audit_here(namespace: Mapping[str, Any] | None = None, *, layers: Sequence[s
         As ``rnn-oracle audit --layers --cases --seed --dtypes`` (default: every layer, 16 cases, seed 0).
     timeout, memory
         The limits of each call, as ``--timeout`` and ``--memory``.
+    sandbox
+        As ``--sandbox``: ``"auto"``, ``"require"`` or ``"off"`` (:mod:`oracle.targets.sandbox`).
 
     Returns
     -------
@@ -109,7 +111,7 @@ def audit_here(namespace: Mapping[str, Any] | None = None, *, layers: Sequence[s
     blob = cloudpickle.dumps(kernel_objects(namespace, public_names(chosen)))
     config = AuditConfig(layers=tuple(spec.name for spec in chosen), dtypes=tuple(dtypes), cases=cases, seed=seed)
     entry, report, result = audit_one(KERNEL_LABEL, config, [spec.name for spec in chosen], "rnn-oracle",
-                                      limits=Limits(timeout=timeout, memory=memory),
+                                      limits=Limits(timeout=timeout, memory=memory, sandbox=sandbox),
                                       parallel=workers_per_target(1), pickled=blob)
     return KernelAudit(entry, report, result, config)
 
