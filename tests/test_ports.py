@@ -213,3 +213,16 @@ def test_the_worker_of_a_numpy_target_imports_no_port_library(tmp_path):
     with open_target(str(probe), ["probe"]) as target:
         assert target.find("probe")().tolist() == [False, False, False]
         assert target.session.backend == "numpy" and target.notes() == []
+
+
+@pytest.mark.skipif(importlib.util.find_spec("cupy") is not None, reason="checks the message where CuPy is missing")
+def test_a_target_whose_library_is_missing_is_not_audited_and_says_what_to_install(tmp_path):
+    from oracle.targets.boundary import open_target
+    from oracle.targets.loading import TargetError
+
+    target = tmp_path / "port.py"
+    target.write_text("def rnn_step_forward(x, prev_h, Wx, Wh, b):\n    return None\n")
+    with pytest.raises(TargetError, match=r"runs as a cupy port, and cupy cannot be imported here .*"
+                                          r"install rnn-oracle\[cupy\]"):
+        with open_target(str(target), ["rnn_step_forward"], port=PortOptions(backend="cupy")):
+            pass

@@ -150,7 +150,7 @@ def _imported(library: str) -> Any:
     try:
         return importlib.import_module(library)
     except ImportError as error:
-        raise BackendError(f"the target is a {library} port, and {library} cannot be imported here ({error}): "
+        raise BackendError(f"the target runs as a {library} port, and {library} cannot be imported here ({error}): "
                            f"install {EXTRAS[library]}") from error
 
 

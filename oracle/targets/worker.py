@@ -121,7 +121,7 @@ class Worker:
             chosen, why = backends.choose(port, backends.namespaces_of(self.target.modules, functions.values()))
             self.backend = backends.backend(chosen, port.device)
         except backends.BackendError as error:
-            self.send({"status": "error", "message": f"{request['target']}: {error}"})
+            self.send({"status": "error", "message": str(error)})
             return
         # In the header: names and kinds are text, not values.
         self.send({"status": "ok", "found": found, "standins": used, "backend": chosen, "chosen": why})
