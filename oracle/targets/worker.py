@@ -26,7 +26,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from oracle.specs.calls import CellTypeRefused, recipe_function
-from oracle.targets import backends, wire
+from oracle.targets import autograd, backends, wire
 from oracle.targets.loading import Target, TargetError, describe_error, load_target
 from oracle.targets.notebooks import cell_name
 from oracle.targets.placeholders import placeholder_left
@@ -159,7 +159,7 @@ class Worker:
         if key not in self.functions:
             assert self.target is not None
             if "autograd" in recipe:  # a backward the port lacks, from its library's autograd
-                self.functions[key] = backends.autograd_function(recipe, self.target.find, self.backend)
+                self.functions[key] = autograd.function(recipe, self.target.find, self.backend)
             else:
                 self.functions[key] = recipe_function(recipe, self.target.find)
         return self.functions[key]
@@ -174,7 +174,7 @@ class Worker:
             changes = [[(position, index, decoder.value(value)) for position, index, value in call.get("replace", [])]
                        for call in request.get("calls", [])]
             # Calls that keep only the outputs (finite differences) need no autograd graph.
-            function = self.function(backends.without_graph(request["recipe"]) if request.get("take") is not None
+            function = self.function(autograd.without_graph(request["recipe"]) if request.get("take") is not None
                                      else request["recipe"])
         except Exception as error:
             for call in request.get("calls", []):
