@@ -5,7 +5,8 @@ Room ``targets``: finding and importing a target (:mod:`oracle.targets.loading`,
 to it (:mod:`~oracle.targets.worker`, :mod:`~oracle.targets.wire`,
 :mod:`~oracle.targets.boundary`, :mod:`~oracle.targets.placeholders`,
 ``standins/``), a port's arrays in its library and its autograd
-(:mod:`~oracle.targets.backends`, :mod:`~oracle.targets.autograd`), binding specs to a target (:mod:`~oracle.targets.binding`),
+(:mod:`~oracle.targets.backends`, :mod:`~oracle.targets.autograd`), binding
+specs to a target (:mod:`~oracle.targets.binding`),
 auditing one or a class of them (:mod:`~oracle.targets.impl_audit`,
 :mod:`~oracle.targets.grading`, :mod:`~oracle.targets.rubric` with
 ``rubrics/``, :mod:`~oracle.targets.merge`), Jupyter and pytest
