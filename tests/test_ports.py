@@ -103,15 +103,6 @@ def test_the_grader_audits_a_class_of_ports_with_its_usual_outputs(tmp_path, cap
     assert len(csv.read_text().splitlines()) == 3
 
 
-def test_backend_numpy_overrides_the_detection(tmp_path):
-    """A port audited as numpy code gets numpy arrays: torch's operations refuse them, and that is a crash."""
-    config = AuditConfig(layers=("rnn_step",), dtypes=("float64",), cases=1, seed=0)
-    entry, _, _ = audit_one(str(PORTS / "torch_rnn_step.py"), config, ["rnn_step"], "rnn-oracle", shrink_budget=0,
-                            port=PortOptions(backend="numpy"))
-    assert entry["verdicts"]["rnn_step_forward"]["float64"] == ["crash"]
-    assert not any("port" in note for note in entry["notes"])
-
-
 # The worker's side, in this process: detection, conversion, and what cannot run here.
 
 
@@ -213,3 +204,26 @@ def test_the_worker_of_a_numpy_target_imports_no_port_library(tmp_path):
     with open_target(str(probe), ["probe"]) as target:
         assert target.find("probe")().tolist() == [False, False, False]
         assert target.session.backend == "numpy" and target.notes() == []
+
+
+@pytest.mark.skipif(importlib.util.find_spec("cupy") is not None, reason="checks the message where CuPy is missing")
+def test_a_target_whose_library_is_missing_is_not_audited_and_says_what_to_install(tmp_path):
+    from oracle.targets.boundary import open_target
+    from oracle.targets.loading import TargetError
+
+    target = tmp_path / "port.py"
+    target.write_text("def rnn_step_forward(x, prev_h, Wx, Wh, b):\n    return None\n")
+    with pytest.raises(TargetError, match=r"runs as a cupy port, and cupy cannot be imported here .*"
+                                          r"install rnn-oracle\[cupy\]"):
+        with open_target(str(target), ["rnn_step_forward"], port=PortOptions(backend="cupy")):
+            pass
+
+
+def test_autograd_supplies_a_backward_of_the_deeplearning_ai_api():
+    """The course's parameters dict and gradients dict: autograd differentiates the arrays the dict is built from."""
+    config = AuditConfig(layers=("dlai_rnn_cell",), dtypes=("float64",), cases=2, seed=0)
+    entry, _, _ = audit_one(str(PORTS / "torch_dlai_rnn_cell.py"), config, ["dlai_rnn_cell"], "rnn-oracle",
+                            shrink_budget=0, port=PortOptions(autograd=True))
+    assert entry["family"] == "dlai"
+    assert entry["verdicts"] == {"rnn_cell_forward": {"float64": ["pass"]}, "rnn_cell_backward": {"float64": ["pass"]}}
+    assert any(note.startswith("rnn_cell_backward: supplied by torch's autograd") for note in entry["notes"])

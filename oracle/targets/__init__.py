@@ -5,9 +5,10 @@ Room ``targets``: finding and importing a target (:mod:`oracle.targets.loading`,
 to it (:mod:`~oracle.targets.worker`, :mod:`~oracle.targets.wire`,
 :mod:`~oracle.targets.boundary`, :mod:`~oracle.targets.placeholders`,
 :mod:`~oracle.targets.imports`, :mod:`~oracle.targets.frames`, ``standins/``),
-a port's arrays in its own library (:mod:`~oracle.targets.backends`), the
-worker's sandbox (:mod:`~oracle.targets.sandbox`, what it may reach and what
-held; :mod:`~oracle.targets.confine`, applying it), binding specs to a target
+a port's arrays in its library and its autograd (:mod:`~oracle.targets.backends`,
+:mod:`~oracle.targets.autograd`), the worker's sandbox
+(:mod:`~oracle.targets.sandbox`, what it may reach and what held;
+:mod:`~oracle.targets.confine`, applying it), binding specs to a target
 (:mod:`~oracle.targets.binding`), auditing one or a class of them
 (:mod:`~oracle.targets.impl_audit`, :mod:`~oracle.targets.grading`,
 :mod:`~oracle.targets.rubric` with ``rubrics/``, :mod:`~oracle.targets.merge`),
@@ -17,6 +18,6 @@ Jupyter and pytest (:mod:`~oracle.targets.jupyter`,
 (``report``, ``layers``, ``judge``, ``references``, ``specs``); only the
 command line and the benchmark import it. The modules the worker runs next to
 the user's code (confine, loading, worker, wire, placeholders, imports,
-frames, notebooks, backends) import neither torch nor the judge (backends
-imports a port's own library only when the target uses it).
+frames, notebooks, backends, autograd) import neither the judge nor torch, JAX
+or CuPy until a port needs its library.
 """

@@ -762,7 +762,7 @@ class RemoteFunction:
     def adapted(self, family: str) -> RemoteFunction:
         """This function called as a course family's recipe says (``{"dlai": name}``: :mod:`oracle.specs.calls`).
 
-        An autograd recipe keeps what it says besides the name (:func:`oracle.targets.backends.autograd_function`).
+        An autograd recipe keeps what it says besides the name (:func:`oracle.targets.autograd.function`).
         """
         kept = {key: value for key, value in self.recipe.items() if key != "call"} if "autograd" in self.recipe else {}
         return RemoteFunction(self.session, {family: recipe_name(self.recipe), **kept}, keep_last=self.keep_last)

@@ -30,7 +30,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from oracle.specs.calls import CellTypeRefused, recipe_function
-from oracle.targets import backends, wire
+from oracle.targets import autograd, backends, wire
 from oracle.targets.frames import is_users
 from oracle.targets.imports import SkippedImport, run_statements
 from oracle.targets.loading import Target, TargetError, describe_error, load_target
@@ -129,7 +129,7 @@ class Worker:
             chosen, why = backends.choose(port, backends.namespaces_of(self.target.modules, functions.values()))
             self.backend = backends.backend(chosen, port.device)
         except backends.BackendError as error:
-            self.send({"status": "error", "message": f"{request['target']}: {error}"})
+            self.send({"status": "error", "message": str(error)})
             return
         # In the header: names, kinds and notes are text, not values.
         self.send({"status": "ok", "found": found, "standins": used, "notes": list(self.target.notes),
@@ -172,7 +172,7 @@ class Worker:
         if key not in self.functions:
             assert self.target is not None
             if "autograd" in recipe:  # a backward the port lacks, from its library's autograd
-                self.functions[key] = backends.autograd_function(recipe, self.target.find, self.backend)
+                self.functions[key] = autograd.function(recipe, self.target.find, self.backend)
             else:
                 self.functions[key] = recipe_function(recipe, self.target.find)
         return self.functions[key]
@@ -187,7 +187,7 @@ class Worker:
             changes = [[(position, index, decoder.value(value)) for position, index, value in call.get("replace", [])]
                        for call in request.get("calls", [])]
             # Calls that keep only the outputs (finite differences) need no autograd graph.
-            function = self.function(backends.without_graph(request["recipe"]) if request.get("take") is not None
+            function = self.function(autograd.without_graph(request["recipe"]) if request.get("take") is not None
                                      else request["recipe"])
         except Exception as error:
             for call in request.get("calls", []):
