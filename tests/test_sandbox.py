@@ -299,3 +299,15 @@ def test_the_kernel_audit_runs_its_functions_in_a_confined_worker():
     audit = audit_here({"affine_forward": impl.affine_forward}, layers=["affine"], cases=1, sandbox="require")
     assert audit.entry["error"] is None and audit.entry["sandbox"]["missing"] == []
     assert "sandbox: files (Landlock ABI" in str(audit)
+
+
+def test_a_port_on_the_gpu_is_given_its_device_files_and_the_drivers_sys_files_only(tmp_path):
+    """``--device cuda``: the worker may open NVIDIA's device files and read the driver's /sys entries; others not."""
+    from oracle.targets.sandbox import DEVICES, GPU_SYSTEM_READ
+
+    (tmp_path / "a").mkdir()
+    plain = policy_for("a", tmp_path, tmp_path / "scratch")
+    on_gpu = policy_for("a", tmp_path, tmp_path / "scratch", devices=("/dev/nvidia0", "/dev/nvidiactl"))
+    assert plain.devices == DEVICES and not set(GPU_SYSTEM_READ) & set(plain.read)
+    assert on_gpu.devices == (*DEVICES, "/dev/nvidia0", "/dev/nvidiactl")
+    assert set(on_gpu.read) - set(plain.read) == {path for path in GPU_SYSTEM_READ if Path(path).exists()}

@@ -74,7 +74,7 @@ from oracle.targets import wire
 from oracle.targets.backends import BACKENDS, PortOptions
 from oracle.targets.loading import TargetError
 from oracle.targets.notebooks import NotebookCell, NotebookError, cell_name, notebook_cells
-from oracle.targets.sandbox import SandboxPolicy, SandboxState, policy_for
+from oracle.targets.sandbox import SandboxPolicy, SandboxState, gpu_devices, policy_for
 from oracle.targets.worker import STANDINS
 
 #: Seconds a call may take by default, at the default sizes (see :func:`default_timeout`).
@@ -389,7 +389,8 @@ class Session:
             self._scratch = tempfile.TemporaryDirectory(prefix="rnn-oracle-worker-")
         scratch = Path(self._scratch.name)
         policy = policy_for(self.target, self.base, scratch, self.limits.sandbox, self.classmates,
-                            pickled=self.pickled is not None)
+                            pickled=self.pickled is not None,
+                            devices=gpu_devices() if self.port.device == "cuda" else ())
         worker = WorkerProcess(scratch, self.limits.memory, policy)
         header: dict[str, Any] = {"op": "import", "target": self.target, "base": str(self.base),
                                   "names": list(self.names), "paths": list(self._paths()),

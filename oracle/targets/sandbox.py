@@ -59,7 +59,18 @@ SYSTEM_READ = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc/ld.so.
 #: Devices every worker may open.
 DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/urandom", "/dev/random")
 
+#: The driver's files in /sys that a GPU's runtime reads (granted read only with GPU devices, where they exist).
+GPU_SYSTEM_READ = ("/sys/bus/pci", "/sys/devices", "/sys/module", "/sys/dev/char", "/dev/char")
+
 _PACKAGE = Path(__file__).resolve().parents[1]  # oracle/
+
+
+def gpu_devices() -> tuple[str, ...]:
+    """NVIDIA's device files on this machine (``/dev/nvidia0``, ``/dev/nvidiactl``, ``/dev/nvidia-uvm``, ...).
+
+    A port audited with ``--device cuda`` is given these besides :data:`DEVICES`. Untested on a GPU so far.
+    """
+    return tuple(sorted(str(path) for path in Path("/dev").glob("nvidia*")))
 
 
 @dataclass(frozen=True)
@@ -96,6 +107,8 @@ def policy_for(target: str, base: Path, scratch: Path, mode: str = "auto", class
     if mode == "off":
         return SandboxPolicy(mode="off")
     read, listed = ((str(base.resolve()),), ()) if pickled else target_home(target, base, classmates)
+    if devices:
+        read = (*read, *(path for path in GPU_SYSTEM_READ if Path(path).exists()))
     return SandboxPolicy(mode=mode, read=read, run=python_installation(), list=(*listed, str(_PACKAGE.parent)),
                          write=(str(scratch.resolve()),), devices=(*DEVICES, *devices), lacks=simulated_lacks())
 
