@@ -30,7 +30,9 @@ result), while the correct reference does not: exact, or nothing
 (`oracle/judge/causes.py`). Two mistakes of one function are found as a pair
 (`a+b`). A sequence that is only the loop of the target's own wrong step
 function is *inherited* (`inherited.lstm_step_backward`: fix that first), and
-a sequence mistake on top of a wrong step is `<id>+inherited.<step>`. A
+a sequence mistake on top of a wrong step is found as the pair of the two
+mistakes (`lstm.h_not_carried+lstm_step.dwh_uses_next_h`), or as
+`<id>+inherited.<step function>` when the step's mistake is not in the table. A
 backward pass that is exactly the gradient of the target's own wrong forward
 pass is `inherited.<forward>`. A finding no entry reproduces gets no cause.
 
