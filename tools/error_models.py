@@ -46,7 +46,7 @@ from step t+1; `rnn-oracle audit --impl cs231n --layers rnn_step,rnn --cases 6`,
 the end of its output):
 
 ```text
-verdicts for cs231n (CS231n API, 9.8 s):
+verdicts for cs231n (CS231n API, 13.2 s):
   rnn_step_forward   float64 pass, float32 pass
   rnn_step_backward  float64 pass, float32 pass
   rnn_forward        float64 pass, float32 pass
