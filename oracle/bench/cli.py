@@ -59,8 +59,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="instead of the cases, time the audit itself: the default audit (budget 30 s), the "
                              "LSTM at N=64,T=50,D=128,H=256 in both dtypes (budget 60 s), and --impl audits of a "
                              "course folder through the worker processes (budgets 6 s and 30 s), of a "
-                             "deeplearning.ai notebook (10 s) and of a class of 6 (45 s); "
-                             "oracle/bench/audit_timing.py")
+                             "deeplearning.ai notebook (10 s), of a course folder with learners' mistakes whose "
+                             "likely causes are named (30 s; the causes' own seconds in column 'causes', at most 20%% "
+                             "of the rest) and of a class of 6 (45 s); oracle/bench/audit_timing.py")
 
 
 def _select(names: Sequence[str] | None) -> list[Case]:
