@@ -3,7 +3,11 @@
 Each entry is an :class:`oracle.specs.mistakes.ErrorModel` (how a variant is
 written and judged: :mod:`oracle.specs.mistakes`), attached to its spec with
 :func:`oracle.specs.registry.attach_mistakes` below. The catalogue of the
-seed's layers is :mod:`oracle.layers.cs231n_mistakes`.
+seed's layers is :mod:`oracle.layers.cs231n_mistakes`, a model to follow: one
+switchable reference per spec, the sequences looping over their cell's spec
+(``step="dlai_lstm_cell"``) with :func:`oracle.specs.spec.run_forward` and
+:func:`oracle.specs.spec.run_backward`, as :func:`oracle.judge.metamorphic.loop_of_cells`
+does, so that the judge can run them on the target's own cell functions.
 """
 
 from __future__ import annotations
