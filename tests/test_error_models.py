@@ -11,6 +11,7 @@ through ``audit --impl`` end to end.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from types import ModuleType
@@ -19,7 +20,7 @@ import numpy as np
 import pytest
 
 from oracle.cli import main
-from oracle.judge.audit import AuditConfig, case_source, run_audit
+from oracle.judge.audit import AuditConfig, CaseFailure, case_source, run_audit
 from oracle.judge.causes import (
     Kernels,
     Observed,
@@ -231,3 +232,25 @@ def test_the_causes_are_in_every_output(tmp_path, capsys):
 
 def test_the_catalogue_page_is_current():
     assert error_models.main(["--check"]) == 0, "run python tools/error_models.py --write"
+
+
+def test_a_finding_of_a_relation_alone_gets_no_cause(tmp_path):
+    """Values that agree with the twin everywhere leave nothing to explain, although a model agrees too.
+
+    With one word per batch, the embedding model that counts a repeated word once equals the reference; a
+    wrong value found by a metamorphic relation alone (forged here) must not be explained by it.
+    """
+    spec = bind(get_spec("word_embedding"), learner(tmp_path))
+    config = AuditConfig(layers=("word_embedding",), dtypes=("float64",), cases=2, seed=0, dims={"N": 1, "T": 1})
+    result = run_audit([spec], config)
+    [run] = result.runs
+    relation = next(check for check in run.checks if check.quantity == "grads [2x upstream]")
+    forged = dataclasses.replace(relation, failures=(CaseFailure(0, "forged", "forged"),))
+    run = dataclasses.replace(run, checks=(*run.checks, forged), records=tuple(
+        run_case(spec, case_source(spec, np.dtype("float64"), 0, index, config.setting(index)), np.dtype("float64"))
+        for index in range(2)))
+    result = dataclasses.replace(result, runs=(run,))
+    found, _ = verdicts(result, [spec])
+    assert found["word_embedding_backward"]["float64"] == ["wrong_value"]
+    explained = causes(result, [spec], found, {}, {other.name: other for other in all_specs()})
+    assert explained["word_embedding_backward"]["float64"] == []

@@ -30,7 +30,9 @@ result), while the correct reference does not: exact, or nothing
 (`oracle/judge/causes.py`). Two mistakes of one function are found as a pair
 (`a+b`). A sequence that is only the loop of the target's own wrong step
 function is *inherited* (`inherited.lstm_step_backward`: fix that first), and
-a sequence mistake on top of a wrong step is `<id>+inherited.<step>`. A
+a sequence mistake on top of a wrong step is found as the pair of the two
+mistakes (`lstm.h_not_carried+lstm_step.dwh_uses_next_h`), or as
+`<id>+inherited.<step function>` when the step's mistake is not in the table. A
 backward pass that is exactly the gradient of the target's own wrong forward
 pass, or that gives the reference's gradients and fails only against the
 finite differences of a wrong forward pass, is `inherited.<forward>`; a
@@ -48,7 +50,7 @@ from step t+1; `rnn-oracle audit --impl cs231n --layers rnn_step,rnn --cases 6`,
 the end of its output):
 
 ```text
-verdicts for cs231n (CS231n API, 9.8 s):
+verdicts for cs231n (CS231n API, 13.2 s):
   rnn_step_forward   float64 pass, float32 pass
   rnn_step_backward  float64 pass, float32 pass
   rnn_forward        float64 pass, float32 pass

@@ -59,9 +59,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="instead of the cases, time the audit itself: the default audit (budget 30 s), the "
                              "LSTM at N=64,T=50,D=128,H=256 in both dtypes, 2 cases (budget 30 s), and --impl audits "
                              "of a course folder through the worker processes (budgets 6 s, 2 s with a prebuilt "
-                             "reference store, 30 s with every function), of a deeplearning.ai notebook (10 s) and "
-                             "of a class of 6 (12 s); then where one target's time goes (oracle/bench/audit_timing.py, "
-                             "oracle/bench/audit_costs.py)")
+                             "reference store, 30 s with every function), of a deeplearning.ai notebook (10 s), of a "
+                             "course folder with learners' mistakes whose likely causes are named (30 s; the causes' "
+                             "own seconds in column 'causes', at most 20%% of the rest), of a class of 6 (12 s) and "
+                             "the sandbox's share of a worker's start (0.1 s); then where one target's time goes "
+                             "(oracle/bench/audit_timing.py, oracle/bench/audit_costs.py)")
 
 
 def _select(names: Sequence[str] | None) -> list[Case]:

@@ -214,7 +214,8 @@ class LayerRun:
     seconds: float
     checks: tuple[CheckResult, ...]
     #: The cases whose forward pass gave a result, as run (inputs, upstream gradients and the results): what
-    #: error models are matched against (:mod:`oracle.judge.causes`). Not part of any report.
+    #: error models are matched against (:mod:`oracle.judge.causes`); kept only when a check failed (nothing
+    #: is explained in a run that passed). Not part of any report.
     records: tuple[Case, ...] = field(default=(), repr=False, compare=False)
 
     @property
@@ -499,8 +500,9 @@ def audit_layer(spec: LayerSpec, dtype: str, config: AuditConfig) -> LayerRun:
                                                   config.setting(case_index), records)]
     # The dtype of a check is the case's dtype even where a comparison recorded another (an error row).
     checks = tuple(replace(check, dtype=np.dtype(dtype).name) for check in aggregate(observations))
+    failed = not all(check.passed for check in checks)
     return LayerRun(spec.name, np.dtype(dtype).name, config.cases, time.perf_counter() - started, checks,
-                    tuple(records))
+                    tuple(records) if failed else ())
 
 
 def environment(device: str = "cpu") -> dict:

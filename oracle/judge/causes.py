@@ -57,10 +57,12 @@ error models (:attr:`oracle.specs.spec.LayerSpec.mistakes`):
    whose forward pass is wrong inherits that forward pass first (step 4).
 
 Nothing is stated for a function that passes, that has no ``wrong_value``
-finding, or that no model reproduces on every case: exact, or nothing. The
-correct reference disagrees on these cases by construction (the finding),
-and every variant with no mistake applied equals the reference
-(``tests/test_error_models.py`` checks it for every catalogue entry).
+finding, whose values agree with the twin's on every case (a finding of a
+metamorphic relation alone: :func:`reference_disagrees`), or that no model
+reproduces on every case: exact, or nothing. So the correct reference
+disagrees where a cause is stated, and every variant with no mistake applied
+equals the reference (``tests/test_error_models.py`` checks it for every
+catalogue entry).
 
 Cost: nothing for a target without ``wrong_value`` findings; otherwise a few
 float64 numpy runs of each model per case (the user's code is only called
@@ -81,7 +83,7 @@ from oracle.judge.audit import FINITE_DIFFERENCE, IMPL, AuditResult, LayerRun, c
 from oracle.judge.checks import Case, RoundingRule, run_case, spec_tolerance, torch_name
 from oracle.judge.compare import compare_evaluations
 from oracle.judge.sampling import stopped_at_end_as_twin
-from oracle.judge.verdicts import functions_of
+from oracle.judge.verdicts import function_of, functions_of
 from oracle.references.finite_diff import as_float64
 from oracle.specs.calls import MODEL_CLASS, vocabulary
 from oracle.specs.mistakes import ErrorModel
@@ -260,6 +262,20 @@ def on_wrong_step(model: ErrorModel, wrong: WrongStep, count: int) -> Cause:
                                                          f"which is wrong: fix {wrong.fix} first", count)
 
 
+def reference_disagrees(spec: LayerSpec, function: str, run: LayerRun) -> bool:
+    """Whether the user's values of ``function`` disagree with the twin's in some case of ``run``.
+
+    A ``wrong_value`` that only a metamorphic relation found (the values agree with the twin on every case)
+    has nothing for a model to reproduce that the reference does not: no cause is stated for it.
+    """
+    return any(check.subject == IMPL and check.reference.startswith("torch[") and not check.passed
+               and not check.quantity.endswith((" dtype", " unchanged"))
+               and check.quantity.startswith(("output ", "grad ", "sample captions"))
+               and function_of(spec, check) == function
+               and any(failure.cause in ("", "wrong_value") for failure in check.failures)
+               for check in run.checks)
+
+
 def inherited_from_forward(spec: LayerSpec, function: str, run: LayerRun, found: Mapping) -> Cause | None:
     """Step 5 of the module docstring: a backward pass that is the exact gradient of its own wrong forward pass,
     or that gives the reference's gradients and fails only against the finite differences of its wrong forward."""
@@ -306,7 +322,8 @@ def causes(result: AuditResult, specs: Sequence[LayerSpec], found: Mapping, mini
     for run in result.runs:
         spec = by_name[run.layer]
         for function in functions_of(spec):
-            if "wrong_value" not in found.get(function, {}).get(run.dtype, []):
+            if ("wrong_value" not in found.get(function, {}).get(run.dtype, [])
+                    or not reference_disagrees(spec, function, run)):
                 continue
             kind = kind_of(spec, function)
             cases = function_cases(spec, run, kind, minimal.get(function, {}).get(run.dtype), result.config)

@@ -496,11 +496,3 @@ for _cell in CELL_TYPES:
 for _name, _models in CATALOGUE.items():
     attach_mistakes(_name, _models)
 
-
-def all_models() -> list[ErrorModel]:
-    """Every error model of this catalogue, in table order."""
-    return [model for entries in CATALOGUE.values() for model in entries]
-
-
-#: The variants by spec name, for tests that check each against its reference with no mistake applied.
-VARIANTS: dict[str, Callable] = {name: entries[0].variant for name, entries in CATALOGUE.items() if entries}

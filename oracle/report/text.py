@@ -375,10 +375,3 @@ def cause_lines(causes: dict, function: str, indent: str = "    ") -> list[str]:
     return [f"{indent}likely cause (reproduced exactly on all {' and '.join(cases)} cases): {text} [{cause_id}]"
             for (cause_id, text), cases in said.items()]
 
-
-def cause_summary(listed: list[dict]) -> str:
-    """One dtype's likely causes as one line: ``"likely cause: <text> [<id>] (16 cases)"``; ``""`` for none."""
-    if not listed:
-        return ""
-    word = "likely cause" if len(listed) == 1 else "likely causes (each reproduces the results)"
-    return f"{word}: " + "; or ".join(f"{cause['text']} [{cause['id']}] ({cause['cases']} cases)" for cause in listed)
