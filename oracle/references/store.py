@@ -431,8 +431,12 @@ class ReferenceStore:
         of the manifest; the entries a run needs are then recomputed and written again.
         """
         folder = Path(folder).resolve()
-        folder.mkdir(parents=True, exist_ok=True)
-        store = cls(folder, _secret(folder))
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            store = cls(folder, _secret(folder))
+        except OSError as error:
+            notes(f"{folder}: cannot be used ({error}); the references are kept in memory only")
+            return cls()
         stale: dict[str, int] = {}
         current = {**_versions(), "format": FORMAT_VERSION}
         for path in sorted(folder.glob("*/*.ref")):
@@ -556,16 +560,22 @@ def _shown(value: Any) -> str:
 
 
 def _secret(folder: Path) -> bytes:
-    """The store's secret: read from its file, or made (32 random bytes, mode 0600) when there is none."""
+    """The store's secret: read from its file, or made (32 random bytes, mode 0600) when there is none.
+
+    It is written whole under another name and linked into place, so that a second run opening a new store
+    at the same moment reads all of it or makes it, never half of it.
+    """
     path = folder / SECRET_FILE
-    try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_bytes()
-    made = secrets.token_bytes(32)
-    with os.fdopen(descriptor, "wb") as stream:
-        stream.write(made)
-    return made
+    if not path.exists():
+        handle, temporary = tempfile.mkstemp(prefix=".secret-", dir=folder)  # mode 0600
+        try:
+            with os.fdopen(handle, "wb") as stream:
+                stream.write(secrets.token_bytes(32))
+            with contextlib.suppress(FileExistsError):
+                os.link(temporary, path)
+        finally:
+            os.unlink(temporary)
+    return path.read_bytes()
 
 
 # --- the active store -------------------------------------------------------------------------------------------
