@@ -26,9 +26,9 @@ What an entry is keyed by (:func:`entry_key`)
 Entries on disk (:class:`ReferenceStore` with a folder)
 -------------------------------------------------------
 One file per entry, named by the SHA-256 of its key: a magic line, one line
-of JSON (the key, the arrays' layout, the payload's SHA-256 and two HMACs)
-and the payload, the arrays of ``numpy.savez`` (read back with
-``allow_pickle=False``: nothing in a file is ever unpickled). A file is
+of JSON (the key, the arrays' names, numeric dtypes and shapes, the payload's
+SHA-256 and two HMACs) and the payload, the arrays' bytes (read back with
+``numpy.frombuffer``: nothing in a file is ever unpickled or run). A file is
 written to a temporary name in the same folder and renamed into place
 (atomic on POSIX), so concurrent judge processes never see half an entry;
 an existing valid entry is never rewritten.
@@ -68,7 +68,6 @@ import dataclasses
 import functools
 import hashlib
 import hmac
-import io
 import json
 import os
 import platform
@@ -241,8 +240,9 @@ def environment_key(device: str) -> dict[str, Any]:
 
     from oracle.references.twins.device import precision_settings
 
+    # The precision switches even on the CPU: float32_matmul_precision "medium" may multiply in bfloat16 there.
     return {**_versions(), "torch_threads": torch.get_num_threads(), "device": device,
-            "precision": precision_settings(device) if device != "cpu" else "cpu"}
+            "precision": precision_settings(device)}
 
 
 def rounding_parameters() -> dict[str, Any]:
@@ -274,28 +274,47 @@ def key_name(key: dict[str, Any]) -> str:
 # --- entries --------------------------------------------------------------------------------------------------------
 
 
+#: The dtypes an entry may hold: numeric ones, so that reading one never runs code (no object arrays, no pickle).
+NUMERIC_KINDS = "biufc"
+
+
 def _evaluations_payload(evaluations: tuple[Evaluation, ...]) -> tuple[list, bytes] | None:
-    """``(layout, npz bytes)`` of evaluations whose every value is a numpy array; ``None`` if one is not."""
-    layout, arrays = [], {}
-    for number, evaluation in enumerate(evaluations):
-        names = {}
+    """``(layout, bytes)`` of evaluations whose every value is a numeric numpy array; ``None`` if one is not.
+
+    The layout lists, per evaluation and part (``outputs``, ``grads``), ``[name, dtype, shape]`` of each
+    array in order; the bytes are the arrays' C-order bytes one after the other.
+    """
+    layout, chunks = [], []
+    for evaluation in evaluations:
+        parts = {}
         for part in ("outputs", "grads"):
             values = getattr(evaluation, part)
-            if not all(type(value) is np.ndarray and value.dtype.kind in "biufc" for value in values.values()):
+            if not all(type(value) is np.ndarray and value.dtype.kind in NUMERIC_KINDS for value in values.values()):
                 return None
-            names[part] = list(values)
-            arrays.update({f"{number}.{part}.{index}": value for index, value in enumerate(values.values())})
-        layout.append(names)
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    return layout, buffer.getvalue()
+            parts[part] = [[name, value.dtype.str, list(value.shape)] for name, value in values.items()]
+            chunks += [np.ascontiguousarray(value).tobytes() for value in values.values()]
+        layout.append(parts)
+    return layout, b"".join(chunks)
 
 
 def _evaluations_from(layout: list, payload: bytes) -> tuple[Evaluation, ...]:
-    with np.load(io.BytesIO(payload), allow_pickle=False) as found:
-        return tuple(Evaluation(*({name: found[f"{number}.{part}.{index}"] for index, name in enumerate(names[part])}
-                                  for part in ("outputs", "grads")))
-                     for number, names in enumerate(layout))
+    """The evaluations of :func:`_evaluations_payload`'s layout and bytes; ``ValueError`` if they do not fit."""
+    offset, evaluations = 0, []
+    for parts in layout:
+        found: dict[str, dict[str, np.ndarray]] = {}
+        for part in ("outputs", "grads"):
+            found[part] = {}
+            for name, dtype_text, shape in parts[part]:
+                dtype = np.dtype(dtype_text)
+                if dtype.kind not in NUMERIC_KINDS or not all(type(size) is int and size >= 0 for size in shape):
+                    raise ValueError(f"an array {name!r} of dtype {dtype_text!r} and shape {shape!r}")
+                count = int(np.prod(shape, dtype=np.int64))
+                found[part][name] = np.frombuffer(payload, dtype, count, offset).reshape(shape).copy()
+                offset += count * dtype.itemsize
+        evaluations.append(Evaluation(found["outputs"], found["grads"]))
+    if offset != len(payload):
+        raise ValueError(f"{len(payload) - offset} bytes left over")
+    return tuple(evaluations)
 
 
 def _macs(secret: bytes, run_key: bytes, head: bytes) -> dict[str, str]:
@@ -412,8 +431,12 @@ class ReferenceStore:
         of the manifest; the entries a run needs are then recomputed and written again.
         """
         folder = Path(folder).resolve()
-        folder.mkdir(parents=True, exist_ok=True)
-        store = cls(folder, _secret(folder))
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            store = cls(folder, _secret(folder))
+        except OSError as error:
+            notes(f"{folder}: cannot be used ({error}); the references are kept in memory only")
+            return cls()
         stale: dict[str, int] = {}
         current = {**_versions(), "format": FORMAT_VERSION}
         for path in sorted(folder.glob("*/*.ref")):
@@ -537,16 +560,22 @@ def _shown(value: Any) -> str:
 
 
 def _secret(folder: Path) -> bytes:
-    """The store's secret: read from its file, or made (32 random bytes, mode 0600) when there is none."""
+    """The store's secret: read from its file, or made (32 random bytes, mode 0600) when there is none.
+
+    It is written whole under another name and linked into place, so that a second run opening a new store
+    at the same moment reads all of it or makes it, never half of it.
+    """
     path = folder / SECRET_FILE
-    try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_bytes()
-    made = secrets.token_bytes(32)
-    with os.fdopen(descriptor, "wb") as stream:
-        stream.write(made)
-    return made
+    if not path.exists():
+        handle, temporary = tempfile.mkstemp(prefix=".secret-", dir=folder)  # mode 0600
+        try:
+            with os.fdopen(handle, "wb") as stream:
+                stream.write(secrets.token_bytes(32))
+            with contextlib.suppress(FileExistsError):
+                os.link(temporary, path)
+        finally:
+            os.unlink(temporary)
+    return path.read_bytes()
 
 
 # --- the active store -------------------------------------------------------------------------------------------
