@@ -29,7 +29,8 @@ LAYER = "lstm_step"
 
 
 def graded(*paths: Path) -> list[list[dict]]:
-    """Each class's JSON entries without their seconds: the wall time may differ, and with it a shrinking's end.
+    """Each class's JSON entries without their seconds (the audit's, and the sandbox's own time to confine a
+    worker): the wall time may differ, and with it a shrinking's end.
 
     A search for a smaller case stops at its time budget (:mod:`oracle.judge.shrink`), so on a loaded machine
     the minimal case it reports depends on the clock, with a store or without one: where a search of any of
@@ -38,6 +39,10 @@ def graded(*paths: Path) -> list[list[dict]]:
     """
     documents = [[{key: value for key, value in entry.items() if key != "seconds"}
                   for entry in json.loads(path.read_text())["targets"]] for path in paths]
+    for entries in documents:
+        for entry in entries:
+            if entry.get("sandbox"):
+                entry["sandbox"] = {key: value for key, value in entry["sandbox"].items() if key != "seconds"}
     for entries in zip(*documents, strict=True):
         if any("stopped at its time budget" in json.dumps(entry["evidence"]) for entry in entries):
             for entry in entries:
