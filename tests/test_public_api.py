@@ -31,7 +31,7 @@ PUBLIC = ["Arrays", "ErrorInput", "ExtraCheck", "GateLayout", "InputContract", "
 
 #: Where the documented examples are: the example files, and the code blocks of the documentation pages.
 EXAMPLE_FILES = sorted((ROOT / "examples").rglob("*.py"))
-DOC_PAGES = sorted((ROOT / "docs").rglob("*.md"))
+DOC_PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 
 #: The reference page of the public names and the deprecated paths.
 API_PAGE = ROOT / "docs" / "reference" / "python-api.md"

@@ -108,7 +108,7 @@ def verdicts_only(output: str) -> str:
     """The command line and its verdicts (or grid): from the first ``note:``, ``verdicts`` or grid line on."""
     lines = output.rstrip("\n").splitlines()
     start = next(index for index, line in enumerate(lines)
-                 if line.startswith(("note:", "verdicts for", "target\t")) or index == len(lines) - 1)
+                 if line.startswith(("note:", "sandbox:", "verdicts for", "target\t")) or index == len(lines) - 1)
     return "\n".join([lines[0], *lines[start:]]) + "\n"
 
 
@@ -151,6 +151,13 @@ print(audit_here(namespace, layers=["rnn_step"], cases=4))
     output = command(folder, [sys.executable, "-c", script], 'python -c \'... print(audit_here(layers=["rnn_step"], '
                                                              'cases=4))\'')
     return {"in-kernel": "\n".join(output.splitlines()[1:]) + "\n"}
+
+
+def learner_cause(folder: Path) -> dict[str, str]:
+    """A learner's course folder whose ``rnn_backward`` never carries the gradient from step t+1: its likely cause."""
+    course_folder(folder / "learner", "backward drops the gradient through time")
+    output = rnn_oracle(folder, "audit", "--impl", "learner/cs231n", "--layers", "rnn_step,rnn")
+    return {"learner-cause": verdicts_only(output)}
 
 
 def course(folder: Path) -> dict[str, str]:
@@ -224,6 +231,7 @@ class Example:
 
 EXAMPLES_RUN = (
     Example("learner", learner_notebook, ("learner-notebook", "learner-repro", "learner-fixed")),
+    Example("cause", learner_cause, ("learner-cause",)),
     Example("kernel", in_kernel, ("in-kernel",)),
     Example("course", course, ("course-folder",)),
     Example("grading", grading, ("class-grid", "class-csv", "class-merge", "gradescope-results")),

@@ -199,6 +199,8 @@ def _group(check: CheckResult | None) -> str:
     if check is None:
         return _EMPTY_GROUP
     verdict = "pass" if check.passed else "FAIL"
+    if check.quantity.startswith("error in "):  # a call that gave no result: nothing compared, no figures
+        return f"{'-':>7}  {'-':>7}  {'-':>11}  {verdict:<4}"
     return f"{_number(check.max_abs)}  {_number(check.max_rel)}  {_tolerance(check):>11}  {verdict:<4}"
 
 
@@ -291,9 +293,7 @@ def render_failures(result: AuditResult, prog: str = "rnn-oracle") -> str:
         failed = [check for check in checks.values() if not check.passed]
         if not failed:
             continue
-        lines = [f"FAIL {layer} {dtype} {quantity}: "
-                 + ", ".join(f"{check.subject} vs {check.reference} in {len(check.failures)} of {check.cases} cases"
-                             for check in failed)]
+        lines = [f"FAIL {layer} {dtype} {quantity}: " + _failed_pairs(quantity, failed)]
         shown_case = None
         for check in failed:
             first = check.failures[0]
@@ -308,6 +308,16 @@ def render_failures(result: AuditResult, prog: str = "rnn-oracle") -> str:
         lines.append(f"  rerun: {rerun_command(result.config, layer, dtype, first_case, prog)}")
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
+
+
+def _failed_pairs(quantity: str, failed: list[CheckResult]) -> str:
+    """What failed in a row: the pairs that disagree, or, for a call that gave no result, no comparison at all."""
+    if quantity.startswith("error in "):  # nothing was compared: the call raised, crashed or timed out
+        subjects = dict.fromkeys(check.subject for check in failed)
+        return ", ".join(f"{subject} gave no result in {max(len(check.failures) for check in failed)} of "
+                         f"{failed[0].cases} cases" for subject in subjects)
+    return ", ".join(f"{check.subject} vs {check.reference} in {len(check.failures)} of {check.cases} cases"
+                     for check in failed)
 
 
 def render(result: AuditResult, prog: str = "rnn-oracle") -> str:
