@@ -293,7 +293,10 @@ def inherited_from_forward(spec: LayerSpec, function: str, run: LayerRun, found:
                               f"these are the reference's gradients; they differ only from the finite differences of "
                               f"your {forward}, whose results are wrong")):
         against = [check for check in grads if against_it(check.reference)]
-        if against and all(check.passed for check in against):
+        others = [check for check in grads if check not in against
+                  and (check.reference == FINITE_DIFFERENCE or check.reference.startswith(twin))]
+        # Agreeing with one reference everywhere, and failing against the other somewhere: that is the finding.
+        if against and all(check.passed for check in against) and any(not check.passed for check in others):
             return Cause(f"{INHERITED}.{forward}", f"inherited: {said}; fix {forward} first",
                          min(check.cases for check in against))
     return None
@@ -322,8 +325,13 @@ def causes(result: AuditResult, specs: Sequence[LayerSpec], found: Mapping, mini
     for run in result.runs:
         spec = by_name[run.layer]
         for function in functions_of(spec):
-            if ("wrong_value" not in found.get(function, {}).get(run.dtype, [])
-                    or not reference_disagrees(spec, function, run)):
+            if "wrong_value" not in found.get(function, {}).get(run.dtype, []):
+                continue
+            if not reference_disagrees(spec, function, run):
+                # The reference's values everywhere: a cause only when the finding is that they are not the gradient
+                # of the target's own wrong forward pass (step 5); a relation's finding alone gets none.
+                inherited = inherited_from_forward(spec, function, run, found)
+                explained[function][run.dtype] = [inherited.to_json()] if inherited is not None else []
                 continue
             kind = kind_of(spec, function)
             cases = function_cases(spec, run, kind, minimal.get(function, {}).get(run.dtype), result.config)
