@@ -82,6 +82,27 @@ def left_behind(token: str, seconds: float = 3.0) -> list[int]:
     return found
 
 
+def assert_nothing_got_out(school, before: bytes, printed: str, servers: tuple[socket.socket, socket.socket]) -> None:
+    """What every hostile run must show: each attempt was made and failed, and nothing outside its sandbox changed
+    (the classmate's file, the installation, the judge's TCP and Unix servers, the processes left)."""
+    assert {line.split(":")[0] for line in printed.splitlines()} == set(ATTEMPTS[:-1]), printed
+    assert "got through" not in printed
+    assert school.classmate.read_bytes() == before and not school.installed.exists()
+    for server in servers:
+        with pytest.raises(BlockingIOError):
+            server.accept()
+    assert left_behind(school.token) == []
+
+
+def clean_up(school, servers: tuple[socket.socket, socket.socket]) -> None:
+    """Close the servers, and undo what a failing sandbox would have let the hostile submission leave."""
+    for server in servers:
+        server.close()
+    school.installed.unlink(missing_ok=True)
+    for pid in processes_with(school.token):
+        os.kill(pid, signal.SIGKILL)
+
+
 @needs_confinement
 @pytest.mark.parametrize(("layout", "jobs"), [("course folders", "1"), ("course folders", "2"),
                                               ("files in one folder", "1")])
@@ -93,24 +114,13 @@ def test_a_hostile_submission_reaches_nothing_outside_its_sandbox(layout, jobs, 
         code, document, _, _ = audit(capsys, tmp_path, "--impl", school.hostile, school.honest, "-j", jobs)
         entries = {entry["target"]: entry for entry in document["targets"]}
         printed = entries[school.hostile]["output"]["import"]["tail"]
-        assert {line.split(":")[0] for line in printed.splitlines()} == set(ATTEMPTS[:-1]), printed
-        assert "got through" not in printed
         assert findings_of(entries[school.hostile]) == {"rnn_step_backward": {"not_implemented"}}  # nothing copied
         assert entries[school.honest]["error"] is None and findings_of(entries[school.honest]) == {}
         assert code == 1
-        assert school.classmate.read_bytes() == before
-        assert not school.installed.exists()
-        for server in (listener, unix):
-            with pytest.raises(BlockingIOError):
-                server.accept()
-        assert left_behind(school.token) == []
+        assert_nothing_got_out(school, before, printed, (listener, unix))
         assert document["sandbox"]["missing"] == [] and set(document["sandbox"]["held"]) == set(PROTECTIONS)
     finally:
-        listener.close()
-        unix.close()
-        school.installed.unlink(missing_ok=True)
-        for pid in processes_with(school.token):
-            os.kill(pid, signal.SIGKILL)
+        clean_up(school, (listener, unix))
 
 
 @needs_confinement
@@ -265,21 +275,11 @@ def audit_as_nobody(python: str, folder: Path) -> None:
         document = json.loads(output.read_text())
         [entry] = document["targets"]
         printed = entry["output"]["import"]["tail"]
-        assert {line.split(":")[0] for line in printed.splitlines()} == set(ATTEMPTS[:-1]), printed
-        assert "got through" not in printed
         assert findings_of(entry) == {"rnn_step_backward": {"not_implemented"}} and ran.returncode == 1, ran.stderr
-        assert school.classmate.read_bytes() == before and not school.installed.exists()
-        for server in (listener, unix):
-            with pytest.raises(BlockingIOError):
-                server.accept()
-        assert left_behind(school.token) == []
+        assert_nothing_got_out(school, before, printed, (listener, unix))
         assert document["sandbox"]["missing"] == []
     finally:
-        listener.close()
-        unix.close()
-        school.installed.unlink(missing_ok=True)
-        for pid in processes_with(school.token):
-            os.kill(pid, signal.SIGKILL)
+        clean_up(school, (listener, unix))
 
 
 def test_a_worker_that_ends_while_confining_itself_is_not_blamed_on_the_target(monkeypatch, tmp_path):
