@@ -3,7 +3,8 @@
 ``rnn-oracle references build --out DIR [--family F] [--layers ...] [--cases N] [--seed S] [--dims ...]
 [--dtypes ...] [--profile P]`` draws every case the audit with the same options draws
 (:func:`oracle.judge.audit.case_source`), runs impl on it for its upstream gradients, and keeps in ``DIR``
-(:mod:`oracle.references.store`) the torch twin's outputs and gradients and, for every float32 case, the
+(:mod:`oracle.references.store`) the torch twin's outputs and gradients, the finite differences of the
+spec's own forward pass (:mod:`oracle.judge.reference_differences`) and, for every float32 case, the
 float32 rounding rule's float64 result and spread, whether or not impl needed them. ``rnn-oracle audit
 --references DIR`` (or ``--impl ... --references DIR``) with the same options then reads them instead of
 computing them. A case whose upstream gradients differ (a target whose outputs have other shapes) misses
@@ -13,6 +14,7 @@ and is computed as before. Exit status 0, or 2 on bad usage.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 
@@ -32,8 +34,9 @@ from oracle.cli import (
     select_specs,
     single_threaded_torch,
 )
-from oracle.judge.audit import AuditConfig, case_source
+from oracle.judge.audit import AuditConfig, case_rng, case_source
 from oracle.judge.checks import run_case
+from oracle.judge.reference_differences import reference_finite_differences
 from oracle.references.store import ReferenceStore, rounding_result, twin_result, using
 from oracle.specs.families import FAMILIES
 from oracle.specs.profiles import PROFILES
@@ -64,12 +67,16 @@ def build(specs: list[LayerSpec], config: AuditConfig, store: ReferenceStore) ->
     done = 0
     with using(store):
         for spec in specs:
+            as_bound = dataclasses.replace(spec, reference_forward=spec.reference_forward or spec.forward)
             for dtype in (dtype for dtype in config.dtypes if dtype in spec.dtypes):
                 for case_index in range(config.cases):
                     source = case_source(spec, np.dtype(dtype), config.seed, case_index, config.setting(case_index))
                     try:
                         case = run_case(spec, source, np.dtype(dtype))
                         twin_result(spec, case.inputs, case.upstream, config.device)
+                        if spec.grads:  # as a target's forward pass that agrees with the twin is judged
+                            reference_finite_differences(as_bound, case.inputs, case.upstream,
+                                                         case_rng(config.seed, spec.name, dtype, case_index, 1))
                         if np.dtype(dtype) == np.float32:
                             rounding_result(spec, case.inputs, case.upstream)
                     except CALL_ERRORS as error:  # a reference that cannot run on a case: the audit will say so

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import json
 import shutil
@@ -83,10 +84,12 @@ def test_a_class_is_graded_the_same_without_a_store_with_one_and_with_one_from_a
 
 
 def audited(store: ReferenceStore) -> dict:
-    """The JSON of an audit of :data:`LAYER` in float32 with ``store``, without its timings."""
+    """The JSON of an audit of :data:`LAYER` in float32 with ``store``, without its timings, its spec as a target's
+    is bound (its own forward pass the reference, whose finite differences the store keeps too)."""
     config = AuditConfig((LAYER,), ("float32",), 2, 0)
+    spec = dataclasses.replace(get_spec(LAYER), reference_forward=get_spec(LAYER).forward)
     with using(store), single_threaded_torch():  # as the audit and the build run torch: threads are in the key
-        document = to_json(run_audit([get_spec(LAYER)], config), "test", "rnn-oracle")
+        document = to_json(run_audit([spec], config), "test", "rnn-oracle")
     document.pop("environment", None)
     document["summary"].pop("seconds")
     return document
@@ -94,7 +97,8 @@ def audited(store: ReferenceStore) -> dict:
 
 @pytest.fixture(scope="module")
 def built_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A store built ahead of time for :func:`audited`'s cases (twins and rounding spreads), once for the module."""
+    """A store built ahead of time for :func:`audited`'s cases (twins, rounding spreads and finite differences),
+    once for the module."""
     folder = tmp_path_factory.mktemp("references") / "built"
     assert main(["references", "build", "--out", str(folder), "--layers", LAYER, "--dtypes", "float32",
                  "--cases", "2"]) == 0
@@ -136,7 +140,9 @@ def test_a_store_of_another_torch_or_rounding_rule_is_ignored_with_a_note(change
     assert "ignored" in note and (f"made with torch {versions['torch']} (now 2.99.0)" if change == "torch"
                                   else '"runs": 16' in note and '"runs": 15' in note)
     kinds = {path.name: decode_entry(path.read_bytes())[0]["key"]["kind"] for path in _entries(built)}
-    assert set(store.manifest) == {name for name, kind in kinds.items() if change == "rounding" and kind == "twin"}
+    # Another rounding rule leaves the twins and the finite differences usable; another torch, nothing.
+    assert set(store.manifest) == {name for name, kind in kinds.items() if change == "rounding" and kind != "rounding"}
+    assert set(kinds.values()) == {"twin", "rounding", "finite_differences"}
     spec, case = get_spec(LAYER), drawn_case()
     with using(store), single_threaded_torch():
         if change == "torch":

@@ -59,9 +59,10 @@ from oracle.judge.checks import (
     twin_comparisons,
 )
 from oracle.judge.compare import NO_RESULT, Comparison
-from oracle.judge.directional import FiniteDifferences, finite_differences_later
+from oracle.judge.directional import FiniteDifferences, finite_differences
 from oracle.judge.localize import Localization
 from oracle.judge.metamorphic import metamorphic_comparisons
+from oracle.judge.reference_differences import reference_finite_differences
 from oracle.references import twins
 from oracle.references.store import twin_result as stored_twin_result
 from oracle.specs.calls import CellTypeRefused
@@ -402,16 +403,13 @@ def audit_case(spec: LayerSpec, dtype_name: str, seed: int, case_index: int,
         against_twin(observations)
         return observations + independent_checks(spec, dtype, seed, case_index, device, setting, described)
 
-    # The finite differences start first: a worker process computes them while the twin runs here.
-    numeric_rows: list[Observation] = []
-    directions = case_rng(seed, spec.name, dtype.name, case_index, stream=1)
-    pending = attempt(FINITE_DIFFERENCE, FINITE_DIFFERENCE, into=numeric_rows,
-                      action=lambda: finite_differences_later(spec, case.inputs, case.upstream, directions)) \
-        if spec.grads else None
     twin_result = against_twin(observations)
+    numeric_rows: list[Observation] = []
     numeric: FiniteDifferences | None = None
-    if pending is not None:
-        numeric = attempt(FINITE_DIFFERENCE, FINITE_DIFFERENCE, pending, into=numeric_rows)
+    if spec.grads:
+        agrees = spec.reference_forward is not None and twin_result is not None and outputs_agree(observations)
+        numeric = attempt(FINITE_DIFFERENCE, FINITE_DIFFERENCE, into=numeric_rows,
+                          action=lambda: case_differences(case, seed, case_index, agrees))
     observations.extend(numeric_rows)
     if numeric is not None:
         twin_grads = None if twin_result is None else twin_result.grads
@@ -432,6 +430,29 @@ def audit_case(spec: LayerSpec, dtype_name: str, seed: int, case_index: int,
     if relations is not None:
         record(IMPL, relations)
     return observations
+
+
+def case_differences(case: Case, seed: int, case_index: int, agrees: bool) -> FiniteDifferences:
+    """The finite differences a case's gradients are judged against (:mod:`oracle.judge.reference_differences`).
+
+    ``agrees``: impl's forward pass agreed with the twin on the case, so those of the spec's reference forward
+    pass (kept in the store) stand for its own; else, or when the reference cannot give them, impl's own.
+    """
+    def directions() -> np.random.Generator:
+        return case_rng(seed, case.spec.name, case.dtype.name, case_index, stream=1)
+
+    if agrees:
+        try:
+            return reference_finite_differences(case.spec, case.inputs, case.upstream, directions())
+        except Exception:  # noqa: BLE001  the reference's own failure is nobody's finding: impl's own are taken
+            pass
+    return finite_differences(case.spec, case.inputs, case.upstream, directions())
+
+
+def outputs_agree(observations: Sequence[Observation]) -> bool:
+    """Whether every output of impl's forward pass agreed with the twin's (each ``"output ..."`` comparison)."""
+    return all(observation.comparison.passed for observation in observations
+               if observation.subject == IMPL and observation.comparison.quantity.startswith("output "))
 
 
 def independent_checks(spec: LayerSpec, dtype: np.dtype, seed: int, case_index: int, device: str, setting: Setting,

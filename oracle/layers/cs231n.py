@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -117,6 +118,32 @@ def captioning_loss(cell: str, model_class: Any = impl.CaptioningRNN) -> Any:
     if hasattr(model_class, "loss_function"):
         return model_class.loss_function(cell)
     return calls.captioning_loss(cell, model_class, seeded=model_class is impl.CaptioningRNN)
+
+
+#: impl's sequence layer of each cell type, as the model runs it: ``forward(words, h0, *cell parameters)``.
+SEQUENCE_FORWARD: dict[str, Callable[..., tuple]] = {"rnn": impl.rnn_forward, "lstm": impl.lstm_forward,
+                                                     "gru": impl.gru_forward}
+
+
+def captioning_loss_alone(cell: str) -> Any:
+    """``forward(features, captions, null, *params) -> (loss,)``: impl's model loss without its backward pass.
+
+    The same calls of impl's layers, in the same order, as ``impl.CaptioningRNN.loss`` makes before its backward
+    pass, so the loss is bit for bit the model's (``tests/test_reference_differences.py``); its finite
+    differences cost a third of the whole model's (the spec's :attr:`~oracle.specs.spec.LayerSpec.reference_forward`).
+    """
+    names = CAPTIONING_PARAMETERS[cell]
+
+    def forward(features: np.ndarray, captions: np.ndarray, null: np.ndarray, *values: np.ndarray) -> tuple:
+        params = dict(zip(names, values, strict=True))
+        h0, _ = impl.affine_forward(features, params["W_proj"], params["b_proj"])
+        words, _ = impl.word_embedding_forward(captions[:, :-1], params["W_embed"])
+        hidden, _ = SEQUENCE_FORWARD[cell](words, h0, *(params[name] for name in CELL_PARAMETERS[cell]))
+        scores, _ = impl.temporal_affine_forward(hidden, params["W_vocab"], params["b_vocab"])
+        loss, _ = impl.temporal_softmax_loss(scores, captions[:, 1:], captions[:, 1:] != int(null))
+        return (loss,)
+
+    return forward
 
 
 def build_captioning_model(cell: str, null: int, params: Arrays, model_class: type = impl.CaptioningRNN) -> Any:
@@ -253,7 +280,7 @@ CAPTIONING = {
     cell: register(LayerSpec(
         name=f"captioning_{cell}",
         make_inputs=functools.partial(captioning_inputs, cell=cell),
-        forward=captioning_loss(cell),
+        forward=captioning_loss(cell), reference_forward=captioning_loss_alone(cell),
         outputs=("loss",), grads=CAPTIONING_PARAMETERS[cell], twin=twins.captioning_twin(cell),
         zero_size={"N": "argument 'features' has N = 0", "T": "argument 'captions' has shape",
                    # The model's dimensions must be >= 1 (the spec builds a model from the parameter shapes).

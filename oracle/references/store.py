@@ -1,27 +1,33 @@
 """The reference store: a case's references computed once, kept on the judge's side, never trusted blindly.
 
 Every target of a class is audited on the same drawn cases, so the torch twin's
-outputs and gradients and the float32 rounding rule's spread
-(:mod:`oracle.references.rounding`) are the same for every target. The judge
-asks for them through :func:`twin_result` and :func:`rounding_result`, which
-look in the :func:`active` store first and compute (and keep) what is missing.
+outputs and gradients, the float32 rounding rule's spread
+(:mod:`oracle.references.rounding`) and the finite differences of the spec's
+reference forward pass (:mod:`oracle.judge.reference_differences`) are the same
+for every target. The judge asks for them through :func:`twin_result`,
+:func:`rounding_result` and that module, which look in the :func:`active` store
+first and compute (and keep) what is missing.
 
 What an entry is keyed by (:func:`entry_key`)
 --------------------------------------------
 - the store format (:data:`FORMAT_VERSION`) and the kind of reference
-  (``"twin"`` or ``"rounding"``);
+  (``"twin"``, ``"rounding"`` or ``"finite_differences"``);
 - the spec: its name, outputs, gradients, upstream outputs, and its
   *reference version* (:func:`reference_version`), a SHA-256 of what the twin
-  is made of: its functions' code, defaults and closures, and the source of
-  :mod:`oracle.references`, :mod:`impl.cell_layouts` and every module those
-  functions come from, so an edited twin, or another twin under the same
-  name, never reads an old result (a twin holding anything else is never kept);
+  (or, for finite differences, the reference forward pass) is made of: its
+  functions' code, defaults and closures, and the source of
+  :mod:`oracle.references`, :mod:`impl.cell_layouts` (all of :mod:`impl` for a
+  forward pass) and every module those functions come from, so an edited twin,
+  or another twin under the same name, never reads an old result (a twin
+  holding anything else is never kept);
 - the case: a SHA-256 of every input and upstream gradient (name, dtype,
   shape and bytes), which fixes the seed, dtype and sizes it was drawn with;
 - where and how it ran: the device and its precision settings, numpy's and
   torch's versions, torch's thread count, the CPU's vector capability and
   architecture;
-- for the rounding spread, the rule's parameters (runs, unit roundoff, seed).
+- for the rounding spread, the rule's parameters (runs, unit roundoff, seed); for
+  finite differences, theirs (step, element-wise limit, directions and the state
+  of the generator that draws them, the source of the method).
 
 Entries on disk (:class:`ReferenceStore` with a folder)
 -------------------------------------------------------
@@ -100,8 +106,12 @@ MEMORY_BYTES = 128 * 2**20
 #: The packages whose source makes up every twin (a change in any of them is a new reference version).
 REFERENCE_SOURCES = (Path(__file__).resolve().parent, Path(__file__).resolve().parents[2] / "impl" / "cell_layouts.py")
 
-#: The kinds of entry: the twin's outputs and gradients, and the rounding rule's float64 result and spread.
-TWIN, ROUNDING = "twin", "rounding"
+#: The source of a reference forward pass besides its own modules' (:data:`FINITE_DIFFERENCES`): impl, all of it.
+IMPL_SOURCES = (Path(__file__).resolve().parents[2] / "impl",)
+
+#: The kinds of entry: the twin's outputs and gradients, the rounding rule's float64 result and spread, and the
+#: float64 finite differences of the spec's reference forward pass (``LayerSpec.reference_forward``).
+TWIN, ROUNDING, FINITE_DIFFERENCES = "twin", "rounding", "finite_differences"
 
 
 class StoreError(Exception):
@@ -190,31 +200,36 @@ def _sources_digest(files: tuple[Path, ...]) -> str:
     return digest.hexdigest()
 
 
-def reference_version(spec: LayerSpec) -> str | None:
-    """SHA-256 of what the spec's twin is made of, or ``None`` when it cannot be told (then nothing is kept).
+def reference_version(spec: LayerSpec, kind: str = TWIN) -> str | None:
+    """SHA-256 of what the spec's reference is made of, or ``None`` when it cannot be told (then nothing is kept).
 
-    That is :func:`twin_identity` of the twin and the source of :data:`REFERENCE_SOURCES` and of every module
-    whose functions it uses. Computed once per twin object (kept alive with it, so that its id is not reused).
+    The reference is the twin, or for :data:`FINITE_DIFFERENCES` the spec's reference forward pass. Its
+    version is :func:`twin_identity` of it and the source of :data:`REFERENCE_SOURCES` and of every module
+    whose functions it uses. Computed once per object (kept alive with it, so that its id is not reused).
     """
-    known = _VERSIONS.get(id(spec.twin))
-    if known is not None and known[0] is spec.twin:
+    reference = spec.reference_forward if kind == FINITE_DIFFERENCES else spec.twin
+    if reference is None:
+        return None
+    known = _VERSIONS.get(id(reference))
+    if known is not None and known[0] is reference:
         return known[1]
-    version = _reference_version(spec)
-    _VERSIONS[id(spec.twin)] = (spec.twin, version)
+    # impl's whole source for a forward pass: impl's functions call each other through module attributes.
+    version = _reference_version(reference, IMPL_SOURCES if kind == FINITE_DIFFERENCES else ())
+    _VERSIONS[id(reference)] = (reference, version)
     return version
 
 
-#: Reference versions by twin: ``{id(twin): (twin, version)}``.
+#: Reference versions by twin or forward pass: ``{id(reference): (reference, version)}``.
 _VERSIONS: dict[int, tuple[Any, str | None]] = {}
 
 
-def _reference_version(spec: LayerSpec) -> str | None:
+def _reference_version(reference: Any, sources: tuple[Path, ...] = ()) -> str | None:
     modules: set[str] = set()
     try:
-        identity = twin_identity(spec.twin, modules)
+        identity = twin_identity(reference, modules)
     except Unknown:
         return None
-    files = {path.resolve() for root in REFERENCE_SOURCES
+    files = {path.resolve() for root in (*REFERENCE_SOURCES, *sources)
              for path in (sorted(root.rglob("*.py")) if root.is_dir() else [root])}
     for name in modules:
         path = getattr(sys.modules.get(name), "__file__", None)
@@ -253,9 +268,13 @@ def rounding_parameters() -> dict[str, Any]:
     return {"runs": ROUNDING_RUNS, "unit_roundoff": UNIT_ROUNDOFF, "seed": SPREAD_SEED}
 
 
-def entry_key(kind: str, spec: LayerSpec, inputs: Arrays, upstream: Arrays, device: str) -> dict[str, Any] | None:
-    """The key of a reference (see the module docstring); ``None`` for a spec whose twin's source is unknown."""
-    version = reference_version(spec)
+def entry_key(kind: str, spec: LayerSpec, inputs: Arrays, upstream: Arrays, device: str,
+              parameters: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """The key of a reference (see the module docstring); ``None`` for a spec whose reference's source is unknown.
+
+    ``parameters``: what else the reference depends on (the finite differences' steps and directions).
+    """
+    version = reference_version(spec, kind)
     if version is None:
         return None
     key = {"format": FORMAT_VERSION, "kind": kind, "spec": spec.name, "reference_version": version,
@@ -263,6 +282,8 @@ def entry_key(kind: str, spec: LayerSpec, inputs: Arrays, upstream: Arrays, devi
            "case": case_digest(inputs, upstream), **environment_key(device)}
     if kind == ROUNDING:
         key["rounding"] = rounding_parameters()
+    if parameters is not None:
+        key["parameters"] = parameters
     return key
 
 

@@ -155,6 +155,13 @@ class LayerSpec:
         none of its functions, or a model that refuses its cell type, gets
         ``not_supported``, which fails only where it is required. ``""``:
         part of the course's API.
+    reference_forward
+        A trusted forward pass of the same layer, set when the spec is bound to a user's code
+        (:func:`oracle.targets.binding.bind`: the spec's own forward before binding, impl's for the built-in
+        layers); ``None`` for a spec audited as it is. On a case where :attr:`forward`'s outputs agree with the
+        twin's, the float64 finite differences of this forward pass stand in for those of :attr:`forward`
+        (the same function near that point, computed once for every target and kept in the reference store:
+        :func:`oracle.judge.reference_differences.reference_finite_differences`).
     """
 
     name: str
@@ -177,6 +184,7 @@ class LayerSpec:
     family: str = "cs231n"
     requirement: str = ""
     mistakes: tuple[ErrorModel, ...] = ()
+    reference_forward: Callable[..., Any] | None = None
 
     def __post_init__(self) -> None:
         bind = getattr(self.twin, "with_gradients", None)  # a TorchTwin learns its gradient names from the spec
