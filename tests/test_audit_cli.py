@@ -196,6 +196,7 @@ def test_python_dash_m_oracle_runs_the_same_command():
     assert "checks passed (all passed)" in completed.stdout and "[2/2] affine float32" in completed.stderr
 
 
+@pytest.mark.slow
 def test_full_default_audit_passes(capsys):
     started = time.perf_counter()
     code, out, err = audit(capsys)

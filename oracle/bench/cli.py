@@ -61,8 +61,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "of a course folder through the worker processes (budgets 6 s, 2 s with a prebuilt "
                              "reference store, 30 s with every function), of a deeplearning.ai notebook (10 s), of a "
                              "course folder with learners' mistakes whose likely causes are named (30 s; the causes' "
-                             "own seconds in column 'causes', at most 20%% of the rest), of a class of 6 (12 s) and "
-                             "the sandbox's share of a worker's start (0.1 s); then where one target's time goes "
+                             "own seconds in column 'causes', at most 20%% of the rest), of a class of 6 with a "
+                             "prebuilt store (12 s) and the sandbox's share of a worker's start (0.1 s); then where "
+                             "one target's time goes "
                              "(oracle/bench/audit_timing.py, oracle/bench/audit_costs.py)")
 
 
