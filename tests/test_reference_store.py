@@ -309,3 +309,14 @@ def test_a_worker_never_learns_where_the_store_is(tmp_path):
     seen = json.loads(json.loads((tmp_path / "out.json").read_text())["targets"][0]["output"]["import"]["tail"])
     assert seen["fds"] and seen["argv"] and "PATH" in seen["environ"]  # the spy saw something: it can fail
     assert store.name not in json.dumps(seen), seen
+
+
+def test_a_judge_process_given_the_store_with_each_target_keeps_one_memory_of_it(tmp_path):
+    """-j sends the run's store with each target: what a judge process read for one stays for the next."""
+    import pickle
+
+    store = ReferenceStore.open(tmp_path / "store")
+    first, second = (pickle.loads(pickle.dumps(store)) for _ in range(2))
+    assert first is second and first.__getstate__() == store.__getstate__()
+    other = ReferenceStore.open(tmp_path / "store")  # another run: another key, another store
+    assert pickle.loads(pickle.dumps(other)) is not first

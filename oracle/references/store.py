@@ -433,6 +433,11 @@ class ReferenceStore:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(**state)  # type: ignore[misc]
 
+    def __reduce__(self) -> tuple[Callable[[dict[str, Any]], ReferenceStore], tuple[dict[str, Any]]]:
+        # A judge process of -j gets the run's store with each target: one store object per process, so that
+        # what it read for one target stays in its memory for the next.
+        return _store_here, (self.__getstate__(),)
+
     @classmethod
     def memory(cls) -> ReferenceStore:
         """A store in this process's memory alone."""
@@ -567,6 +572,19 @@ class ReferenceStore:
         if text not in self._noted:
             self._noted.add(text)
             note(text)
+
+
+#: The stores this process was given (unpickled), by folder and run key: see :meth:`ReferenceStore.__reduce__`.
+_STORES_HERE: dict[tuple[str, bytes], ReferenceStore] = {}
+
+
+def _store_here(state: dict[str, Any]) -> ReferenceStore:
+    """The store ``state`` describes: the one this process already has for it, else a new one."""
+    key = (str(state["folder"]), state["run_key"])
+    store = _STORES_HERE.get(key)
+    if store is None or store.__getstate__() != state:
+        store = _STORES_HERE[key] = ReferenceStore(**state)
+    return store
 
 
 def _copied(evaluations: tuple[Evaluation, ...]) -> tuple[Evaluation, ...]:
