@@ -190,7 +190,7 @@ def test_audit_timings_time_the_audit_and_compare_with_its_budget() -> None:
         (("affine",), 16, 30.0, "", False), (("lstm",), 2, 30.0, "", False),
         (("affine",), 16, 6.0, "course API", False), (("affine",), 16, 2.0, "course API", True),
         (("affine",), 16, 30.0, "every function", False), (("affine",), 16, 10.0, "dlai notebook", False),
-        (("affine",), 16, 30.0, "mistakes", False), (("affine",), 16, 12.0, "class", False),
+        (("affine",), 16, 30.0, "mistakes", False), (("affine",), 16, 12.0, "class", True),
         (("affine",), 9, 0.1, "sandbox", False)]
     assert runs[1].dims == {"N": 64, "T": 50, "D": 128, "H": 256}
     tiny = AuditRun("affine, one case", ("affine",), 1, budget=1e-9)
