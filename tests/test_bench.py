@@ -115,6 +115,7 @@ def test_the_cli_registers_bench(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert [row["case"] for row in json.loads(path.read_text(encoding="utf-8"))["results"]] == ["embedding_bwd_f32"]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the RSS method reads /proc")
 def test_standalone_module_with_rss_memory(tmp_path: Path) -> None:
     path = tmp_path / "bench.json"

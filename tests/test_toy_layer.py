@@ -33,6 +33,7 @@ def generic_tests(*suites: str, bug: bool = False) -> subprocess.CompletedProces
                "-k", NAME, *(["-x"] if bug else []), *suites, bug=bug)
 
 
+@pytest.mark.slow
 def test_every_generic_suite_runs_the_toy_layer_and_it_passes():
     collected = run("-m", "pytest", "-q", "--collect-only", "-p", "no:cacheprovider", "-p", "tests.toy_layer",
                     "-k", NAME, *GENERIC_SUITES)
