@@ -67,7 +67,7 @@ def build(specs: list[LayerSpec], config: AuditConfig, store: ReferenceStore) ->
     done = 0
     with using(store):
         for spec in specs:
-            as_bound = dataclasses.replace(spec, reference_forward=spec.reference_forward or spec.forward)
+            as_bound = dataclasses.replace(spec, reference_forward=spec.forward_reference)  # as bind leaves it
             for dtype in (dtype for dtype in config.dtypes if dtype in spec.dtypes):
                 for case_index in range(config.cases):
                     source = case_source(spec, np.dtype(dtype), config.seed, case_index, config.setting(case_index))

@@ -8,14 +8,13 @@ same idea on torch's side) is in ``tests/test_twin_gradcheck.py``.
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from oracle.judge.checks import Case, against_finite_differences, failures_report, run_case
+from oracle.judge.reference_differences import reference_spec
 from oracle.layers import all_specs
 from oracle.references.finite_diff import RELATIVE_STEP, central_difference, numeric_gradients, step_sizes
 from oracle.specs.sources import RandomSource
@@ -143,7 +142,7 @@ DIFFERENTIABLE = [spec for spec in all_specs() if spec.grads]
 def differentiated(spec: LayerSpec) -> LayerSpec:
     """``spec`` with its reference forward pass where it has one: the same values as its own (the model's loss
     alone, bit for bit: ``tests/test_reference_differences.py``), without computing gradients at every step."""
-    return spec if spec.reference_forward is None else dataclasses.replace(spec, forward=spec.reference_forward)
+    return spec if spec.reference_forward is None else reference_spec(spec)
 
 
 def twin_case(case: Case) -> Case:

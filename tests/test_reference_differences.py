@@ -36,7 +36,7 @@ def counted(function: Callable[..., Any], calls: list[int]) -> Callable[..., Any
 def bound(spec: LayerSpec, forward: Callable[..., Any], backward: Callable[..., Any] | None = None) -> LayerSpec:
     """``spec`` as :func:`oracle.targets.binding.bind` leaves it: a target's functions, its own as the reference."""
     return dataclasses.replace(spec, forward=forward, backward=backward or spec.backward,
-                               reference_forward=spec.reference_forward or spec.forward)
+                               reference_forward=spec.forward_reference)
 
 
 def finite_difference_checks(observations: list, subject: str = IMPL) -> list:

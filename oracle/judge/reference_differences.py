@@ -41,12 +41,17 @@ def reference_finite_differences(spec: LayerSpec, inputs: Arrays, upstream: Arra
 
     ``rng`` draws the directions of the inputs checked directionally; its state is part of the key.
     """
+    key = entry_key(FINITE_DIFFERENCES, spec, inputs, upstream, "cpu", parameters(rng))
+    (found,) = active().get(key, lambda: (as_evaluation(finite_differences(reference_spec(spec), inputs, upstream,
+                                                                           rng)),))
+    return from_evaluation(spec, found)
+
+
+def reference_spec(spec: LayerSpec) -> LayerSpec:
+    """``spec`` with its reference forward pass as its forward pass (``ValueError`` when it has none)."""
     if spec.reference_forward is None:
         raise ValueError(f"spec {spec.name!r} has no reference forward pass")
-    reference = dataclasses.replace(spec, forward=spec.reference_forward)
-    key = entry_key(FINITE_DIFFERENCES, spec, inputs, upstream, "cpu", parameters(rng))
-    (found,) = active().get(key, lambda: (as_evaluation(finite_differences(reference, inputs, upstream, rng)),))
-    return from_evaluation(spec, found)
+    return dataclasses.replace(spec, forward=spec.reference_forward)
 
 
 def parameters(rng: np.random.Generator) -> dict[str, Any]:

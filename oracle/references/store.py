@@ -430,9 +430,6 @@ class ReferenceStore:
         return {"folder": self.folder, "secret": self.secret, "run_key": self.run_key, "manifest": self.manifest,
                 "keep": self.keep}
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(**state)  # type: ignore[misc]
-
     def __reduce__(self) -> tuple[Callable[[dict[str, Any]], ReferenceStore], tuple[dict[str, Any]]]:
         # A judge process of -j gets the run's store with each target: one store object per process, so that
         # what it read for one target stays in its memory for the next.

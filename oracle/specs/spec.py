@@ -198,6 +198,12 @@ class LayerSpec:
             raise ValueError(f"spec {self.name!r}: forward_only {self.forward_only} must be some of its outputs")
 
     @property
+    def forward_reference(self) -> Callable[..., Any]:
+        """The forward pass that becomes :attr:`reference_forward` when the spec is bound to a user's code: its own
+        reference when it has one (the model's loss alone), else :attr:`forward`."""
+        return self.reference_forward or self.forward
+
+    @property
     def is_loss(self) -> bool:
         """Whether the layer is a scalar loss whose forward also returns its gradients."""
         return self.backward is None

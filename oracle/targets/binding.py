@@ -60,7 +60,7 @@ def bind(spec: LayerSpec, target: Findable) -> LayerSpec:
     checks = tuple(check if check.binder is None else check.binder(_found(check.public_names, target))
                    for check in bound.extra_checks)
     # The spec's own forward pass, trusted, whose finite differences stand in for the target's where they agree.
-    return dataclasses.replace(bound, extra_checks=checks, reference_forward=spec.reference_forward or spec.forward)
+    return dataclasses.replace(bound, extra_checks=checks, reference_forward=spec.forward_reference)
 
 
 def _found(names: Iterable[str], target: Findable, spec: LayerSpec | None = None) -> dict[str, Any]:
