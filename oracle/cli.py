@@ -392,12 +392,14 @@ def check_html_path(path: str | None) -> None:
 
 def print_progress(event: Progress) -> None:
     """One stderr line per layer/dtype: ``[3/28] lstm float32 ... 6 cases, 0.41 s, ok``."""
+    started = f"[{event.index}/{event.total}] {event.layer} {event.dtype} ..."
     if event.run is None:
-        print(f"[{event.index}/{event.total}] {event.layer} {event.dtype} ...", end=" ", file=sys.stderr, flush=True)
+        print(started, end=" ", file=sys.stderr, flush=True)
         return
     failed = sum(not check.passed for check in event.run.checks)
     verdict = "ok" if not failed else f"FAIL ({failed} checks)"
-    print(f"{count(event.cases, 'case')}, {event.run.seconds:.2f} s, {verdict}", file=sys.stderr, flush=True)
+    print(f"{started + ' ' if event.alone else ''}{count(event.cases, 'case')}, {event.run.seconds:.2f} s, {verdict}",
+          file=sys.stderr, flush=True)
 
 
 def run_audit_command(args: argparse.Namespace) -> int:

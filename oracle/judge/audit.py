@@ -244,7 +244,10 @@ class AuditResult:
 
 @dataclass(frozen=True)
 class Progress:
-    """A progress event: layer/dtype ``index`` of ``total`` is starting (``run`` None) or done."""
+    """A progress event: layer/dtype ``index`` of ``total`` is starting (``run`` None) or done.
+
+    ``alone``: a layer done with no event of its start before it (one audited in another process).
+    """
 
     index: int
     total: int
@@ -252,6 +255,7 @@ class Progress:
     dtype: str
     cases: int
     run: LayerRun | None = None
+    alone: bool = False
 
 
 def error_comparison(spec: LayerSpec, dtype: np.dtype, stage: str, reference: str,
@@ -538,8 +542,28 @@ def environment(device: str = "cpu") -> dict:
     }
 
 
+#: A layer and dtype to audit, with the layer's position among those audited.
+Unit = tuple[int, LayerSpec, str]
+
+#: ``runner(units, config, progress) -> runs``: audits units, each run in the units' order.
+Runner = Callable[[Sequence[Unit], AuditConfig, Callable[[Progress], None] | None], list[LayerRun]]
+
+
+def run_in_order(units: Sequence[Unit], config: AuditConfig,
+                 progress: Callable[[Progress], None] | None = None) -> list[LayerRun]:
+    """Audit ``units`` one after the other, here, with a :class:`Progress` before and after each."""
+    runs = []
+    for number, (_, spec, dtype) in enumerate(units, start=1):
+        if progress:
+            progress(Progress(number, len(units), spec.name, dtype, config.cases))
+        runs.append(audit_layer(spec, dtype, config))
+        if progress:
+            progress(Progress(number, len(units), spec.name, dtype, config.cases, runs[-1]))
+    return runs
+
+
 def run_audit(specs: Sequence[LayerSpec], config: AuditConfig,
-              progress: Callable[[Progress], None] | None = None) -> AuditResult:
+              progress: Callable[[Progress], None] | None = None, runner: Runner = run_in_order) -> AuditResult:
     """Audit ``specs`` (in the order given) in every dtype of ``config``; report progress to ``progress``.
 
     Parameters
@@ -550,15 +574,12 @@ def run_audit(specs: Sequence[LayerSpec], config: AuditConfig,
         Dtypes, cases, seed and device.
     progress
         Called with a :class:`Progress` before and after each layer/dtype.
+    runner
+        What audits the layers and dtypes: :func:`run_in_order` here, or shared with another process
+        (:mod:`oracle.targets.forked_lane`); the runs are the same.
     """
     started = time.perf_counter()
-    units = [(spec, dtype) for spec in specs for dtype in config.dtypes if dtype in spec.dtypes]
-    runs = []
-    for index, (spec, dtype) in enumerate(units, start=1):
-        if progress:
-            progress(Progress(index, len(units), spec.name, dtype, config.cases))
-        run = audit_layer(spec, dtype, config)
-        runs.append(run)
-        if progress:
-            progress(Progress(index, len(units), spec.name, dtype, config.cases, run))
+    units = [(index, spec, dtype) for index, spec in enumerate(specs) for dtype in config.dtypes
+             if dtype in spec.dtypes]
+    runs = runner(units, config, progress)
     return AuditResult(config, tuple(runs), environment(config.device), time.perf_counter() - started)

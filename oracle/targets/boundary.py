@@ -145,7 +145,8 @@ class WorkerFailed(BoundaryError):
 class TargetRaised(BoundaryError):
     """The user's code raised; the evidence names the exception, its message and where."""
 
-    def __init__(self, evidence: str, not_implemented: bool, output: str = "", not_supported: bool = False) -> None:
+    def __init__(self, evidence: str, not_implemented: bool = False, output: str = "",
+                 not_supported: bool = False) -> None:  # defaults: an exception is unpickled from its evidence
         super().__init__(evidence, output)
         self.cause = "not_supported" if not_supported else "not_implemented" if not_implemented else "crash"
 
@@ -296,6 +297,20 @@ class WorkerProcess:
             with contextlib.suppress(OSError):
                 os.close(fd)
         self.request_fd = self.reply_fd = self.output_fd = -1
+
+
+@dataclass(frozen=True)
+class LaneReport:
+    """What a forked judge process learnt of its lent worker (:meth:`Session.lane_report`).
+
+    ``printed``: ``{function: (bytes printed, the last of them)}`` since the fork; ``timed_out``, ``sandbox`` and
+    ``notes`` as :class:`Session` has them.
+    """
+
+    printed: dict[str, tuple[int, bytes]]
+    timed_out: set[str]
+    sandbox: SandboxState | None
+    notes: list[str]
 
 
 @dataclass
@@ -513,6 +528,70 @@ class Session:
         if self._scratch is not None:
             self._scratch.cleanup()
             self._scratch = None
+
+    # --- a second judge process (oracle.targets.forked_lane) ---
+
+    def lend_second(self) -> int:
+        """Stop using the second worker, lent to a forked judge process: its process id (0: none to lend)."""
+        second = self._workers[1]
+        if self.parallel < 2 or second is None or not second.alive:
+            return 0
+        if second.importing:
+            self._workers[1] = second = self._imported(second)  # TargetError: nothing is lent
+        self.parallel = 1
+        return second.process.pid
+
+    def keep_second(self) -> None:
+        """In the forked judge process: the lent worker becomes its only one; the first is the lender's, untouched.
+
+        Its scratch folder stays the lender's to remove (this process leaves by ``os._exit``).
+        """
+        self._workers = [self._workers[1], None]
+        self.parallel = 1
+        self.generation += 1  # no handle of the lender's worker is taken to this one
+        self._released.clear()
+        self._unread = []
+
+    def leave_second(self, lent: int) -> bool:
+        """In the forked judge process, before it exits: kill the workers it started; whether the lent one is alive.
+
+        The lent worker (process ``lent``) is left running for the lender, unless it was replaced here.
+        """
+        kept = False
+        for worker in self._workers:
+            if worker is not None and worker.process.pid == lent and worker.alive:
+                kept = True
+            elif worker is not None:
+                worker.kill()
+        return kept
+
+    def take_back_second(self, alive: bool, report: LaneReport) -> None:
+        """In the lender, once the forked judge is done: the second worker again (or a fresh one when it was
+        replaced there), with what happened there: what functions printed, which timed out, what held of the
+        sandbox and the notes.
+        """
+        second = self._workers[1]
+        if second is not None and not alive:
+            second.kill()
+            self._workers[1] = None
+        self.parallel = 2
+        for name, (added, tail) in report.printed.items():
+            log = self.output.setdefault(name, OutputLog())
+            log.add(tail)
+            log.count += added - len(tail)
+        self.timed_out |= report.timed_out
+        if report.sandbox is not None:
+            self.sandbox = report.sandbox if self.sandbox is None else self.sandbox.weakest(report.sandbox)
+        self.notes += [note for note in report.notes if note not in self.notes]
+
+    def lane_report(self, printed_before: dict[str, int]) -> LaneReport:
+        """What the forked judge process learnt since the fork (``printed_before``: each log's bytes then)."""
+        printed = {}
+        for name, log in self.output.items():
+            added = log.count - printed_before.get(name, 0)
+            if added:
+                printed[name] = (added, log.tail[-min(added, len(log.tail)):])
+        return LaneReport(printed, set(self.timed_out), self.sandbox, list(self.notes))
 
     def _worker(self, slot: int) -> WorkerProcess:
         """The worker in ``slot`` (0: primary), started afresh when it is gone; a new primary drops all handles."""

@@ -37,7 +37,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
-from oracle.judge.audit import EXIT_FAILED, EXIT_OK, EXIT_USAGE, AuditConfig, AuditResult, run_audit
+from oracle.judge.audit import EXIT_FAILED, EXIT_OK, EXIT_USAGE, AuditConfig, AuditResult, run_audit, run_in_order
 from oracle.judge.causes import causes
 from oracle.judge.shrink import minimal_cases
 from oracle.judge.verdicts import FINDINGS, NO_FAILURE, verdicts
@@ -50,6 +50,7 @@ from oracle.specs.families import COURSE_NAMES
 from oracle.targets.backends import PortOptions
 from oracle.targets.binding import bound_specs, family_of, public_names
 from oracle.targets.boundary import Limits, harden_judge, open_target
+from oracle.targets.forked_lane import forked_runner
 from oracle.targets.grading import function_cells, options_of, shard_of, write_csv, write_gradescope
 from oracle.targets.loading import TargetError
 from oracle.targets.rubric import Rubric, rubric_for
@@ -109,7 +110,7 @@ def audit_one(target_text: str, config: AuditConfig, layers: Sequence[str], prog
               shrink_budget: float = SHRINK_BUDGET, repro: str | None = None,
               family: str | None = None, classmates: Sequence[str] = (),
               timings: dict[str, float] | None = None,
-              port: PortOptions | None = None) -> tuple[dict, str, AuditResult | None]:
+              port: PortOptions | None = None, fork: bool = True) -> tuple[dict, str, AuditResult | None]:
     """Audit one target through its worker: ``(its JSON entry, the text report, the audit)`` (no audit: not imported).
 
     The target is audited as one course family (:attr:`oracle.specs.spec.LayerSpec.family`): ``family``, or the
@@ -121,7 +122,8 @@ def audit_one(target_text: str, config: AuditConfig, layers: Sequence[str], prog
     reproducers (:mod:`oracle.report.repro`; ``None``: none); ``classmates``: the run's other targets, which
     the target's workers may not read (:mod:`oracle.targets.sandbox`); ``timings``, when given, gets the seconds
     spent finding the likely causes (``"causes"``, :mod:`oracle.judge.causes`), for ``bench --audit-timings``.
-    ``port``: how a port's arrays cross (:mod:`oracle.targets.backends`).
+    ``port``: how a port's arrays cross (:mod:`oracle.targets.backends`). ``fork``: with two workers, share the
+    layers with a copy of this judge process (:mod:`oracle.targets.forked_lane`).
     """
     started = time.perf_counter()
     chosen = [spec for spec in all_specs() if not layers or spec.name in layers]
@@ -141,7 +143,8 @@ def audit_one(target_text: str, config: AuditConfig, layers: Sequence[str], prog
             specs = bound_specs(audited, target)
             config = dataclasses.replace(config, layers=tuple(spec.name for spec in specs), impl_target=target_text,
                                          impl_options=port.flags() if port else ())
-            result = run_audit(specs, config, progress=progress)  # type: ignore[arg-type]
+            runner = forked_runner(target.session) if fork else run_in_order
+            result = run_audit(specs, config, progress=progress, runner=runner)  # type: ignore[arg-type]
             absent = {name for name in public_names(audited) if target.find(name) is None}
             found, evidence = verdicts(result, specs, absent, required, target.unfinished())
             minimal = minimal_cases(result, specs, found, total_budget=shrink_budget) if shrink_budget else {}

@@ -112,7 +112,7 @@ def audit_here(namespace: Mapping[str, Any] | None = None, *, layers: Sequence[s
     config = AuditConfig(layers=tuple(spec.name for spec in chosen), dtypes=tuple(dtypes), cases=cases, seed=seed)
     entry, report, result = audit_one(KERNEL_LABEL, config, [spec.name for spec in chosen], "rnn-oracle",
                                       limits=Limits(timeout=timeout, memory=memory, sandbox=sandbox),
-                                      parallel=workers_per_target(1), pickled=blob)
+                                      parallel=workers_per_target(1), pickled=blob, fork=False)  # a kernel
     return KernelAudit(entry, report, result, config)
 
 

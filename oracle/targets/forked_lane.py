@@ -1,0 +1,171 @@
+"""A target's layers audited by two judge processes at once, each calling its own worker.
+
+A target audited with two workers (:func:`oracle.targets.impl_audit.workers_per_target`: a core to spare)
+has its layers shared by two judge processes: this one, and a copy of it made with ``fork`` after the target
+was imported. The copy takes the second worker (:meth:`oracle.targets.boundary.Session.lend_second`) and
+audits every second layer (the layer's position among those audited, odd: both dtypes of a layer in one
+process); this process audits the others with the first worker. Then the copy sends its runs back through a
+pipe and leaves, and this process takes the second worker back. The judge's own work (comparisons,
+references) is most of a right target's audit, so two judge processes on two cores take about half the time.
+
+What decides a verdict is unchanged: each layer is audited by the same code on the same cases, and each
+worker receives the calls of its layers in the same order on every run, whatever the timing. The copy is
+the judge's own code, on the judge's side of the trust boundary; a target's code never runs in it. The runs
+come back pickled, their specs by name (this process puts its own back). Where the copy cannot be made,
+fails or dies, this process audits its layers itself, so the audit's result is always whole.
+
+The copy is made only on Linux, where ``fork`` is safe with the libraries loaded here, and never inside a
+Jupyter kernel (:func:`oracle.targets.jupyter.audit_here` asks for none).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import pickle
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from oracle.judge.audit import AuditConfig, LayerRun, Progress, Runner, Unit, audit_layer, run_in_order
+from oracle.specs.spec import LayerSpec
+from oracle.targets.boundary import LaneReport, Session
+from oracle.targets.loading import TargetError
+
+
+def in_second(unit: Unit) -> bool:
+    """Whether the copy audits ``unit``: every second layer, by its position among those audited."""
+    return unit[0] % 2 == 1
+
+
+def forked_runner(session: Session) -> Runner:
+    """A :data:`oracle.judge.audit.Runner` that shares the units with a copy of this process (see the module
+    docstring), or runs them in order here where no copy can be made."""
+
+    def run(units: Sequence[Unit], config: AuditConfig, progress: Callable[[Progress], None] | None) -> list[LayerRun]:
+        second = [unit for unit in units if in_second(unit)]
+        if not second or not sys.platform.startswith("linux") or not hasattr(os, "fork"):
+            return run_in_order(units, config, progress)
+        try:
+            lent = session.lend_second()
+        except TargetError:
+            lent = 0
+        if not lent:
+            return run_in_order(units, config, progress)
+        return _shared(session, lent, units, second, config, progress)
+
+    return run
+
+
+def _shared(session: Session, lent: int, units: Sequence[Unit], second: Sequence[Unit], config: AuditConfig,
+            progress: Callable[[Progress], None] | None) -> list[LayerRun]:
+    """Run ``second`` in a copy of this process with worker ``lent``, the other units here; all runs in order."""
+    printed_before = {name: log.count for name, log in session.output.items()}
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:  # the copy: it never returns
+        os.close(read_end)
+        _serve_copy(session, lent, second, config, printed_before, write_end)
+    os.close(write_end)
+    alive, found = False, None
+    try:
+        first = [unit for unit in units if not in_second(unit)]
+        here = dict(zip(map(id, first), _numbered(first, units, config, progress), strict=True))
+        with os.fdopen(read_end, "rb") as stream:
+            data = stream.read()
+        os.waitpid(child, 0)
+        child = 0
+        found = _loaded(data, {spec.name: spec for _, spec, _ in units})
+    finally:
+        if child:  # this process failed or was interrupted: the copy goes too
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(child, 0)
+        if found is not None:
+            alive = found[1]
+        session.take_back_second(alive, found[2] if found is not None else LaneReport({}, set(), None, []))
+    if found is None:  # the copy failed: its units are audited here, as they would have been without it
+        there = dict(zip(map(id, second), _numbered(second, units, config, progress), strict=True))
+    else:
+        there = dict(zip(map(id, second), found[0], strict=True))
+        numbers = _numbers(units)
+        for unit in second:
+            if progress:
+                progress(Progress(numbers[id(unit)], len(units), unit[1].name, unit[2], config.cases, there[id(unit)],
+                                  alone=True))
+    return [here[id(unit)] if id(unit) in here else there[id(unit)] for unit in units]
+
+
+def _numbers(units: Sequence[Unit]) -> dict[int, int]:
+    """Each unit's number in progress events (1 to ``len(units)``), by the unit's ``id``."""
+    return {id(unit): number for number, unit in enumerate(units, start=1)}
+
+
+def _numbered(chosen: Sequence[Unit], units: Sequence[Unit], config: AuditConfig,
+              progress: Callable[[Progress], None] | None) -> list[LayerRun]:
+    """:func:`run_in_order` of ``chosen``, with progress numbered among all ``units``."""
+    runs, numbers = [], _numbers(units)
+    for unit in chosen:
+        number = numbers[id(unit)]
+        _, spec, dtype = unit
+        if progress:
+            progress(Progress(number, len(units), spec.name, dtype, config.cases))
+        runs.append(audit_layer(spec, dtype, config))
+        if progress:
+            progress(Progress(number, len(units), spec.name, dtype, config.cases, runs[-1]))
+    return runs
+
+
+def _serve_copy(session: Session, lent: int, units: Sequence[Unit], config: AuditConfig,
+                printed_before: dict[str, int], write_end: int) -> None:
+    """The copy's whole life: audit ``units`` with the lent worker, send the runs, leave (``os._exit``)."""
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)  # an interrupted audit ends its copy at once
+        session.keep_second()
+        runs = [audit_layer(spec, dtype, config) for _, spec, dtype in units]
+        alive = session.leave_second(lent)
+        data = _dumped((runs, alive, session.lane_report(printed_before)))
+    except BaseException:  # noqa: BLE001  nothing of the copy's failure may reach the lender but its absence
+        with contextlib.suppress(BaseException):
+            session.leave_second(lent)
+        data = b""
+    try:
+        with os.fdopen(write_end, "wb") as stream:
+            stream.write(data)
+    finally:
+        os._exit(0)
+
+
+class _SpecsByName(pickle.Pickler):
+    """Pickles specs by name: a spec bound to a target holds its session, which does not cross."""
+
+    def persistent_id(self, obj: Any) -> str | None:
+        return obj.name if isinstance(obj, LayerSpec) else None
+
+
+class _SpecsFromNames(pickle.Unpickler):
+    def __init__(self, data: bytes, specs: dict[str, LayerSpec]) -> None:
+        super().__init__(io.BytesIO(data))
+        self.specs = specs
+
+    def persistent_load(self, pid: Any) -> LayerSpec:
+        return self.specs[pid]
+
+
+def _dumped(value: Any) -> bytes:
+    stream = io.BytesIO()
+    _SpecsByName(stream, protocol=pickle.HIGHEST_PROTOCOL).dump(value)
+    return stream.getvalue()
+
+
+def _loaded(data: bytes, specs: dict[str, LayerSpec]) -> tuple[list[LayerRun], bool, LaneReport] | None:
+    """What the copy sent, or ``None`` when it sent nothing whole (it failed or died)."""
+    if not data:
+        return None
+    try:
+        return _SpecsFromNames(data, specs).load()
+    except Exception:  # noqa: BLE001  a copy that died mid-write: its units are audited again here
+        return None
