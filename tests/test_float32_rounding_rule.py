@@ -9,14 +9,23 @@ portability`` runs this file under several kernel dispatch settings.
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_map
 
-from oracle.judge.checks import spec_tolerance, twin_comparisons
+from oracle.judge.checks import run_case, spec_tolerance, twin_comparisons
 from oracle.judge.compare import compare_evaluations
 from oracle.layers import get_spec
+from oracle.references import rounding
+from oracle.references.finite_diff import as_float64
 from oracle.references.rounding import RoundingNoise, rounding_spread
+from oracle.specs.sources import RandomSource
 from oracle.specs.spec import Arrays, Evaluation, LayerSpec, run_backward, run_forward
 from oracle.specs.tolerances import ROUNDING_FACTOR, UNIT_ROUNDOFF
 
@@ -148,3 +157,173 @@ def test_spread_is_reproducible_and_leaves_inputs_alone():
     for name, value in inputs.items():
         np.testing.assert_array_equal(value, before[name])
 
+
+# --------------------------------------------------------------------------- the draws: cheaper, the same factors
+
+
+def test_a_double_is_one_pcg64_output_and_uniform_is_its_affine_image():
+    """``random()`` is ``(output >> 11) * 2**-53``, an output each; ``uniform(-1, 1)`` is ``-1 + 2 * random()``."""
+    outputs = np.random.PCG64(5).random_raw(10_000)
+    rng = np.random.default_rng(5)
+    doubles = rng.random(10_000)
+    np.testing.assert_array_equal(doubles, (outputs >> np.uint64(11)) * 2.0**-53)
+    assert rng.bit_generator.state == rounding.generator_after(5, 10_000).bit_generator.state
+    np.testing.assert_array_equal(np.random.default_rng(5).uniform(-1.0, 1.0, 10_000), -1.0 + 2.0 * doubles)
+
+
+@given(st.integers(0, 2**53 - 1), st.integers(-53, 0))
+def test_shifted_factor_equals_the_uniform_one(k, exponent):
+    """For ``a = 2**exponent``, ``(1 - a) + 2a * d`` and ``1 + a * (2d - 1)`` round the same exact number once."""
+    a, d = 2.0**exponent, k * 2.0**-53
+    assert rounding.shifts_exactly(a)
+    assert (1 - a) + (2 * a) * d == 1 + a * (-1 + 2 * d)
+
+
+@pytest.mark.parametrize("amplitude", [UNIT_ROUNDOFF, 2.0**-53, 0.5, 1.0, 3e-8, 2.0**-60])
+def test_noise_factors_are_one_plus_amplitude_times_uniform(amplitude):
+    """Bit for bit, shifted draws or not, through the reused buffer, and a double per value."""
+    noise = RoundingNoise(np.random.default_rng(9), amplitude)
+    uniform = np.random.default_rng(9)
+    for shape in [(1000, 300), (7,), (), (40, 2)]:  # a smaller array after a larger one: the buffer is reused
+        expected = 1.0 + amplitude * uniform.uniform(-1.0, 1.0, shape)
+        np.testing.assert_array_equal(noise._factors(shape, int(np.prod(shape))), expected)
+    assert noise.draws == 300_088 and noise.rng.bit_generator.state == uniform.bit_generator.state
+    assert rounding.shifts_exactly(amplitude) == (amplitude not in (3e-8, 2.0**-60))
+
+
+# --------------------------------------------------------------------------- the runs: in parallel, the same spread
+
+
+class SequentialNoise(TorchDispatchMode):
+    """The plain definition: every float64 CPU operand and result times a fresh ``1 + u * uniform(-1, 1)``."""
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        super().__init__()
+        self.rng = rng
+
+    def perturb(self, value):
+        if not (isinstance(value, torch.Tensor) and value.dtype == torch.float64 and value.device.type == "cpu"
+                and value.numel()):
+            return value
+        factor = np.asarray(1.0 + UNIT_ROUNDOFF * self.rng.uniform(-1.0, 1.0, tuple(value.shape)))
+        return value * torch.from_numpy(factor)
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func._schema.is_mutable or any(result.alias_info is not None for result in func._schema.returns):
+            return func(*args, **(kwargs or {}))
+        args, kwargs = tree_map(self.perturb, (args, kwargs or {}))
+        return tree_map(self.perturb, func(*args, **kwargs))
+
+
+def sequential_spread(spec: LayerSpec, inputs: Arrays, upstream: Arrays, seed: int, runs: int) -> Evaluation:
+    """The spread as first written: the runs one after another, drawing from one generator."""
+    inputs64, upstream64 = as_float64(inputs), as_float64(upstream)
+    precise = spec.twin(inputs64, upstream64, "cpu")
+    rng, done = np.random.default_rng(seed), []
+    for _ in range(runs):
+        with SequentialNoise(rng):
+            done.append(spec.twin(inputs64, upstream64, "cpu"))
+
+    def rms(part: str) -> Arrays:
+        result = {}
+        for name, value in getattr(precise, part).items():
+            with np.errstate(invalid="ignore"):
+                spread = np.sqrt(np.mean(np.square(np.stack([getattr(run, part)[name] - value for run in done])), 0))
+            result[name] = np.where(np.isfinite(spread), spread, 0.0)
+        return result
+
+    return Evaluation(rms("outputs"), rms("grads"))
+
+
+SPREAD_CASES = [(name, dtype) for name in ("rnn", "lstm", "captioning_lstm") for dtype in ("float32", "float64")]
+SEED, RUNS = 7, 4
+
+
+def assert_bitwise_equal(got: Evaluation, wanted: Evaluation, what: str) -> None:
+    """Same names, and every array the same bit for bit (NaN where NaN)."""
+    for part in ("outputs", "grads"):
+        assert list(getattr(got, part)) == list(getattr(wanted, part)), f"{what}: {part} names differ"
+        for name, value in getattr(wanted, part).items():
+            assert np.array_equal(getattr(got, part)[name], value, equal_nan=True), f"{what} {part} {name} differs"
+
+
+def assert_same_spread(spec: LayerSpec, dtype: str) -> None:
+    """``rounding_spread`` is the plain twin and :func:`sequential_spread`, bit for bit, on a small case of ``spec``."""
+    case = run_case(spec, RandomSource(np.random.default_rng(3)), np.dtype(dtype))
+    precise, spread = rounding_spread(spec, case.inputs, case.upstream, seed=SEED, runs=RUNS)
+    what = f"{spec.name} {dtype} seed {SEED}"
+    assert_bitwise_equal(precise, spec.twin(as_float64(case.inputs), as_float64(case.upstream), "cpu"), what)
+    assert_bitwise_equal(spread, sequential_spread(spec, case.inputs, case.upstream, SEED, RUNS), f"{what} spread")
+
+
+@pytest.fixture
+def two_at_once(monkeypatch):
+    """Perturbed runs two at a time whatever the machine and however small their tensors, torch at 1 thread.
+
+    1 thread, as the audit sets it: on a machine of several cores a thread that did not inherit it would show more.
+    """
+    monkeypatch.setattr(rounding, "PARALLEL_MIN_VALUES", 0)
+    monkeypatch.setattr(rounding, "usable_cpus", lambda: 2 * torch.get_num_threads())
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def runs_seen(monkeypatch) -> list[tuple[str, int]]:
+    """(thread name, torch's thread count there) of every perturbed run, in the order they end."""
+    seen: list[tuple[str, int]] = []
+    counted = rounding.perturbed_run
+
+    def perturbed_run(twin, rng):
+        run = counted(twin, rng)
+        seen.append((threading.current_thread().name, torch.get_num_threads()))
+        return run
+
+    monkeypatch.setattr(rounding, "perturbed_run", perturbed_run)
+    return seen
+
+
+@pytest.mark.parametrize("at_once", ["as chosen", "two"])
+@pytest.mark.parametrize(("name", "dtype"), SPREAD_CASES)
+def test_spread_is_the_sequential_one_bit_for_bit(name, dtype, at_once, request, runs_seen):
+    """Chosen for these small tensors, the runs go one after another; two at once, the first alone, then on threads."""
+    if at_once == "two":
+        request.getfixturevalue("two_at_once")
+    assert_same_spread(get_spec(name), dtype)
+    off_caller = [thread != threading.current_thread().name for thread, _ in runs_seen]
+    assert off_caller == [False] + [at_once == "two"] * (RUNS - 1), runs_seen
+    assert all(thread.startswith("rounding-spread") for thread, _ in runs_seen[1:] if at_once == "two"), runs_seen
+    assert {threads for _, threads in runs_seen} == {torch.get_num_threads()}, "each run at the caller's torch threads"
+
+
+def test_runs_that_draw_differently_are_redone_one_after_another(two_at_once, runs_seen, monkeypatch):
+    """A run whose count differs (as value-dependent control flow would make it): the others are redone in order."""
+    counted = rounding.perturbed_run
+
+    def miscounted(twin, rng):
+        run = counted(twin, rng)
+        on_pool = threading.current_thread().name.startswith("rounding-spread")
+        return run._replace(draws=run.draws + 1) if on_pool else run
+
+    monkeypatch.setattr(rounding, "perturbed_run", miscounted)
+    assert_same_spread(RNN, "float32")
+    caller = threading.current_thread().name
+    assert [thread == caller for thread, _ in runs_seen] == [True] + [False] * (RUNS - 1) + [True] * (RUNS - 1)
+
+
+@pytest.mark.parametrize(("values_per_tensor", "cpus_per_torch_thread", "at_once"), [
+    (rounding.PARALLEL_MIN_VALUES - 1, 4, 1), (rounding.PARALLEL_MIN_VALUES, 4, 4),
+    (rounding.PARALLEL_MIN_VALUES, 1, 1), (rounding.PARALLEL_MIN_VALUES, 100, rounding.MAX_PARALLEL_RUNS)])
+def test_runs_go_in_parallel_on_large_tensors_and_free_cpus(values_per_tensor, cpus_per_torch_thread, at_once,
+                                                            monkeypatch):
+    """Small tensors keep a run in Python, which holds the GIL: threads would only slow it."""
+    monkeypatch.setattr(rounding, "usable_cpus", lambda: cpus_per_torch_thread * torch.get_num_threads())
+    first = rounding.PerturbedRun(Evaluation({}, {}), draws=100 * values_per_tensor, tensors=100)
+    assert rounding.runs_at_once(first) == at_once
+
+
+def test_a_spread_needs_a_run():
+    with pytest.raises(ValueError, match="at least one perturbed run"):
+        rounding_spread(RNN, *cancelling_rnn_case("impl-farther"), runs=0)
