@@ -7,9 +7,12 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
+from oracle.cli import single_threaded_torch
 from oracle.judge.audit import AuditConfig
 from oracle.layers import all_specs
+from oracle.references.store import ReferenceStore, using
 from oracle.targets import forked_lane
 from oracle.targets.boundary import Limits, Session
 from oracle.targets.impl_audit import audit_one
@@ -55,13 +58,15 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def entry(target: Path, fork: bool, progress: object = None) -> dict:
-    """The target's entry with two workers, without its timings (wall time differs from run to run)."""
+    """The target's entry with two workers, without its timings (wall time differs from run to run), and the
+    names of the references its memory store holds after it (``"kept"``)."""
     config = AuditConfig(LAYERS, ("float64", "float32"), 2, 0)
-    found = audit_one(str(target), config, LAYERS, "rnn-oracle", progress=progress, parallel=2, fork=fork,
-                      limits=Limits(timeout=20.0))[0]
+    with using(ReferenceStore.memory()) as store, single_threaded_torch():  # as every audit command runs torch
+        found = audit_one(str(target), config, LAYERS, "rnn-oracle", progress=progress, parallel=2, fork=fork,
+                          limits=Limits(timeout=20.0))[0]
     found.pop("seconds")
     found["sandbox"].pop("seconds", None)
-    return found
+    return {**found, "kept": store.kept_names()}
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +83,7 @@ def test_the_layers_are_shared_by_their_positions():
 def test_a_copy_of_the_judge_gives_the_entry_of_one_process(target, alone):
     events = []
     shared = entry(target, fork=True, progress=events.append)
-    assert shared == alone
+    assert shared == alone  # the references the copy computed are kept here too
     assert set(shared["verdicts"]["temporal_affine_backward"]["float64"]) == {"wrong_value"}  # found by the copy
     assert set(shared["verdicts"]["rnn_step_backward"]["float64"]) == {"wrong_value"}  # found here
     assert shared["output"]["temporal_affine_forward"]["bytes"] > 0  # what the copy's worker printed came back
@@ -135,7 +140,26 @@ def test_a_worker_replaced_in_the_copy_is_replaced_here_too(tmp_path, monkeypatc
     (folder / "rnn_layers.py").write_text(HANGS_PY)
     layers = ("affine", "rnn_step")  # rnn_step the copy's
     config = AuditConfig(layers, ("float64",), 1, 0)
-    found = audit_one(str(folder), config, layers, "rnn-oracle", parallel=2, fork=True, limits=Limits(timeout=1.0))[0]
+    with single_threaded_torch():
+        found = audit_one(str(folder), config, layers, "rnn-oracle", parallel=2, fork=True,
+                          limits=Limits(timeout=1.0))[0]
     assert found["verdicts"]["rnn_step_backward"]["float64"] == ["timeout"]
     assert found["verdicts"]["affine_forward"]["float64"] == ["pass"]
     assert taken_back == [(False, {"rnn_step_backward"})]
+
+
+def test_no_copy_is_made_where_torch_has_several_threads(target, monkeypatch):
+    """A copy of a process whose torch ran on several OpenMP threads could wait forever on their pool."""
+
+    def refused() -> int:
+        raise AssertionError("forked")
+
+    monkeypatch.setattr(os, "fork", refused)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        config = AuditConfig(LAYERS[:2], ("float64",), 1, 0)
+        found = audit_one(str(target), config, LAYERS[:2], "rnn-oracle", parallel=2, fork=True)[0]
+    finally:
+        torch.set_num_threads(previous)
+    assert found["verdicts"]["temporal_affine_backward"]["float64"] == ["wrong_value"]

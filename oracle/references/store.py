@@ -556,6 +556,21 @@ class ReferenceStore:
         except OSError as error:
             self._note(f"{self.folder}: cannot write an entry ({error}); the references are kept in memory only")
 
+    def kept_names(self) -> set[str]:
+        """The names of the entries this process holds in memory now."""
+        return set(self._memory)
+
+    def kept_since(self, names: set[str]) -> dict[str, tuple[Evaluation, ...]]:
+        """The entries held in memory that ``names`` (:meth:`kept_names` before) lacks: what a forked judge
+        process computed, for the process it came from (:mod:`oracle.targets.forked_lane`)."""
+        return {name: evaluations for name, (evaluations, _) in self._memory.items() if name not in names}
+
+    def keep_all(self, entries: dict[str, tuple[Evaluation, ...]]) -> None:
+        """Hold ``entries`` (:meth:`kept_since` of a forked judge process of this run) in memory."""
+        for name, evaluations in entries.items():
+            if name not in self._memory:
+                self._remember(name, evaluations)
+
     def _remember(self, name: str, evaluations: tuple[Evaluation, ...]) -> None:
         size = sum(value.nbytes for evaluation in evaluations for part in (evaluation.outputs, evaluation.grads)
                    for value in part.values())

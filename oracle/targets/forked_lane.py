@@ -5,7 +5,8 @@ has its layers shared by two judge processes: this one, and a copy of it made wi
 was imported. The copy takes the second worker (:meth:`oracle.targets.boundary.Session.lend_second`) and
 audits every second layer (the layer's position among those audited, odd: both dtypes of a layer in one
 process); this process audits the others with the first worker. Then the copy sends its runs back through a
-pipe and leaves, and this process takes the second worker back. The judge's own work (comparisons,
+pipe with the references it computed (kept in this process's memory store, for the causes and the shrinking
+that follow) and leaves, and this process takes the second worker back. The judge's own work (comparisons,
 references) is most of a right target's audit, so two judge processes on two cores take about half the time.
 
 What decides a verdict is unchanged: each layer is audited by the same code on the same cases, and each
@@ -14,8 +15,10 @@ the judge's own code, on the judge's side of the trust boundary; a target's code
 come back pickled, their specs by name (this process puts its own back). Where the copy cannot be made,
 fails or dies, this process audits its layers itself, so the audit's result is always whole.
 
-The copy is made only on Linux, where ``fork`` is safe with the libraries loaded here, and never inside a
-Jupyter kernel (:func:`oracle.targets.jupyter.audit_here` asks for none).
+The copy is made only on Linux, where ``fork`` is safe with the libraries loaded here, only where torch runs
+on one thread (as every audit command runs it: ``oracle.cli.single_threaded_torch``; torch's OpenMP threads
+are not copied, and a copy that asked them for work would wait forever), and never inside a Jupyter kernel
+(:func:`oracle.targets.jupyter.audit_here` asks for none).
 """
 
 from __future__ import annotations
@@ -29,7 +32,10 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import torch
+
 from oracle.judge.audit import AuditConfig, LayerRun, Progress, Runner, Unit, audit_layer, run_in_order
+from oracle.references.store import active
 from oracle.specs.spec import LayerSpec
 from oracle.targets.boundary import LaneReport, Session
 from oracle.targets.loading import TargetError
@@ -46,7 +52,8 @@ def forked_runner(session: Session) -> Runner:
 
     def run(units: Sequence[Unit], config: AuditConfig, progress: Callable[[Progress], None] | None) -> list[LayerRun]:
         second = [unit for unit in units if in_second(unit)]
-        if not second or not sys.platform.startswith("linux") or not hasattr(os, "fork"):
+        if not second or not sys.platform.startswith("linux") or not hasattr(os, "fork") \
+                or torch.get_num_threads() != 1:
             return run_in_order(units, config, progress)
         try:
             lent = session.lend_second()
@@ -63,11 +70,12 @@ def _shared(session: Session, lent: int, units: Sequence[Unit], second: Sequence
             progress: Callable[[Progress], None] | None) -> list[LayerRun]:
     """Run ``second`` in a copy of this process with worker ``lent``, the other units here; all runs in order."""
     printed_before = {name: log.count for name, log in session.output.items()}
+    kept_before = active().kept_names()
     read_end, write_end = os.pipe()
     child = os.fork()
     if child == 0:  # the copy: it never returns
         os.close(read_end)
-        _serve_copy(session, lent, second, config, printed_before, write_end)
+        _serve_copy(session, lent, second, config, (printed_before, kept_before), write_end)
     os.close(write_end)
     alive, found = False, None
     try:
@@ -86,6 +94,7 @@ def _shared(session: Session, lent: int, units: Sequence[Unit], second: Sequence
                 os.waitpid(child, 0)
         if found is not None:
             alive = found[1]
+            active().keep_all(found[3])  # the references the copy computed, for this process's causes and shrinking
         session.take_back_second(alive, found[2] if found is not None else LaneReport({}, set(), None, []))
     if found is None:  # the copy failed: its units are audited here, as they would have been without it
         there = dict(zip(map(id, second), _numbered(second, units, config, progress), strict=True))
@@ -120,14 +129,17 @@ def _numbered(chosen: Sequence[Unit], units: Sequence[Unit], config: AuditConfig
 
 
 def _serve_copy(session: Session, lent: int, units: Sequence[Unit], config: AuditConfig,
-                printed_before: dict[str, int], write_end: int) -> None:
-    """The copy's whole life: audit ``units`` with the lent worker, send the runs, leave (``os._exit``)."""
+                before: tuple[dict[str, int], set[str]], write_end: int) -> None:
+    """The copy's whole life: audit ``units`` with the lent worker, send the runs, leave (``os._exit``).
+
+    ``before``: each output log's bytes and the store's entries in memory, at the fork.
+    """
     try:
         signal.signal(signal.SIGINT, signal.SIG_DFL)  # an interrupted audit ends its copy at once
         session.keep_second()
         runs = [audit_layer(spec, dtype, config) for _, spec, dtype in units]
         alive = session.leave_second(lent)
-        data = _dumped((runs, alive, session.lane_report(printed_before)))
+        data = _dumped((runs, alive, session.lane_report(before[0]), active().kept_since(before[1])))
     except BaseException:  # noqa: BLE001  nothing of the copy's failure may reach the lender but its absence
         with contextlib.suppress(BaseException):
             session.leave_second(lent)
@@ -161,7 +173,7 @@ def _dumped(value: Any) -> bytes:
     return stream.getvalue()
 
 
-def _loaded(data: bytes, specs: dict[str, LayerSpec]) -> tuple[list[LayerRun], bool, LaneReport] | None:
+def _loaded(data: bytes, specs: dict[str, LayerSpec]) -> tuple[list[LayerRun], bool, LaneReport, dict] | None:
     """What the copy sent, or ``None`` when it sent nothing whole (it failed or died)."""
     if not data:
         return None
