@@ -2,7 +2,10 @@
 
 One course folder (:func:`oracle.bench.audit_timing.write_course_folder`) whose
 ``rnn_step_backward`` scales ``dWx`` by 1.5, so that its findings are shrunk, is
-audited through its worker with an empty reference store under ``cProfile``;
+audited through its worker with an empty reference store under ``cProfile``, in
+one judge process (the audit shares a target's layers with a copy of the judge
+where a core is spare: :mod:`oracle.targets.forked_lane`; the profile would see
+half of them);
 each cost is the cumulative time of the functions that do that work, on the
 judge's side (a worker's time is seen as the judge waiting for its reply).
 The costs nest and overlap where the work does: the user's calls include
@@ -59,7 +62,8 @@ def target_costs(layers: tuple[str, ...], cases: int) -> list[dict]:
         folder = write_course_folder(Path(root), complete=False, extra=CLASS_BUGS[0])
         started = time.perf_counter()
         profile.enable()
-        audit_one(str(folder), config, layers, "rnn-oracle", parallel=workers_per_target(1))
+        # In one judge process: a copy of it (oracle.targets.forked_lane) would take half the work out of the profile.
+        audit_one(str(folder), config, layers, "rnn-oracle", parallel=workers_per_target(1), fork=False)
         profile.disable()
         total = time.perf_counter() - started
     stats = pstats.Stats(profile).stats  # type: ignore[attr-defined]
