@@ -24,6 +24,7 @@ are not copied, and a copy that asked them for work would wait forever), and nev
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import io
 import os
 import pickle
@@ -39,6 +40,9 @@ from oracle.references.store import active
 from oracle.specs.spec import LayerSpec
 from oracle.targets.boundary import LaneReport, Session
 from oracle.targets.loading import TargetError
+
+#: Linux's ``prctl`` option for the signal a process gets when its parent ends.
+_PR_SET_PDEATHSIG = 1
 
 
 def in_second(unit: Unit) -> bool:
@@ -71,11 +75,12 @@ def _shared(session: Session, lent: int, units: Sequence[Unit], second: Sequence
     """Run ``second`` in a copy of this process with worker ``lent``, the other units here; all runs in order."""
     printed_before = {name: log.count for name, log in session.output.items()}
     kept_before = active().kept_names()
+    lender = os.getpid()
     read_end, write_end = os.pipe()
     child = os.fork()
     if child == 0:  # the copy: it never returns
         os.close(read_end)
-        _serve_copy(session, lent, second, config, (printed_before, kept_before), write_end)
+        _serve_copy(session, lent, second, config, (printed_before, kept_before), write_end, lender)
     os.close(write_end)
     alive, found = False, None
     try:
@@ -129,13 +134,18 @@ def _numbered(chosen: Sequence[Unit], units: Sequence[Unit], config: AuditConfig
 
 
 def _serve_copy(session: Session, lent: int, units: Sequence[Unit], config: AuditConfig,
-                before: tuple[dict[str, int], set[str]], write_end: int) -> None:
+                before: tuple[dict[str, int], set[str]], write_end: int, lender: int) -> None:
     """The copy's whole life: audit ``units`` with the lent worker, send the runs, leave (``os._exit``).
 
-    ``before``: each output log's bytes and the store's entries in memory, at the fork.
+    ``before``: each output log's bytes and the store's entries in memory, at the fork; ``lender``: the process
+    it was copied from, whose end is its own.
     """
     try:
         signal.signal(signal.SIGINT, signal.SIG_DFL)  # an interrupted audit ends its copy at once
+        with contextlib.suppress(OSError, AttributeError):  # killed with the lender, as its workers are
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != lender:  # the lender ended before the line above
+            os._exit(0)
         session.keep_second()
         runs = [audit_layer(spec, dtype, config) for _, spec, dtype in units]
         alive = session.leave_second(lent)
