@@ -100,9 +100,14 @@ def _dies(self: Session) -> None:
     os._exit(3)
 
 
+def _no_process_left() -> int:
+    raise BlockingIOError(11, "Resource temporarily unavailable")  # fork's EAGAIN
+
+
 @pytest.mark.parametrize("failure", [
     pytest.param(("_dumped", _sends_nothing, forked_lane), id="copy fails"),
     pytest.param(("keep_second", _dies, Session), id="copy dies"),
+    pytest.param(("fork", _no_process_left, os), id="no copy can be made"),
 ])
 def test_a_copy_that_fails_or_dies_leaves_its_layers_to_this_process(failure, target, alone, monkeypatch):
     name, replacement, owner = failure

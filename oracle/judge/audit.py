@@ -549,16 +549,22 @@ Unit = tuple[int, LayerSpec, str]
 Runner = Callable[[Sequence[Unit], AuditConfig, Callable[[Progress], None] | None], list[LayerRun]]
 
 
-def run_in_order(units: Sequence[Unit], config: AuditConfig,
-                 progress: Callable[[Progress], None] | None = None) -> list[LayerRun]:
-    """Audit ``units`` one after the other, here, with a :class:`Progress` before and after each."""
+def run_in_order(units: Sequence[Unit], config: AuditConfig, progress: Callable[[Progress], None] | None = None,
+                 among: Sequence[Unit] | None = None) -> list[LayerRun]:
+    """Audit ``units`` one after the other, here, with a :class:`Progress` before and after each.
+
+    ``among``: the units of the whole audit, which progress numbers them among (default: ``units``).
+    """
+    among = units if among is None else among
+    numbers = {id(unit): number for number, unit in enumerate(among, start=1)}
     runs = []
-    for number, (_, spec, dtype) in enumerate(units, start=1):
+    for unit in units:
+        _, spec, dtype = unit
         if progress:
-            progress(Progress(number, len(units), spec.name, dtype, config.cases))
+            progress(Progress(numbers[id(unit)], len(among), spec.name, dtype, config.cases))
         runs.append(audit_layer(spec, dtype, config))
         if progress:
-            progress(Progress(number, len(units), spec.name, dtype, config.cases, runs[-1]))
+            progress(Progress(numbers[id(unit)], len(among), spec.name, dtype, config.cases, runs[-1]))
     return runs
 
 

@@ -76,8 +76,17 @@ def _shared(session: Session, lent: int, units: Sequence[Unit], second: Sequence
     printed_before = {name: log.count for name, log in session.output.items()}
     kept_before = active().kept_names()
     lender = os.getpid()
-    read_end, write_end = os.pipe()
-    child = os.fork()
+    try:
+        read_end, write_end = os.pipe()
+        try:
+            child = os.fork()
+        except OSError:
+            os.close(read_end)
+            os.close(write_end)
+            raise
+    except OSError:  # no copy can be made now (no memory, no process left to this user): all of it here
+        session.take_back_second(True, LaneReport({}, set(), None, []))
+        return run_in_order(units, config, progress)
     if child == 0:  # the copy: it never returns
         os.close(read_end)
         _serve_copy(session, lent, second, config, (printed_before, kept_before), write_end, lender)
@@ -85,7 +94,7 @@ def _shared(session: Session, lent: int, units: Sequence[Unit], second: Sequence
     alive, found = False, None
     try:
         first = [unit for unit in units if not in_second(unit)]
-        here = dict(zip(map(id, first), _numbered(first, units, config, progress), strict=True))
+        here = dict(zip(map(id, first), run_in_order(first, config, progress, among=units), strict=True))
         with os.fdopen(read_end, "rb") as stream:
             data = stream.read()
         os.waitpid(child, 0)
@@ -102,35 +111,14 @@ def _shared(session: Session, lent: int, units: Sequence[Unit], second: Sequence
             active().keep_all(found[3])  # the references the copy computed, for this process's causes and shrinking
         session.take_back_second(alive, found[2] if found is not None else LaneReport({}, set(), None, []))
     if found is None:  # the copy failed: its units are audited here, as they would have been without it
-        there = dict(zip(map(id, second), _numbered(second, units, config, progress), strict=True))
+        there = dict(zip(map(id, second), run_in_order(second, config, progress, among=units), strict=True))
     else:
         there = dict(zip(map(id, second), found[0], strict=True))
-        numbers = _numbers(units)
-        for unit in second:
-            if progress:
-                progress(Progress(numbers[id(unit)], len(units), unit[1].name, unit[2], config.cases, there[id(unit)],
+        for number, unit in enumerate(units, start=1):
+            if progress and id(unit) in there:
+                progress(Progress(number, len(units), unit[1].name, unit[2], config.cases, there[id(unit)],
                                   alone=True))
     return [here[id(unit)] if id(unit) in here else there[id(unit)] for unit in units]
-
-
-def _numbers(units: Sequence[Unit]) -> dict[int, int]:
-    """Each unit's number in progress events (1 to ``len(units)``), by the unit's ``id``."""
-    return {id(unit): number for number, unit in enumerate(units, start=1)}
-
-
-def _numbered(chosen: Sequence[Unit], units: Sequence[Unit], config: AuditConfig,
-              progress: Callable[[Progress], None] | None) -> list[LayerRun]:
-    """:func:`run_in_order` of ``chosen``, with progress numbered among all ``units``."""
-    runs, numbers = [], _numbers(units)
-    for unit in chosen:
-        number = numbers[id(unit)]
-        _, spec, dtype = unit
-        if progress:
-            progress(Progress(number, len(units), spec.name, dtype, config.cases))
-        runs.append(audit_layer(spec, dtype, config))
-        if progress:
-            progress(Progress(number, len(units), spec.name, dtype, config.cases, runs[-1]))
-    return runs
 
 
 def _serve_copy(session: Session, lent: int, units: Sequence[Unit], config: AuditConfig,
