@@ -534,7 +534,7 @@ class Session:
     def lend_second(self) -> int:
         """Stop using the second worker, lent to a forked judge process: its process id (0: none to lend)."""
         second = self._workers[1]
-        if self.parallel < 2 or second is None or not second.alive:
+        if self.parallel < 2 or second is None or not second.alive or self._unread:  # (a batch left unread)
             return 0
         if second.importing:
             self._workers[1] = second = self._imported(second)  # TargetError: nothing is lent
