@@ -160,7 +160,6 @@ def compare_arrays(
         relative = diff[nonzero] / np.abs(e[nonzero])
         max_rel = float(relative.max()) if relative.size else 0.0
     max_abs = float(diff.max()) if diff.size else 0.0
-    ratio, max_rel, max_abs = max(ratio, 0.0), max(max_rel, 0.0), max(max_abs, 0.0)  # as max(..., initial=0.0)
     if ratio <= 1.0:
         return outcome(max_abs, max_rel, ratio, "")
     outside = diff > allowed

@@ -179,7 +179,7 @@ def runs_at_once(first: PerturbedRun) -> int:
     are large enough (:data:`PARALLEL_MIN_VALUES`) for its time to be spent
     outside Python; on small tensors threads would only wait for the GIL.
     """
-    if first.draws < PARALLEL_MIN_VALUES * first.tensors:
+    if not first.tensors or first.draws < PARALLEL_MIN_VALUES * first.tensors:
         return 1
     return max(1, min(usable_cpus() // torch.get_num_threads(), MAX_PARALLEL_RUNS))
 

@@ -156,9 +156,10 @@ class LayerSpec:
         ``not_supported``, which fails only where it is required. ``""``:
         part of the course's API.
     reference_forward
-        A trusted forward pass of the same layer, set when the spec is bound to a user's code
-        (:func:`oracle.targets.binding.bind`: the spec's own forward before binding, impl's for the built-in
-        layers); ``None`` for a spec audited as it is. On a case where :attr:`forward`'s outputs agree with the
+        A trusted forward pass of the same layer: the built-in model specs carry one (impl's loss alone,
+        without its backward pass), and :func:`oracle.targets.binding.bind` sets it on every spec bound to a
+        user's code (:attr:`forward_reference`: that one, or the spec's own forward before binding, impl's
+        for the built-in layers); ``None`` otherwise. On a case where :attr:`forward`'s outputs agree with the
         twin's, the float64 finite differences of this forward pass stand in for those of :attr:`forward`
         (the same function near that point, computed once for every target and kept in the reference store:
         :func:`oracle.judge.reference_differences.reference_finite_differences`).
