@@ -10,6 +10,8 @@ portability`` runs this file under several kernel dispatch settings.
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict, namedtuple
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -158,44 +160,101 @@ def test_spread_is_reproducible_and_leaves_inputs_alone():
         np.testing.assert_array_equal(value, before[name])
 
 
-# --------------------------------------------------------------------------- the draws: cheaper, the same factors
+# --------------------------------------------------------------------------- the draws: four 16-bit fields an output
 
 
-def test_a_double_is_one_pcg64_output_and_uniform_is_its_affine_image():
-    """``random()`` is ``(output >> 11) * 2**-53``, an output each; ``uniform(-1, 1)`` is ``-1 + 2 * random()``."""
-    outputs = np.random.PCG64(5).random_raw(10_000)
-    rng = np.random.default_rng(5)
-    doubles = rng.random(10_000)
-    np.testing.assert_array_equal(doubles, (outputs >> np.uint64(11)) * 2.0**-53)
-    assert rng.bit_generator.state == rounding.generator_after(5, 10_000).bit_generator.state
-    np.testing.assert_array_equal(np.random.default_rng(5).uniform(-1.0, 1.0, 10_000), -1.0 + 2.0 * doubles)
+def definition_xi(outputs: np.ndarray, count: int) -> np.ndarray:
+    """``xi`` of the first ``count`` values from ``outputs`` as the module's docstring defines it, by shifts."""
+    shifts = np.array([0, 16, 32, 48], dtype=np.uint64)
+    fields = ((outputs[:, None] >> shifts) & np.uint64(0xFFFF)).reshape(-1)[:count].astype(np.int64)
+    signed = np.where(fields >= 2**15, fields - 2**16, fields)
+    return (signed | 1) * 2.0**-15
 
 
-@given(st.integers(0, 2**53 - 1), st.integers(-53, 0))
-def test_shifted_factor_equals_the_uniform_one(k, exponent):
-    """For ``a = 2**exponent``, ``(1 - a) + 2a * d`` and ``1 + a * (2d - 1)`` round the same exact number once."""
-    a, d = 2.0**exponent, k * 2.0**-53
-    assert rounding.shifts_exactly(a)
-    assert (1 - a) + (2 * a) * d == 1 + a * (-1 + 2 * d)
+@given(st.lists(st.integers(0, 2**64 - 1), min_size=1, max_size=9), st.integers(0, 3))
+def test_fields_are_the_outputs_16_bits_lowest_first_made_odd(outputs, short):
+    """Read by a view (little-endian on every machine), they are the definition's; spare fields go unused."""
+    outputs = np.array(outputs, dtype=np.uint64)
+    count = max(1, 4 * len(outputs) - short)
+    assert rounding.outputs_for(count) == len(outputs)
+    np.testing.assert_array_equal(rounding.odd_fields(outputs.copy(), count) * rounding.FIELD_UNIT,
+                                  definition_xi(outputs, count))
+
+
+def test_xi_is_uniform_on_the_odd_multiples_of_2_to_the_minus_15():
+    """Each 16-bit pattern once: each odd multiple of ``2**-15`` in (-1, 1) twice; mean 0, variance (1 - 2**-30)/3."""
+    every_pattern = np.arange(2**16, dtype="<u2").view("<u8").astype(np.uint64)
+    xi = rounding.odd_fields(every_pattern, 2**16).astype(np.int64)
+    odd, times = np.unique(xi, return_counts=True)
+    np.testing.assert_array_equal(odd, np.arange(-(2**15) + 1, 2**15, 2))
+    assert set(times) == {2}
+    assert Fraction(int(xi.sum()), 2**15) == 0
+    assert Fraction(sum(int(k) ** 2 for k in xi), 2**30 * len(xi)) == Fraction(1 - Fraction(1, 2**30), 3)
+
+
+@given(st.integers(-(2**15), 2**15 - 1), st.integers(-37, 0))
+def test_factor_is_exact_for_a_power_of_two_amplitude(k, exponent):
+    """``1 + u * xi``, as the noise computes it, is the exact number for ``u = 2**exponent`` from ``2**-37`` to 1."""
+    amplitude = 2.0**exponent
+    field = np.array([k | 1], dtype=np.int16)
+    factor = np.multiply(field, amplitude * rounding.FIELD_UNIT) + 1.0
+    assert Fraction(float(factor[0])) == 1 + Fraction(amplitude) * Fraction(k | 1, 2**15)
+
+
+BLOCK_VALUES = rounding.VALUES_PER_OUTPUT * rounding.BLOCK_OUTPUTS
+
+#: Tensor shapes in turn: large (own buffer, reused by a smaller one), small (a block's), one that fills a fresh
+#: block exactly, one too large for what a block has left, and large ones between small ones.
+NOISE_SHAPES = [(1000, 300), (7,), (), (40, 2), (3, 5), (BLOCK_VALUES,), (9,), (BLOCK_VALUES - 3,), (2,),
+                (BLOCK_VALUES + 1,), (5, 5), (BLOCK_VALUES // 2 + 4,), (BLOCK_VALUES // 2,), (1,)]
 
 
 @pytest.mark.parametrize("amplitude", [UNIT_ROUNDOFF, 2.0**-53, 0.5, 1.0, 3e-8, 2.0**-60])
-def test_noise_factors_are_one_plus_amplitude_times_uniform(amplitude):
-    """Bit for bit, shifted draws or not, through the reused buffer, and a double per value."""
+@pytest.mark.parametrize("shapes", [NOISE_SHAPES, NOISE_SHAPES[1:5], NOISE_SHAPES[:1]], ids=["mixed", "small", "large"])
+def test_noise_factors_are_one_plus_amplitude_times_xi(amplitude, shapes):
+    """Bit for bit, ``ceil(n / 4)`` outputs a tensor in turn, from blocks or not; the generator left where they end."""
     noise = RoundingNoise(np.random.default_rng(9), amplitude)
-    uniform = np.random.default_rng(9)
-    for shape in [(1000, 300), (7,), (), (40, 2)]:  # a smaller array after a larger one: the buffer is reused
-        expected = 1.0 + amplitude * uniform.uniform(-1.0, 1.0, shape)
-        np.testing.assert_array_equal(noise._factors(shape, int(np.prod(shape))), expected)
-    assert noise.draws == 300_088 and noise.rng.bit_generator.state == uniform.bit_generator.state
-    assert rounding.shifts_exactly(amplitude) == (amplitude not in (3e-8, 2.0**-60))
+    outputs = np.random.PCG64(9)
+    with noise:
+        for shape in shapes:
+            count = int(np.prod(shape))
+            expected = 1.0 + amplitude * definition_xi(outputs.random_raw(rounding.outputs_for(count)), count)
+            np.testing.assert_array_equal(noise._factors(shape), expected.reshape(shape))
+    counts = [int(np.prod(shape)) for shape in shapes]
+    assert (noise.draws, noise.values, noise.tensors) == (sum(map(rounding.outputs_for, counts)), sum(counts),
+                                                          len(shapes))
+    assert noise.rng.bit_generator.state == outputs.state
+    assert outputs.state == rounding.generator_after(9, noise.draws).bit_generator.state
+
+
+LEAF = st.one_of(st.integers(-3, 3), st.none(), st.builds(lambda n: torch.arange(float(n)), st.integers(0, 3)))
+Pair = namedtuple("Pair", "first second")
+CONTAINERS = st.recursive(LEAF, lambda inner: st.one_of(
+    st.lists(inner, max_size=3), st.lists(inner, max_size=3).map(tuple),
+    st.dictionaries(st.sampled_from("abc"), inner, max_size=3),
+    st.builds(Pair, inner, inner), st.dictionaries(st.sampled_from("xyz"), inner, max_size=2).map(OrderedDict)),
+    max_leaves=12)
+
+
+@given(CONTAINERS)
+def test_map_leaves_is_tree_map(value):
+    """The same leaves, in the same order, in containers of the same types: the perturbations go where they did."""
+    seen_fast, seen_tree = [], []
+
+    def marking(seen):
+        return lambda leaf: seen.append(leaf) or ("leaf", len(seen))
+
+    fast, tree = rounding.map_leaves(marking(seen_fast), value), tree_map(marking(seen_tree), value)
+    assert fast == tree and type(fast) is type(tree)
+    assert len(seen_fast) == len(seen_tree)
+    assert all(a is b for a, b in zip(seen_fast, seen_tree, strict=True))
 
 
 # --------------------------------------------------------------------------- the runs: in parallel, the same spread
 
 
 class SequentialNoise(TorchDispatchMode):
-    """The plain definition: every float64 CPU operand and result times a fresh ``1 + u * uniform(-1, 1)``."""
+    """The plain definition: every float64 CPU operand and result times a fresh ``1 + u * xi``."""
 
     def __init__(self, rng: np.random.Generator) -> None:
         super().__init__()
@@ -205,7 +264,9 @@ class SequentialNoise(TorchDispatchMode):
         if not (isinstance(value, torch.Tensor) and value.dtype == torch.float64 and value.device.type == "cpu"
                 and value.numel()):
             return value
-        factor = np.asarray(1.0 + UNIT_ROUNDOFF * self.rng.uniform(-1.0, 1.0, tuple(value.shape)))
+        count = value.numel()
+        outputs = self.rng.bit_generator.random_raw(-(-count // 4))
+        factor = np.asarray(1.0 + UNIT_ROUNDOFF * definition_xi(outputs, count).reshape(tuple(value.shape)))
         return value * torch.from_numpy(factor)
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
@@ -320,7 +381,8 @@ def test_runs_go_in_parallel_on_large_tensors_and_free_cpus(values_per_tensor, c
                                                             monkeypatch):
     """Small tensors keep a run in Python, which holds the GIL: threads would only slow it."""
     monkeypatch.setattr(rounding, "usable_cpus", lambda: cpus_per_torch_thread * torch.get_num_threads())
-    first = rounding.PerturbedRun(Evaluation({}, {}), draws=100 * values_per_tensor, tensors=100)
+    first = rounding.PerturbedRun(Evaluation({}, {}), draws=25 * values_per_tensor,
+                                  values=100 * values_per_tensor, tensors=100)
     assert rounding.runs_at_once(first) == at_once
 
 

@@ -9,7 +9,7 @@ problem: the twin is run in float64 under *Monte Carlo arithmetic* (Parker,
 performs, forward and backward (every ATen operator, intercepted with a
 :class:`torch.utils._python_dispatch.TorchDispatchMode`), gets its float
 operands and its results multiplied by ``1 + u * xi`` with ``xi`` uniform in
-``[-1, 1]`` and ``u = 2**-24`` the unit roundoff of float32. That is the
+``(-1, 1)`` and ``u = 2**-24`` the unit roundoff of float32. That is the
 standard model of IEEE-754 arithmetic (each operation is exact on operands
 and a result perturbed by at most ``u``), with the perturbations drawn at
 random instead of by one machine's evaluation order. Perturbing the operands
@@ -23,28 +23,40 @@ element. :mod:`oracle.specs.tolerances` says how it enters the float32 rule.
 Operators that return a view or write into an argument are left alone: they
 round nothing, and a perturbed copy would break their aliasing.
 
-How the runs are drawn and run. By definition the perturbations are one
-stream of numpy's PCG64 generator seeded with ``seed``: one double (one 64-bit
-output) per perturbed value, run after run, operator after operator, as if the
-runs came one after another. Every run perturbs the same operators on tensors
-of the same shapes, so each takes the same number ``D`` of doubles, and run
-``k``'s draws begin ``k * D`` into the stream. :func:`rounding_spread` runs
-the first run counting them; where the tensors are large, it then runs the
-plain run and the others :func:`runs_at_once` at a time on threads, run ``k``
-from the generator advanced by ``k * D`` (:meth:`numpy.random.PCG64.advance`;
+How the perturbations are drawn. By definition they are one stream of
+numpy's PCG64 generator seeded with ``seed``, run after run, operator after
+operator, as if the runs came one after another. A tensor of ``n`` values
+takes the next ``ceil(n / 4)`` 64-bit outputs, and value ``i`` the 16-bit
+field ``i % 4`` (lowest first) of output ``i // 4``, read as a signed integer
+``k``, with its lowest bit set: ``xi = (k | 1) / 2**15``. That is uniform on
+the 32,768 odd multiples of ``2**-15`` in ``(-1, 1)``: symmetric, of mean 0
+and variance ``(1 - 2**-30) / 3``, against ``1 / 3`` for the continuous
+uniform, so the spread is the same up to its sampling error. Four values
+take one output, not a double each, because the generator's work would
+otherwise be most of a run's time on large tensors (a run of the large LSTM
+audit perturbs 186 million values). For ``u`` a power of two from ``2**-37``
+to 1, ``1 + u * xi`` is exact in float64.
+
+How the runs are run. Every run perturbs the same operators on tensors of
+the same shapes, so each takes the same number ``D`` of outputs, and run
+``k``'s begin ``k * D`` into the stream. :func:`rounding_spread` runs the
+first run counting them; where the tensors are large, it then runs the plain
+run and the others :func:`runs_at_once` at a time on threads, run ``k`` from
+the generator advanced by ``k * D`` (:meth:`numpy.random.PCG64.advance`;
 torch's operators and numpy's draws and arithmetic release the GIL, and
 torch's dispatch modes are per thread). Otherwise, and should any run take
-another number of doubles, the other runs go one after another from the
+another number of outputs, the other runs go one after another from the
 first run's generator. Either way every run gets the definition's draws and
 the runs are combined in their order: the spread is the same, bit for bit,
-and does not depend on the machine's CPUs.
+and does not depend on the machine's CPUs (the fields are read as
+little-endian on every machine).
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any, NamedTuple
 
@@ -69,38 +81,76 @@ MAX_PARALLEL_RUNS = 8
 PARALLEL_MIN_VALUES = 2**14
 
 
-def shifts_exactly(amplitude: float) -> bool:
-    """Whether ``(1 - a) + 2a * d`` equals ``1 + a * (2d - 1)`` in float64 for every draw ``d`` of ``random()``.
+#: Perturbed values per 64-bit output of the generator: one 16-bit field each (see the module's docstring).
+VALUES_PER_OUTPUT = 4
 
-    True for a power of two ``a`` from ``2**-53`` to 1: ``d`` is a multiple of
-    ``2**-53`` in [0, 1), so ``2d - 1``, ``a * (2d - 1)``, ``2a * d`` and
-    ``1 - a`` are all exact, and both sums are one rounding of the same number.
+#: ``xi`` is an odd 16-bit integer times this.
+FIELD_UNIT = 2.0**-15
+
+
+def outputs_for(values: int) -> int:
+    """64-bit generator outputs that ``values`` perturbed values take: ``ceil(values / 4)``."""
+    return -(-values // VALUES_PER_OUTPUT)
+
+
+def odd_fields(outputs: np.ndarray, values: int) -> np.ndarray:
+    """The first ``values`` signed 16-bit fields of ``outputs`` (uint64), lowest first, each with its lowest bit set.
+
+    Made in place where the machine is little-endian: ``outputs`` is then overwritten.
     """
-    mantissa, exponent = math.frexp(amplitude)
-    return mantissa == 0.5 and -52 <= exponent <= 1
+    fields = outputs.astype("<u8", copy=False).view("<i2")[:values]
+    np.bitwise_or(fields, 1, out=fields)
+    return fields
+
+
+#: Outputs drawn at once for tensors of up to this many outputs, which then take theirs from the block in turn.
+BLOCK_OUTPUTS = 2**14
+
+
+def map_leaves(function: Callable[[Any], Any], value: Any) -> Any:
+    """``torch.utils._pytree.tree_map(function, value)``, the same leaves in the same order, faster on plain containers.
+
+    An operator's arguments are tuples, lists and dicts of tensors and
+    scalars: this walks those itself and leaves any other container
+    (a named tuple, an ordered dict) to ``tree_map``.
+    """
+    kind = type(value)
+    if kind is tuple or kind is list:
+        return kind(map_leaves(function, item) for item in value)
+    if kind is dict:
+        return {key: map_leaves(function, item) for key, item in value.items()}
+    if isinstance(value, (tuple, list, dict)):
+        return tree_map(function, value)
+    return function(value)
 
 
 class RoundingNoise(TorchDispatchMode):
-    """Multiply every float64 operand and result of every operator by ``1 + amplitude * U(-1, 1)``.
+    """Multiply every float64 operand and result of every operator by ``1 + amplitude * xi``.
 
-    One double of ``rng`` per perturbed value, as ``rng.uniform(-1, 1)`` takes
-    it; for an amplitude that :func:`shifts_exactly` (float32's unit roundoff
-    does) the factors are drawn as ``(1 - amplitude) + 2 * amplitude * rng.random()``
-    into a buffer kept for the next operator: the same factors, bit for bit,
-    with one rounding and no new array each time.
+    ``xi`` uniform on the odd multiples of ``2**-15`` in ``(-1, 1)``, a 16-bit
+    field of ``rng``'s outputs per perturbed value (see the module's
+    docstring). The factors of a large tensor go into a buffer kept for the
+    next one; a small tensor takes its outputs' factors from a block of
+    :data:`BLOCK_OUTPUTS` outputs drawn and scaled at once, the next tensor
+    the outputs after them. Either way each tensor gets the outputs the
+    definition gives it, and when the mode is left the generator stands
+    where the draws of the definition end, not at the end of the block.
 
     Parameters
     ----------
     rng
-        Source of the perturbations (numpy's generators give the same draws
-        on every machine).
+        Source of the perturbations: its bit generator's raw outputs (numpy's
+        generators give the same outputs on every machine). A PCG64 one
+        (``np.random.default_rng``), whose ``advance`` puts it back after a block.
     amplitude
         Relative size of each perturbation; float32's unit roundoff by default.
 
     Attributes
     ----------
     draws
-        Values perturbed so far, i.e. doubles taken from ``rng``.
+        64-bit outputs taken from ``rng`` so far.
+    values
+        Values perturbed so far.
     tensors
         Tensors perturbed so far.
     """
@@ -110,49 +160,77 @@ class RoundingNoise(TorchDispatchMode):
         self.rng = rng
         self.amplitude = amplitude
         self.draws = 0
+        self.values = 0
         self.tensors = 0
-        self._shifted = shifts_exactly(amplitude)
         self._buffer = np.empty(0)
+        self._block = np.empty(0)  # factors of the block's outputs, VALUES_PER_OUTPUT per output
+        self._block_used = 0  # outputs of the block given out
+        self._block_state: Mapping[str, Any] | None = None  # the generator's state before the block
 
-    def _factors(self, shape: tuple[int, ...], count: int) -> np.ndarray:
-        """``count`` factors ``1 + amplitude * U(-1, 1)`` shaped ``shape``, valid until the next call."""
-        self.draws += count
+    def _settle(self) -> None:
+        """Put the generator after the block's outputs given out, and forget the block."""
+        if self._block_state is not None:
+            bit_generator = self.rng.bit_generator
+            bit_generator.state = self._block_state
+            bit_generator.advance(self._block_used)  # type: ignore[attr-defined]
+            self._block_state, self._block, self._block_used = None, np.empty(0), 0
+
+    def _scaled(self, outputs: np.ndarray, count: int, out: np.ndarray) -> np.ndarray:
+        """The factors ``1 + amplitude * xi`` of the first ``count`` values of ``outputs``, into ``out``."""
+        np.multiply(odd_fields(outputs, count), self.amplitude * FIELD_UNIT, out=out)
+        out += 1.0
+        return out
+
+    def _factors(self, shape: tuple[int, ...]) -> np.ndarray:
+        """Factors ``1 + amplitude * xi`` shaped ``shape``, valid until the next call."""
+        count = math.prod(shape)
+        outputs = outputs_for(count)
+        self.draws += outputs
+        self.values += count
         self.tensors += 1
-        if not self._shifted:
-            factor = np.asarray(self.rng.uniform(-1.0, 1.0, shape))
-            factor *= self.amplitude
-            factor += 1.0
-            return factor
-        if self._buffer.size < count:
-            self._buffer = np.empty(count)
-        factor = self._buffer[:count]
-        self.rng.random(out=factor)
-        factor *= 2 * self.amplitude
-        factor += 1 - self.amplitude
-        return factor.reshape(shape)
+        if outputs > BLOCK_OUTPUTS:
+            self._settle()
+            if self._buffer.size < count:
+                self._buffer = np.empty(count)
+            factor = self._scaled(self.rng.bit_generator.random_raw(outputs), count, self._buffer[:count])
+            return factor.reshape(shape)
+        if self._block_used + outputs > BLOCK_OUTPUTS or self._block_state is None:
+            self._settle()
+            self._block_state = self.rng.bit_generator.state
+            size = VALUES_PER_OUTPUT * BLOCK_OUTPUTS
+            self._block = self._scaled(self.rng.bit_generator.random_raw(BLOCK_OUTPUTS), size, np.empty(size))
+        start = VALUES_PER_OUTPUT * self._block_used
+        self._block_used += outputs
+        return self._block[start : start + count].reshape(shape)
 
     def _perturb(self, value: Any) -> Any:
         if not (isinstance(value, torch.Tensor) and value.dtype == torch.float64 and value.device.type == "cpu"
                 and value.numel()):
             return value
         # The product is a new tensor, so the factors' buffer is free again when it returns.
-        return value * torch.from_numpy(self._factors(tuple(value.shape), value.numel()))
+        return value * torch.from_numpy(self._factors(tuple(value.shape)))
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
         kwargs = kwargs or {}
         schema = func._schema
         if schema.is_mutable or any(result.alias_info is not None for result in schema.returns):
             return func(*args, **kwargs)
-        args, kwargs = tree_map(self._perturb, (args, kwargs))
-        return tree_map(self._perturb, func(*args, **kwargs))
+        args, kwargs = map_leaves(self._perturb, args), map_leaves(self._perturb, kwargs)
+        return map_leaves(self._perturb, func(*args, **kwargs))
+
+    def __exit__(self, *exc_info: Any) -> Any:
+        self._settle()
+        return super().__exit__(*exc_info)
 
 
 class PerturbedRun(NamedTuple):
     """One run of the twin under :class:`RoundingNoise`."""
 
     evaluation: Evaluation
-    #: Doubles taken from the generator.
+    #: 64-bit outputs taken from the generator.
     draws: int
+    #: Values perturbed.
+    values: int
     #: Tensors perturbed (operands and results).
     tensors: int
 
@@ -162,11 +240,11 @@ def perturbed_run(twin: Callable[[], Evaluation], rng: np.random.Generator) -> P
     noise = RoundingNoise(rng)
     with noise:
         evaluation = twin()
-    return PerturbedRun(evaluation, noise.draws, noise.tensors)
+    return PerturbedRun(evaluation, noise.draws, noise.values, noise.tensors)
 
 
 def generator_after(seed: int, draws: int) -> np.random.Generator:
-    """``np.random.default_rng(seed)`` as it is once ``draws`` doubles are taken (PCG64: one output each)."""
+    """``np.random.default_rng(seed)`` as it is once ``draws`` 64-bit outputs are taken."""
     bit_generator = np.random.PCG64(seed)
     bit_generator.advance(draws)
     return np.random.Generator(bit_generator)
@@ -179,7 +257,7 @@ def runs_at_once(first: PerturbedRun) -> int:
     are large enough (:data:`PARALLEL_MIN_VALUES`) for its time to be spent
     outside Python; on small tensors threads would only wait for the GIL.
     """
-    if not first.tensors or first.draws < PARALLEL_MIN_VALUES * first.tensors:
+    if not first.tensors or first.values < PARALLEL_MIN_VALUES * first.tensors:
         return 1
     return max(1, min(usable_cpus() // torch.get_num_threads(), MAX_PARALLEL_RUNS))
 
@@ -191,7 +269,7 @@ def usable_cpus() -> int:
 
 def parallel_runs(twin: Callable[[], Evaluation], seed: int, draws: int, runs: range,
                   pool: Executor) -> list[PerturbedRun] | None:
-    """The runs ``runs`` of the sequence seeded ``seed``, on ``pool``, if each run takes ``draws`` doubles.
+    """The runs ``runs`` of the sequence seeded ``seed``, on ``pool``, if each run takes ``draws`` outputs.
 
     Run ``k`` draws from the generator advanced by ``k * draws``, which is
     where its draws begin in the sequential order if the runs before it took
