@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from oracle.cli import single_threaded_torch
+from oracle.judge import shrink
 from oracle.judge.audit import AuditConfig
 from oracle.layers import all_specs
 from oracle.references.store import ReferenceStore, using
@@ -57,13 +58,21 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+#: Seconds for shrinking each finding's case, and all of them: enough that no search stops by the clock on a
+#: loaded machine, where it would try fewer cases in one run than in another and keep other references.
+UNHURRIED = 600.0
+
+
 def entry(target: Path, fork: bool, progress: object = None) -> dict:
     """The target's entry with two workers, without its timings (wall time differs from run to run), and the
     names of the references its memory store holds after it (``"kept"``)."""
     config = AuditConfig(LAYERS, ("float64", "float32"), 2, 0)
-    with using(ReferenceStore.memory()) as store, single_threaded_torch():  # as every audit command runs torch
+    with (using(ReferenceStore.memory()) as store, single_threaded_torch(),  # as every audit command runs torch
+          pytest.MonkeyPatch.context() as patch):
+        patch.setattr(shrink, "BUDGET_SECONDS", UNHURRIED)
         found = audit_one(str(target), config, LAYERS, "rnn-oracle", progress=progress, parallel=2, fork=fork,
-                          limits=Limits(timeout=20.0))[0]
+                          limits=Limits(timeout=20.0), shrink_budget=UNHURRIED)[0]
+    assert "stopped at its time budget" not in str(found)
     found.pop("seconds")
     found["sandbox"].pop("seconds", None)
     return {**found, "kept": store.kept_names()}

@@ -154,13 +154,16 @@ def first_failure(result, spec: LayerSpec, function: str, dtype: str, finding: s
 
 
 def minimal_cases(result, specs: list[LayerSpec], found: dict, total_budget: float = 60.0,
-                  budget: float = BUDGET_SECONDS) -> dict[str, dict[str, dict]]:
+                  budget: float | None = None) -> dict[str, dict[str, dict]]:
     """``{function: {dtype: {"finding", "setting", "case", "text"}}}``: the minimal case of each finding shrunk.
 
     ``found`` holds the verdicts (:func:`oracle.judge.verdicts.verdicts`); each function and dtype's first finding
-    of :data:`SHRUNK` is shrunk within ``budget`` seconds, all of them within ``total_budget``.
+    of :data:`SHRUNK` is shrunk within ``budget`` seconds (:data:`BUDGET_SECONDS` when ``None``, read at the
+    call), all of them within ``total_budget``.
     """
     from oracle.judge.verdicts import functions_of
+
+    budget = BUDGET_SECONDS if budget is None else budget
 
     config = result.config
     started = time.monotonic()
