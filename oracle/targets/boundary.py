@@ -301,16 +301,16 @@ class WorkerProcess:
 
 @dataclass(frozen=True)
 class LaneReport:
-    """What a forked judge process learnt of its lent worker (:meth:`Session.lane_report`).
+    """What a forked judge process learnt of its lent worker (:meth:`Session.lane_report`); nothing by default.
 
     ``printed``: ``{function: (bytes printed, the last of them)}`` since the fork; ``timed_out``, ``sandbox`` and
     ``notes`` as :class:`Session` has them.
     """
 
-    printed: dict[str, tuple[int, bytes]]
-    timed_out: set[str]
-    sandbox: SandboxState | None
-    notes: list[str]
+    printed: dict[str, tuple[int, bytes]] = field(default_factory=dict)
+    timed_out: set[str] = field(default_factory=set)
+    sandbox: SandboxState | None = None
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass

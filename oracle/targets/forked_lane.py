@@ -85,7 +85,7 @@ def _shared(session: Session, lent: int, units: Sequence[Unit], second: Sequence
             os.close(write_end)
             raise
     except OSError:  # no copy can be made now (no memory, no process left to this user): all of it here
-        session.take_back_second(True, LaneReport({}, set(), None, []))
+        session.take_back_second(True, LaneReport())
         return run_in_order(units, config, progress)
     if child == 0:  # the copy: it never returns
         os.close(read_end)
@@ -109,7 +109,7 @@ def _shared(session: Session, lent: int, units: Sequence[Unit], second: Sequence
         if found is not None:
             alive = found[1]
             active().keep_all(found[3])  # the references the copy computed, for this process's causes and shrinking
-        session.take_back_second(alive, found[2] if found is not None else LaneReport({}, set(), None, []))
+        session.take_back_second(alive, found[2] if found is not None else LaneReport())
     if found is None:  # the copy failed: its units are audited here, as they would have been without it
         there = dict(zip(map(id, second), run_in_order(second, config, progress, among=units), strict=True))
     else:
