@@ -12,6 +12,7 @@ from oracle.judge.checks import against_finite_differences, failures_report, run
 from oracle.judge.directional import (
     ELEMENTWISE_LIMIT,
     DirectionalDerivatives,
+    allowed_element_error,
     compare_directional,
     directional_derivatives,
     finite_differences,
@@ -112,3 +113,66 @@ def test_an_exactly_zero_objective_compares_without_dividing_by_zero():
     assert compare_directional(np.zeros((2, 3)), zero, tolerance, **options).passed
     assert not compare_directional(np.full((2, 3), 1e-3), zero, dataclasses.replace(tolerance, rtol=0.0),
                                    **options).passed
+
+
+# --------------------------------------------------------------------------- the truncation estimate, put off
+
+
+def counted(spec):
+    """``spec`` whose forward pass counts its calls in ``calls[0]``."""
+    calls = [0]
+
+    def forward(*args, **kwargs):
+        calls[0] += 1
+        return spec.forward(*args, **kwargs)
+
+    return dataclasses.replace(spec, forward=forward), calls
+
+
+@pytest.mark.parametrize("name", ["x", "Wh"])
+def test_a_put_off_truncation_estimate_changes_no_number_and_no_verdict(name):
+    """Same directions and ``d(h)``; ``complete()`` gives the eager ``e_fd`` bit for bit; every error size, from
+    none to far beyond the allowance through the band that only the truncation term admits, gets the same
+    verdict; and a check that the smaller allowance settles costs half the forward passes."""
+    spec, calls = counted(get_spec("lstm"))
+    case = run_case(spec, RandomSource(np.random.default_rng(3), {"N": 3, "T": 6, "D": 5, "H": 4}),
+                    np.dtype(np.float64))
+    eager = directional_derivatives(spec, case.inputs, case.upstream, name, np.random.default_rng(8), scale=1.0)
+    calls[0] = 0
+    later = directional_derivatives(spec, case.inputs, case.upstream, name, np.random.default_rng(8), scale=1.0,
+                                    estimate_truncation=False)
+    assert calls[0] == 2 * len(eager.directions)
+    assert all(np.array_equal(a, b) for a, b in zip(later.directions, eager.directions, strict=True))
+    complete = later.complete()
+    assert later.values == complete.values == eager.values and complete.errors == eager.errors
+    assert complete.estimated is None and later.complete() is complete
+    assert all(put_off <= full for put_off, full in zip(later.errors, eager.errors, strict=True))
+    assert calls[0] == 4 * len(eager.directions)
+
+    grad = case.result.grads[name]
+    tolerance = dataclasses.replace(finite_difference_tolerance(np.float64), atol=0.0, rtol=1e-13)
+    options = dict(layer=spec.name, quantity=f"grad {name}", reference="finite_difference")
+    truncations = np.subtract(eager.errors, later.errors)
+    widest = int(np.argmax(truncations))
+    assert truncations[widest] > 0
+    # Moves <grad, u> by one along the direction of the widest truncation term (by about 1 / sqrt(n) along others).
+    unit = eager.directions[widest] / grad.size
+    seen = set()
+    full = eager.errors[widest] + allowed_element_error(grad, tolerance)
+    for size in np.concatenate([np.linspace(0.0, 2.0, 201), [10.0, 1e3]]) * full:  # steps of 1% of the allowance
+        put_off = dataclasses.replace(later, estimated=counted_estimate(later, calls))
+        wrong = grad + size * unit
+        calls[0] = 0
+        got, expected = (compare_directional(wrong, found, tolerance, **options) for found in (put_off, eager))
+        assert got.passed == expected.passed, size
+        assert calls[0] == (0 if got.ratio <= 1.0 and "not needed" in got.note else 1)
+        seen.add((expected.passed, calls[0]))
+    assert seen == {(True, 0), (True, 1), (False, 1)}  # settled early, admitted by the estimate alone, failed
+
+
+def counted_estimate(derivatives, calls):
+    """``derivatives.estimated``, counting its calls in ``calls[0]`` instead of forward passes."""
+    def estimated():
+        calls[0] += 1
+        return derivatives.complete()
+    return estimated

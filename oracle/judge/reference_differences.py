@@ -77,6 +77,7 @@ def as_evaluation(found: FiniteDifferences) -> Evaluation:
     outputs = {}
     for name, value in found.items():
         if isinstance(value, DirectionalDerivatives):
+            value = value.complete()
             outputs[f"{name}.directions"] = np.stack(value.directions)
             outputs[f"{name}.values"] = np.asarray(value.values, dtype=np.float64)
             outputs[f"{name}.errors"] = np.asarray(value.errors, dtype=np.float64)
