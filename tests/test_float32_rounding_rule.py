@@ -23,7 +23,7 @@ from torch.utils._pytree import tree_map
 
 from oracle.judge.checks import run_case, spec_tolerance, twin_comparisons
 from oracle.judge.compare import compare_evaluations
-from oracle.layers import get_spec
+from oracle.layers import all_specs, get_spec
 from oracle.references import rounding
 from oracle.references.finite_diff import as_float64
 from oracle.references.rounding import RoundingNoise, rounding_spread
@@ -333,7 +333,8 @@ def two_at_once(monkeypatch):
 
 @pytest.fixture
 def runs_seen(monkeypatch) -> list[tuple[str, int]]:
-    """(thread name, torch's thread count there) of every perturbed run, in the order they end."""
+    """(thread name, torch's thread count there) of every run under the mode (the counting one first), in the
+    order they end."""
     seen: list[tuple[str, int]] = []
     counted = rounding.perturbed_run
 
@@ -349,18 +350,19 @@ def runs_seen(monkeypatch) -> list[tuple[str, int]]:
 @pytest.mark.parametrize("at_once", ["as chosen", "two"])
 @pytest.mark.parametrize(("name", "dtype"), SPREAD_CASES)
 def test_spread_is_the_sequential_one_bit_for_bit(name, dtype, at_once, request, runs_seen):
-    """Chosen for these small tensors, the runs go one after another; two at once, the first alone, then on threads."""
+    """The plain run counts the draws; chosen for these small tensors, the perturbed runs then go one after
+    another; two at once, on threads."""
     if at_once == "two":
         request.getfixturevalue("two_at_once")
     assert_same_spread(get_spec(name), dtype)
     off_caller = [thread != threading.current_thread().name for thread, _ in runs_seen]
-    assert off_caller == [False] + [at_once == "two"] * (RUNS - 1), runs_seen
+    assert off_caller == [False] + [at_once == "two"] * RUNS, runs_seen
     assert all(thread.startswith("rounding-spread") for thread, _ in runs_seen[1:] if at_once == "two"), runs_seen
     assert {threads for _, threads in runs_seen} == {torch.get_num_threads()}, "each run at the caller's torch threads"
 
 
 def test_runs_that_draw_differently_are_redone_one_after_another(two_at_once, runs_seen, monkeypatch):
-    """A run whose count differs (as value-dependent control flow would make it): the others are redone in order."""
+    """A run whose count differs (as value-dependent control flow would make it): all are redone in order."""
     counted = rounding.perturbed_run
 
     def miscounted(twin, rng):
@@ -371,7 +373,21 @@ def test_runs_that_draw_differently_are_redone_one_after_another(two_at_once, ru
     monkeypatch.setattr(rounding, "perturbed_run", miscounted)
     assert_same_spread(RNN, "float32")
     caller = threading.current_thread().name
-    assert [thread == caller for thread, _ in runs_seen] == [True] + [False] * (RUNS - 1) + [True] * (RUNS - 1)
+    assert [thread == caller for thread, _ in runs_seen] == [True] + [False] * RUNS + [True] * RUNS
+
+
+@pytest.mark.parametrize("spec", all_specs(), ids=lambda spec: spec.name)
+def test_the_counting_run_is_the_plain_run_and_counts_a_perturbed_runs_draws(spec):
+    """Under the mode with no generator nothing changes, bit for bit, and the counts are a perturbed run's."""
+    case = run_case(spec, RandomSource(np.random.default_rng(11)), np.dtype("float32"))
+    inputs64, upstream64 = as_float64(case.inputs), as_float64(case.upstream)
+
+    def twin():
+        return spec.twin(inputs64, upstream64, "cpu")
+
+    counting, perturbed = rounding.perturbed_run(twin, None), rounding.perturbed_run(twin, np.random.default_rng(1))
+    assert_bitwise_equal(counting.evaluation, twin(), spec.name)
+    assert counting[1:] == perturbed[1:] and counting.tensors > 0
 
 
 @pytest.mark.parametrize(("values_per_tensor", "cpus_per_torch_thread", "at_once"), [

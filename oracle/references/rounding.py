@@ -39,17 +39,19 @@ to 1, ``1 + u * xi`` is exact in float64.
 
 How the runs are run. Every run perturbs the same operators on tensors of
 the same shapes, so each takes the same number ``D`` of outputs, and run
-``k``'s begin ``k * D`` into the stream. :func:`rounding_spread` runs the
-first run counting them; where the tensors are large, it then runs the plain
-run and the others :func:`runs_at_once` at a time on threads, run ``k`` from
+``k``'s begin ``k * D`` into the stream. :func:`rounding_spread` first runs
+the twin under the mode with nothing perturbed, counting ``D`` (that run is
+the plain run, whose result the spread is measured from: the mode passes
+every value through unchanged). Where the tensors are large, it then runs
+the perturbed runs :func:`runs_at_once` at a time on threads, run ``k`` from
 the generator advanced by ``k * D`` (:meth:`numpy.random.PCG64.advance`;
 torch's operators and numpy's draws and arithmetic release the GIL, and
 torch's dispatch modes are per thread). Otherwise, and should any run take
-another number of outputs, the other runs go one after another from the
-first run's generator. Either way every run gets the definition's draws and
-the runs are combined in their order: the spread is the same, bit for bit,
-and does not depend on the machine's CPUs (the fields are read as
-little-endian on every machine).
+another number of outputs, they go one after another from the seeded
+generator. Either way every run gets the definition's draws and the runs are
+combined in their order: the spread is the same, bit for bit, and does not
+depend on the machine's CPUs (the fields are read as little-endian on every
+machine).
 """
 
 from __future__ import annotations
@@ -142,20 +144,22 @@ class RoundingNoise(TorchDispatchMode):
         Source of the perturbations: its bit generator's raw outputs (numpy's
         generators give the same outputs on every machine). A PCG64 one
         (``np.random.default_rng``), whose ``advance`` puts it back after a block.
+        ``None``: nothing is perturbed or drawn; the mode only counts what it would
+        draw.
     amplitude
         Relative size of each perturbation; float32's unit roundoff by default.
 
     Attributes
     ----------
     draws
-        64-bit outputs taken from ``rng`` so far.
+        64-bit outputs taken from ``rng`` so far (or that would have been).
     values
-        Values perturbed so far.
+        Values perturbed so far (or that would have been).
     tensors
-        Tensors perturbed so far.
+        Tensors perturbed so far (or that would have been).
     """
 
-    def __init__(self, rng: np.random.Generator, amplitude: float = UNIT_ROUNDOFF) -> None:
+    def __init__(self, rng: np.random.Generator | None, amplitude: float = UNIT_ROUNDOFF) -> None:
         super().__init__()
         self.rng = rng
         self.amplitude = amplitude
@@ -169,7 +173,7 @@ class RoundingNoise(TorchDispatchMode):
 
     def _settle(self) -> None:
         """Put the generator after the block's outputs given out, and forget the block."""
-        if self._block_state is not None:
+        if self._block_state is not None and self.rng is not None:
             bit_generator = self.rng.bit_generator
             bit_generator.state = self._block_state
             bit_generator.advance(self._block_used)  # type: ignore[attr-defined]
@@ -181,13 +185,19 @@ class RoundingNoise(TorchDispatchMode):
         out += 1.0
         return out
 
-    def _factors(self, shape: tuple[int, ...]) -> np.ndarray:
-        """Factors ``1 + amplitude * xi`` shaped ``shape``, valid until the next call."""
-        count = math.prod(shape)
+    def _count(self, count: int) -> int:
+        """Count a tensor of ``count`` values; the outputs it takes."""
         outputs = outputs_for(count)
         self.draws += outputs
         self.values += count
         self.tensors += 1
+        return outputs
+
+    def _factors(self, shape: tuple[int, ...]) -> np.ndarray:
+        """Factors ``1 + amplitude * xi`` shaped ``shape``, valid until the next call."""
+        assert self.rng is not None
+        count = math.prod(shape)
+        outputs = self._count(count)
         if outputs > BLOCK_OUTPUTS:
             self._settle()
             if self._buffer.size < count:
@@ -206,6 +216,9 @@ class RoundingNoise(TorchDispatchMode):
     def _perturb(self, value: Any) -> Any:
         if not (isinstance(value, torch.Tensor) and value.dtype == torch.float64 and value.device.type == "cpu"
                 and value.numel()):
+            return value
+        if self.rng is None:
+            self._count(value.numel())
             return value
         # The product is a new tensor, so the factors' buffer is free again when it returns.
         return value * torch.from_numpy(self._factors(tuple(value.shape)))
@@ -235,8 +248,11 @@ class PerturbedRun(NamedTuple):
     tensors: int
 
 
-def perturbed_run(twin: Callable[[], Evaluation], rng: np.random.Generator) -> PerturbedRun:
-    """``twin()`` under :class:`RoundingNoise` drawing from ``rng``, counting what it draws."""
+def perturbed_run(twin: Callable[[], Evaluation], rng: np.random.Generator | None) -> PerturbedRun:
+    """``twin()`` under :class:`RoundingNoise` drawing from ``rng``, counting what it draws.
+
+    ``rng=None``: the plain run, nothing perturbed, counting what a perturbed run would draw.
+    """
     noise = RoundingNoise(rng)
     with noise:
         evaluation = twin()
@@ -285,11 +301,11 @@ def rounding_spread(spec: LayerSpec, inputs: Arrays, upstream: Arrays, seed: int
                     runs: int = ROUNDING_RUNS) -> tuple[Evaluation, Evaluation]:
     """The twin's float64 result on a case, and each element's spread under float32-sized rounding.
 
-    The first perturbed run counts its draws; the others run :func:`runs_at_once`
-    at a time, on threads where that is more than one, each from the generator
-    advanced past the runs before it (see the module's docstring): the same
-    draws, bit for bit, as one after another. torch's thread count, as the
-    caller set it, is each run's.
+    The plain run counts what a perturbed run draws; the perturbed runs run
+    :func:`runs_at_once` at a time, on threads where that is more than one,
+    each from the generator advanced past the runs before it (see the module's
+    docstring): the same draws, bit for bit, as one after another. torch's
+    thread count, as the caller set it, is each run's.
 
     Parameters
     ----------
@@ -323,20 +339,17 @@ def rounding_spread(spec: LayerSpec, inputs: Arrays, upstream: Arrays, seed: int
     def twin() -> Evaluation:
         return spec.twin(inputs64, upstream64, "cpu")
 
-    rng = np.random.default_rng(seed)
-    first = perturbed_run(twin, rng)
-    later: list[PerturbedRun] | None = None
-    at_once = runs_at_once(first)
+    plain = perturbed_run(twin, None)
+    precise = plain.evaluation
+    done: list[PerturbedRun] | None = None
+    at_once = runs_at_once(plain)
     if at_once > 1 and runs > 1:
         with ThreadPoolExecutor(at_once, thread_name_prefix="rounding-spread") as pool:
-            plain = pool.submit(twin)
-            later = parallel_runs(twin, seed, first.draws, range(1, runs), pool)
-            precise = plain.result()
-    else:
-        precise = twin()
-    if later is None:  # one after another from the first run's generator, as the definition goes
-        later = [perturbed_run(twin, rng) for _ in range(1, runs)]
-    evaluations = [first.evaluation] + [run.evaluation for run in later]
+            done = parallel_runs(twin, seed, plain.draws, range(runs), pool)
+    if done is None:  # one after another from the seeded generator, as the definition goes
+        rng = np.random.default_rng(seed)
+        done = [perturbed_run(twin, rng) for _ in range(runs)]
+    evaluations = [run.evaluation for run in done]
     return precise, Evaluation(rms_deviation(precise.outputs, [run.outputs for run in evaluations]),
                                rms_deviation(precise.grads, [run.grads for run in evaluations]))
 
