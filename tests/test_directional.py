@@ -176,3 +176,38 @@ def counted_estimate(derivatives, calls):
         calls[0] += 1
         return derivatives.complete()
     return estimated
+
+
+def refusing_second_steps(spec, position):
+    """``spec`` whose forward pass raises where its input at ``position`` is further from where it was first seen
+    (for its shape) than 1.5 times the shortest move seen: at a directional check's second step, not its first."""
+    first, shortest = {}, {}
+
+    def forward(*args, **kwargs):
+        value = np.asarray(args[position], dtype=np.float64)
+        moved = float(np.max(np.abs(value - first.setdefault(value.shape, value.copy())), initial=0.0))
+        if moved > 0:
+            shortest[value.shape] = min(moved, shortest.get(value.shape, moved))
+            if moved > 1.5 * shortest[value.shape]:
+                raise RuntimeError("the forward pass refuses a step this long")
+        return spec.forward(*args, **kwargs)
+
+    return dataclasses.replace(spec, forward=forward)
+
+
+@pytest.mark.parametrize("wrong", [False, True], ids=["right", "wrong"])
+def test_a_forward_pass_failing_at_the_second_step_is_a_finding_where_that_step_is_taken(wrong):
+    """A right gradient is settled at the first step; a wrong one takes the second, whose failure is the
+    finite-difference stage's finding, as when every step was taken at once, and never stops the audit."""
+    spec = get_spec("lstm")
+    if wrong:
+        spec = grad_transformed("Wh", lambda g: g * g.dtype.type(1.001))(spec)
+    spec = refusing_second_steps(spec, list(spec.make_inputs(RandomSource(np.random.default_rng(0)),
+                                                             np.dtype(np.float64))).index("Wh"))
+    dims = {"N": 3, "T": 4, "D": 5, "H": 16}
+    assert 16 * 4 * 16 > ELEMENTWISE_LIMIT  # Wh is checked along directions
+    result = run_audit([spec], AuditConfig(("lstm",), ("float64",), 1, 0, dims=dims))
+    errors = [check.failures[0].message for check in result.checks
+              if not check.passed and check.quantity.startswith("error")]
+    assert result.passed != wrong
+    assert len(errors) == wrong and all("refuses a step this long" in error for error in errors)

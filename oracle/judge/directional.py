@@ -44,7 +44,10 @@ this smaller allowance does not settle: the verdict is the one the full
 allowance gives, at half the forward passes for a right gradient (at the
 sizes of a realistic LSTM the element-wise allowance is thousands of times
 the truncation error). The store's finite differences, computed once for a
-class, always carry the estimate.
+class, always carry the estimate. One thing does change: a forward pass that
+raises only at ``x +- 2h u`` was a finding of the finite-difference stage
+when every step was taken at once, and is one now only where that step is
+taken (the audit records it as that stage's finding, as before).
 
 What it can miss
 ----------------
