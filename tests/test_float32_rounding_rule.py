@@ -9,6 +9,7 @@ portability`` runs this file under several kernel dispatch settings.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections import OrderedDict, namedtuple
 from fractions import Fraction
@@ -29,7 +30,7 @@ from oracle.references.finite_diff import as_float64
 from oracle.references.rounding import RoundingNoise, rounding_spread
 from oracle.specs.sources import RandomSource
 from oracle.specs.spec import Arrays, Evaluation, LayerSpec, run_backward, run_forward
-from oracle.specs.tolerances import ROUNDING_FACTOR, UNIT_ROUNDOFF
+from oracle.specs.tolerances import ROUNDING_FACTOR, ROUNDING_RUNS, UNIT_ROUNDOFF
 
 #: Found by the flakiness check (seed 15): dh0 is a small difference of terms tens of times larger. Two
 #: correct float32 computations (impl's and torch's) differ by up to 5e-4 relative, far outside the
@@ -277,7 +278,8 @@ class SequentialNoise(TorchDispatchMode):
 
 
 def sequential_spread(spec: LayerSpec, inputs: Arrays, upstream: Arrays, seed: int, runs: int) -> Evaluation:
-    """The spread as first written: the runs one after another, drawing from one generator."""
+    """The spread as defined: the runs one after another, drawing from one generator, each squared deviation that
+    is not finite taken as 0."""
     inputs64, upstream64 = as_float64(inputs), as_float64(upstream)
     precise = spec.twin(inputs64, upstream64, "cpu")
     rng, done = np.random.default_rng(seed), []
@@ -288,16 +290,17 @@ def sequential_spread(spec: LayerSpec, inputs: Arrays, upstream: Arrays, seed: i
     def rms(part: str) -> Arrays:
         result = {}
         for name, value in getattr(precise, part).items():
-            with np.errstate(invalid="ignore"):
-                spread = np.sqrt(np.mean(np.square(np.stack([getattr(run, part)[name] - value for run in done])), 0))
-            result[name] = np.where(np.isfinite(spread), spread, 0.0)
+            with np.errstate(invalid="ignore", over="ignore"):
+                squares = np.square(np.stack([getattr(run, part)[name] - value for run in done]))
+            result[name] = np.sqrt(np.mean(np.where(np.isfinite(squares), squares, 0.0), 0))
         return result
 
     return Evaluation(rms("outputs"), rms("grads"))
 
 
 SPREAD_CASES = [(name, dtype) for name in ("rnn", "lstm", "captioning_lstm") for dtype in ("float32", "float64")]
-SEED, RUNS = 7, 4
+#: Two stages of runs, the second shorter than a stage.
+SEED, RUNS = 7, rounding.RUNS_PER_STAGE + 2
 
 
 def assert_bitwise_equal(got: Evaluation, wanted: Evaluation, what: str) -> None:
@@ -362,7 +365,7 @@ def test_spread_is_the_sequential_one_bit_for_bit(name, dtype, at_once, request,
 
 
 def test_runs_that_draw_differently_are_redone_one_after_another(two_at_once, runs_seen, monkeypatch):
-    """A run whose count differs (as value-dependent control flow would make it): all are redone in order."""
+    """A run whose count differs (as value-dependent control flow would make it): its stage is redone in order."""
     counted = rounding.perturbed_run
 
     def miscounted(twin, rng):
@@ -373,7 +376,10 @@ def test_runs_that_draw_differently_are_redone_one_after_another(two_at_once, ru
     monkeypatch.setattr(rounding, "perturbed_run", miscounted)
     assert_same_spread(RNN, "float32")
     caller = threading.current_thread().name
-    assert [thread == caller for thread, _ in runs_seen] == [True] + [False] * RUNS + [True] * RUNS
+    stages = [len(runs) for runs in rounding.stages(RUNS)]
+    assert len(stages) == 2
+    assert [thread == caller for thread, _ in runs_seen] == [True] + [
+        on_caller for runs in stages for on_caller in [False] * runs + [True] * runs]
 
 
 @pytest.mark.parametrize("spec", all_specs(), ids=lambda spec: spec.name)
@@ -405,3 +411,37 @@ def test_runs_go_in_parallel_on_large_tensors_and_free_cpus(values_per_tensor, c
 def test_a_spread_needs_a_run():
     with pytest.raises(ValueError, match="at least one perturbed run"):
         rounding_spread(RNN, *cancelling_rnn_case("impl-farther"), runs=0)
+
+
+# --------------------------------------------------------------------------- a spread made only as far as needed
+
+
+def staged(name: str) -> rounding.StagedSpread:
+    """The staged spread of a found case, computed here (no store)."""
+    inputs, upstream = cancelling_rnn_case(name)
+    return rounding.StagedSpread(lambda: rounding.plain_run(RNN, inputs, upstream),
+                                 lambda plain, before, runs: rounding.next_stage(RNN, inputs, upstream, plain, before,
+                                                                                 runs))
+
+
+@pytest.mark.parametrize("case", CANCELLING_RNN_CASES)
+def test_each_stage_gives_a_lower_bound_that_grows_to_the_spread(case):
+    made = staged(case)
+    spreads = [made.spread(count) for count in range(1, len(made.stages) + 1)]
+    assert [runs.stop for runs in made.stages] == list(range(rounding.RUNS_PER_STAGE, ROUNDING_RUNS + 1,
+                                                             rounding.RUNS_PER_STAGE))
+    for smaller, larger in itertools.pairwise(spreads):
+        for name, value in larger.grads.items():
+            assert np.all(smaller.grads[name] <= value), name
+        assert np.any(smaller.grads["h0"] < larger.grads["h0"])
+    assert_bitwise_equal(spreads[-1], rounding_spread(RNN, *cancelling_rnn_case(case))[1], f"{case} spread")
+
+
+def test_a_run_counts_only_where_its_square_is_finite():
+    """A run that overflows where the precise value is finite adds nothing there: the sums never shrink, so the
+    spread of the first runs stays a lower bound whatever a later run gives."""
+    precise = {"v": np.array([1.0, np.inf, 1.0, np.nan, 1.0])}
+    first = rounding.add_squares(precise, None, [{"v": np.array([3.0, np.inf, np.inf, 1.0, 1e200])}])
+    assert np.array_equal(first["v"], [4.0, 0.0, 0.0, 0.0, 0.0])
+    second = rounding.add_squares(precise, first, [{"v": np.array([np.nan, 2.0, 0.0, np.nan, 2.0])}])
+    assert np.array_equal(second["v"], [4.0, 0.0, 1.0, 0.0, 1.0])

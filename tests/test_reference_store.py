@@ -200,8 +200,8 @@ def _forged_without_the_secret(path: Path, secret: bytes) -> None:
 
 
 def _scaled(evaluations: tuple) -> tuple:
-    return tuple(type(evaluation)({name: value * 1.5 for name, value in evaluation.outputs.items()},
-                                  {name: value * 1.5 for name, value in evaluation.grads.items()})
+    return tuple(type(evaluation)({name: np.asarray(value * 1.5) for name, value in evaluation.outputs.items()},
+                                  {name: np.asarray(value * 1.5) for name, value in evaluation.grads.items()})
                  for evaluation in evaluations)
 
 

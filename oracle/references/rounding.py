@@ -18,7 +18,21 @@ inside a long sum shows up in the spread as it does in a float32 sum.
 
 The RMS deviation of :data:`oracle.specs.tolerances.ROUNDING_RUNS` such runs from
 the plain float64 result is the *rounding spread* of each output and gradient
-element. :mod:`oracle.specs.tolerances` says how it enters the float32 rule.
+element: ``s = sqrt(sum_k d_k**2 / ROUNDING_RUNS)``, where a run's squared
+deviation ``d_k**2`` counts as 0 at an element where it is not finite (where
+the plain result is not finite, ``s`` is therefore 0, and the value is judged
+by its tolerance row alone). :mod:`oracle.specs.tolerances` says how it enters
+the float32 rule.
+
+A spread made a stage at a time. Every term of the sum is 0 or more, so the
+sum over the runs made so far, divided by the number of all the runs, is a
+lower bound of ``s**2`` that only grows as runs are added
+(:func:`spread_of`). The rule allows more for a larger ``s``, so a value within
+what that bound allows is within what ``s`` allows: the judge
+(:class:`oracle.judge.checks.RoundingRule`) makes the runs
+:data:`RUNS_PER_STAGE` at a time (:class:`StagedSpread`) and stops once every
+value it judges passes, or all are made. A verdict is the full spread's, and
+a failure's evidence too, which is always computed with every run.
 
 Operators that return a view or write into an argument are left alone: they
 round nothing, and a perturbed copy would break their aliasing.
@@ -39,18 +53,19 @@ to 1, ``1 + u * xi`` is exact in float64.
 
 How the runs are run. Every run perturbs the same operators on tensors of
 the same shapes, so each takes the same number ``D`` of outputs, and run
-``k``'s begin ``k * D`` into the stream. :func:`rounding_spread` first runs
-the twin under the mode with nothing perturbed, counting ``D`` (that run is
-the plain run, whose result the spread is measured from: the mode passes
-every value through unchanged). Where the tensors are large, it then runs
-the perturbed runs :func:`runs_at_once` at a time on threads, run ``k`` from
-the generator advanced by ``k * D`` (:meth:`numpy.random.PCG64.advance`;
+``k``'s begin ``k * D`` into the stream. :func:`plain_run` runs the twin
+under the mode with nothing perturbed, counting ``D`` (that run is the plain
+run, whose result the spread is measured from: the mode passes every value
+through unchanged). Where the tensors are large, :func:`next_stage` then runs
+a stage's perturbed runs :func:`runs_at_once` at a time on threads, run ``k``
+from the generator advanced by ``k * D`` (:meth:`numpy.random.PCG64.advance`;
 torch's operators and numpy's draws and arithmetic release the GIL, and
 torch's dispatch modes are per thread). Otherwise, and should any run take
-another number of outputs, they go one after another from the seeded
-generator. Either way every run gets the definition's draws and the runs are
-combined in their order: the spread is the same, bit for bit, and does not
-depend on the machine's CPUs (the fields are read as little-endian on every
+another number of outputs, the stage's runs go one after another from the
+generator advanced to where the runs before them ended. Either way every run
+gets the definition's draws and the squares are added in the runs' order:
+the spread is the same, bit for bit, however many stages are made at once
+and on whatever CPUs (the fields are read as little-endian on every
 machine).
 """
 
@@ -76,6 +91,9 @@ SPREAD_SEED = 0
 
 #: At most this many perturbed runs at once: each holds the twin's intermediate tensors.
 MAX_PARALLEL_RUNS = 8
+
+#: Perturbed runs made at a time, as far as a verdict needs them (:class:`oracle.judge.checks.RoundingRule`).
+RUNS_PER_STAGE = 4
 
 #: Runs go in parallel only where they perturb this many values per tensor on average. Below it the dispatch in
 #: Python, which holds the GIL, takes much of a run's time: two LSTM runs at once, 1 torch thread each on 2 cores,
@@ -283,29 +301,161 @@ def usable_cpus() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def parallel_runs(twin: Callable[[], Evaluation], seed: int, draws: int, runs: range,
+def parallel_runs(twin: Callable[[], Evaluation], seed: int, start: int, draws: int, count: int,
                   pool: Executor) -> list[PerturbedRun] | None:
-    """The runs ``runs`` of the sequence seeded ``seed``, on ``pool``, if each run takes ``draws`` outputs.
+    """``count`` runs whose draws begin ``start`` outputs into the sequence seeded ``seed``, on ``pool``.
 
-    Run ``k`` draws from the generator advanced by ``k * draws``, which is
+    Run ``i`` draws from the generator advanced by ``start + i * draws``, which is
     where its draws begin in the sequential order if the runs before it took
     ``draws`` each. ``None`` if some run took another number (then a later run's
     draws would not begin where the sequential ones do).
     """
-    futures = [pool.submit(perturbed_run, twin, generator_after(seed, run * draws)) for run in runs]
+    futures = [pool.submit(perturbed_run, twin, generator_after(seed, start + run * draws)) for run in range(count)]
     done = [future.result() for future in futures]
     return done if all(run.draws == draws for run in done) else None
+
+
+class Stage(NamedTuple):
+    """The perturbed runs of a spread made so far, a stage of :data:`RUNS_PER_STAGE` at a time."""
+
+    #: Each element's sum, over the runs so far in their order, of the squared deviation from the plain result
+    #: (a run's term counts where it is finite, see :func:`add_squares`).
+    squares: Evaluation
+    #: Runs so far.
+    runs: int
+    #: 64-bit outputs the runs so far took: where the next run's draws begin.
+    position: int
+
+
+def stages(runs: int = ROUNDING_RUNS) -> list[range]:
+    """The runs of each stage: :data:`RUNS_PER_STAGE` at a time, the last stage the rest."""
+    return [range(first, min(first + RUNS_PER_STAGE, runs)) for first in range(0, runs, RUNS_PER_STAGE)]
+
+
+def plain_run(spec: LayerSpec, inputs: Arrays, upstream: Arrays) -> PerturbedRun:
+    """The twin's plain float64 run on a case, counting what a perturbed run draws (``rng=None``)."""
+    inputs64, upstream64 = as_float64(inputs), as_float64(upstream)
+    return perturbed_run(lambda: spec.twin(inputs64, upstream64, "cpu"), None)
+
+
+def next_stage(spec: LayerSpec, inputs: Arrays, upstream: Arrays, plain: PerturbedRun, before: Stage | None,
+               runs: range, seed: int = SPREAD_SEED) -> Stage:
+    """``before`` (``None``: no run yet) with the perturbed runs ``runs`` added, the next ones in the sequence.
+
+    They run :func:`runs_at_once` at a time, on threads where that is more
+    than one, each from the generator advanced to where its draws begin, or
+    one after another from where the runs before them ended should one take
+    another number of outputs than ``plain`` counted: either way, the draws
+    of the definition (see the module's docstring). torch's thread count, as
+    the caller set it, is each run's.
+    """
+    assert runs.start == (0 if before is None else before.runs), "stages follow one another"
+    inputs64, upstream64 = as_float64(inputs), as_float64(upstream)
+
+    def twin() -> Evaluation:
+        return spec.twin(inputs64, upstream64, "cpu")
+
+    start = 0 if before is None else before.position
+    done: list[PerturbedRun] | None = None
+    at_once = min(runs_at_once(plain), len(runs))
+    if at_once > 1:
+        with ThreadPoolExecutor(at_once, thread_name_prefix="rounding-spread") as pool:
+            done = parallel_runs(twin, seed, start, plain.draws, len(runs), pool)
+    if done is None:  # one after another from where the runs before ended, as the definition goes
+        rng = generator_after(seed, start)
+        done = [perturbed_run(twin, rng) for _ in runs]
+    precise, evaluations = plain.evaluation, [run.evaluation for run in done]
+    squares = Evaluation(
+        add_squares(precise.outputs, None if before is None else before.squares.outputs,
+                    [run.outputs for run in evaluations]),
+        add_squares(precise.grads, None if before is None else before.squares.grads,
+                    [run.grads for run in evaluations]))
+    return Stage(squares, runs.stop, start + sum(run.draws for run in done))
+
+
+def add_squares(precise: Arrays, before: Arrays | None, runs: list[Arrays]) -> Arrays:
+    """``before`` (or nothing) plus each run's squared deviation from ``precise``, added in run order.
+
+    A run's term is 0 where it is not finite (the precise value or the run's
+    is not, or the square overflows): the sums only grow from run to run.
+    """
+    result = {}
+    for name, value in precise.items():
+        total = None if before is None else before[name]
+        for run in runs:
+            with np.errstate(invalid="ignore", over="ignore"):
+                square = np.square(run[name] - value)
+            square = np.where(np.isfinite(square), square, 0.0)
+            total = square if total is None else total + square
+        result[name] = np.asarray(total)
+    return result
+
+
+def spread_of(stage: Stage, runs: int = ROUNDING_RUNS) -> Evaluation:
+    """``sqrt(squares / runs)`` of ``stage``: the spread of ``runs`` runs once it holds them all, else a lower bound.
+
+    Each run adds a term of 0 or more to the sums, so the spread of the runs
+    made so far, over the number of all of them, can only grow as runs are added.
+    """
+    def spread(squares: Arrays) -> Arrays:
+        return {name: np.asarray(np.sqrt(total / runs)) for name, total in squares.items()}
+
+    return Evaluation(spread(stage.squares.outputs), spread(stage.squares.grads))
+
+
+class StagedSpread:
+    """A case's precise result and rounding spread, the runs made a stage at a time, only as far as asked.
+
+    Parameters
+    ----------
+    plain
+        Makes the plain run (:func:`plain_run`), once, when first needed.
+    stage
+        ``stage(plain, before, runs)``: ``before`` with the runs ``runs`` added (:func:`next_stage`).
+    runs
+        Perturbed runs of the full spread.
+    """
+
+    def __init__(self, plain: Callable[[], PerturbedRun],
+                 stage: Callable[[PerturbedRun, Stage | None, range], Stage], runs: int = ROUNDING_RUNS) -> None:
+        if runs < 1:
+            raise ValueError(f"a rounding spread needs at least one perturbed run, not {runs}")
+        self._plain, self._stage, self.runs = plain, stage, runs
+        self._made: PerturbedRun | None = None
+        self._stages: list[Stage] = []
+        #: The runs of each stage.
+        self.stages = stages(runs)
+
+    @property
+    def precise(self) -> Evaluation:
+        """The twin's plain float64 outputs and gradients."""
+        return self._plain_run().evaluation
+
+    def _plain_run(self) -> PerturbedRun:
+        if self._made is None:
+            self._made = self._plain()
+        return self._made
+
+    def spread(self, stage_count: int | None = None) -> Evaluation:
+        """The spread of the runs of the first ``stage_count`` stages (all by default) over :attr:`runs`.
+
+        The spread itself once they are all made; before, a lower bound of it,
+        element by element (:func:`spread_of`). Stages not made yet are made.
+        """
+        count = len(self.stages) if stage_count is None else stage_count
+        if not 1 <= count <= len(self.stages):
+            raise ValueError(f"a spread of {count} stages, where there are 1 to {len(self.stages)}")
+        while len(self._stages) < count:
+            before = self._stages[-1] if self._stages else None
+            self._stages.append(self._stage(self._plain_run(), before, self.stages[len(self._stages)]))
+        return spread_of(self._stages[count - 1], self.runs)
 
 
 def rounding_spread(spec: LayerSpec, inputs: Arrays, upstream: Arrays, seed: int = SPREAD_SEED,
                     runs: int = ROUNDING_RUNS) -> tuple[Evaluation, Evaluation]:
     """The twin's float64 result on a case, and each element's spread under float32-sized rounding.
 
-    The plain run counts what a perturbed run draws; the perturbed runs run
-    :func:`runs_at_once` at a time, on threads where that is more than one,
-    each from the generator advanced past the runs before it (see the module's
-    docstring): the same draws, bit for bit, as one after another. torch's
-    thread count, as the caller set it, is each run's.
+    The plain run (:func:`plain_run`), then every stage (:func:`next_stage`): :class:`StagedSpread`.
 
     Parameters
     ----------
@@ -323,43 +473,17 @@ def rounding_spread(spec: LayerSpec, inputs: Arrays, upstream: Arrays, seed: int
     precise : Evaluation
         The twin's plain float64 outputs and gradients.
     spread : Evaluation
-        Same names and shapes: the RMS over ``runs`` perturbed float64 runs
-        of their deviation from ``precise``, elementwise (0 where a value is
-        not finite, so that non-finite values are judged by the row alone).
+        Same names and shapes: the root of the mean over ``runs`` perturbed
+        float64 runs of their squared deviation from ``precise``, elementwise,
+        where a run's deviation counts as 0 where it is not finite (so that
+        a value that is not finite is judged by the row alone).
 
     Raises
     ------
     ValueError
         If ``runs`` is less than 1.
     """
-    if runs < 1:
-        raise ValueError(f"a rounding spread needs at least one perturbed run, not {runs}")
-    inputs64, upstream64 = as_float64(inputs), as_float64(upstream)
-
-    def twin() -> Evaluation:
-        return spec.twin(inputs64, upstream64, "cpu")
-
-    plain = perturbed_run(twin, None)
-    precise = plain.evaluation
-    done: list[PerturbedRun] | None = None
-    at_once = runs_at_once(plain)
-    if at_once > 1 and runs > 1:
-        with ThreadPoolExecutor(at_once, thread_name_prefix="rounding-spread") as pool:
-            done = parallel_runs(twin, seed, plain.draws, range(runs), pool)
-    if done is None:  # one after another from the seeded generator, as the definition goes
-        rng = np.random.default_rng(seed)
-        done = [perturbed_run(twin, rng) for _ in range(runs)]
-    evaluations = [run.evaluation for run in done]
-    return precise, Evaluation(rms_deviation(precise.outputs, [run.outputs for run in evaluations]),
-                               rms_deviation(precise.grads, [run.grads for run in evaluations]))
-
-
-def rms_deviation(precise: Arrays, runs: list[Arrays]) -> Arrays:
-    """Each array's RMS deviation over ``runs`` from ``precise``, stacked in run order; 0 where not finite."""
-    result = {}
-    for name, value in precise.items():
-        deviations = np.stack([run[name] - value for run in runs])
-        with np.errstate(invalid="ignore"):
-            rms = np.sqrt(np.mean(np.square(deviations), axis=0))
-        result[name] = np.where(np.isfinite(rms), rms, 0.0)
-    return result
+    staged = StagedSpread(lambda: plain_run(spec, inputs, upstream),
+                          lambda plain, before, batch: next_stage(spec, inputs, upstream, plain, before, batch, seed),
+                          runs)
+    return staged.precise, staged.spread()

@@ -25,8 +25,10 @@ What an entry is keyed by (:func:`entry_key`)
 - where and how it ran: the device and its precision settings, numpy's and
   torch's versions, torch's thread count, the CPU's vector capability and
   architecture;
-- for the rounding spread, the rule's parameters (runs, unit roundoff, seed); for
-  finite differences, theirs (step, element-wise limit, directions and the state
+- for the rounding spread, the rule's parameters (runs, unit roundoff, seed)
+  and the part of it the entry holds: the plain run (with the draws it
+  counted), or the sums of squared deviations of the runs up to a number
+  (:func:`rounding_staged`); for finite differences, the method's parameters (step, element-wise limit, directions and the state
   of the generator that draws them, the source of the method).
 
 Entries on disk (:class:`ReferenceStore` with a folder)
@@ -85,11 +87,14 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from oracle.specs.spec import Arrays, Evaluation, LayerSpec
+
+if TYPE_CHECKING:
+    from oracle.references.rounding import StagedSpread
 
 #: The version of the entry format and of what a key holds; entries of another version are never read.
 FORMAT_VERSION = 1
@@ -109,7 +114,7 @@ REFERENCE_SOURCES = (Path(__file__).resolve().parent, Path(__file__).resolve().p
 #: The source of a reference forward pass besides its own modules' (:data:`FINITE_DIFFERENCES`): impl, all of it.
 IMPL_SOURCES = (Path(__file__).resolve().parents[2] / "impl",)
 
-#: The kinds of entry: the twin's outputs and gradients, the rounding rule's float64 result and spread, and the
+#: The kinds of entry: the twin's outputs and gradients, the rounding rule's float64 result and runs, and the
 #: float64 finite differences of the spec's reference forward pass (``LayerSpec.reference_forward``).
 TWIN, ROUNDING, FINITE_DIFFERENCES = "twin", "rounding", "finite_differences"
 
@@ -677,10 +682,49 @@ def twin_result(spec: LayerSpec, inputs: Arrays, upstream: Arrays, device: str =
     return active().get(key, lambda: (spec.twin(inputs, upstream, device),))[0]
 
 
-def rounding_result(spec: LayerSpec, inputs: Arrays, upstream: Arrays) -> tuple[Evaluation, Evaluation]:
-    """:func:`oracle.references.rounding.rounding_spread` of a case, from the active store when it holds it."""
-    from oracle.references.rounding import rounding_spread
+def rounding_staged(spec: LayerSpec, inputs: Arrays, upstream: Arrays) -> StagedSpread:
+    """A case's :class:`oracle.references.rounding.StagedSpread`, its plain run and each stage from the active store.
+
+    The plain run and each stage are entries of their own (the stage's key
+    holds the number of runs it ends at), so that an audit that needs only the
+    first stages reads or computes only those, and any later one finds them.
+    """
+    from oracle.references.rounding import PerturbedRun, Stage, StagedSpread, next_stage, plain_run
 
     key = entry_key(ROUNDING, spec, inputs, upstream, "cpu")
-    precise, spread = active().get(key, lambda: rounding_spread(spec, inputs, upstream))
-    return precise, spread
+
+    def part(name: str, value: Any) -> dict[str, Any] | None:
+        return None if key is None else {**key, "part": [name, value]}
+
+    def plain() -> PerturbedRun:
+        def compute() -> tuple[Evaluation, ...]:
+            run = plain_run(spec, inputs, upstream)
+            return run.evaluation, _numbers(draws=run.draws, values=run.values, tensors=run.tensors)
+
+        precise, counts = active().get(part("plain", 0), compute)
+        return PerturbedRun(precise, **_read_numbers(counts))
+
+    def stage(plain: PerturbedRun, before: Stage | None, runs: range) -> Stage:
+        def compute() -> tuple[Evaluation, ...]:
+            made = next_stage(spec, inputs, upstream, plain, before, runs)
+            return made.squares, _numbers(runs=made.runs, position=made.position)
+
+        squares, numbers = active().get(part("runs through", runs.stop), compute)
+        return Stage(squares, **_read_numbers(numbers))
+
+    return StagedSpread(plain, stage)
+
+
+def _numbers(**numbers: int) -> Evaluation:
+    """Integers as an entry holds them: 0-d int64 arrays among an evaluation's outputs."""
+    return Evaluation({name: np.array(number, dtype=np.int64) for name, number in numbers.items()}, {})
+
+
+def _read_numbers(numbers: Evaluation) -> dict[str, int]:
+    return {name: int(value) for name, value in numbers.outputs.items()}
+
+
+def rounding_result(spec: LayerSpec, inputs: Arrays, upstream: Arrays) -> tuple[Evaluation, Evaluation]:
+    """:func:`oracle.references.rounding.rounding_spread` of a case, each part from the active store if it holds it."""
+    staged = rounding_staged(spec, inputs, upstream)
+    return staged.precise, staged.spread()
