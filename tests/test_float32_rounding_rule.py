@@ -10,6 +10,7 @@ portability`` runs this file under several kernel dispatch settings.
 from __future__ import annotations
 
 import itertools
+import re
 import threading
 from collections import OrderedDict, namedtuple
 from fractions import Fraction
@@ -22,12 +23,13 @@ from hypothesis import strategies as st
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_map
 
-from oracle.judge.checks import run_case, spec_tolerance, twin_comparisons
+from oracle.judge.checks import RoundingRule, run_case, spec_tolerance, twin_comparisons
 from oracle.judge.compare import compare_evaluations
 from oracle.layers import all_specs, get_spec
 from oracle.references import rounding
 from oracle.references.finite_diff import as_float64
 from oracle.references.rounding import RoundingNoise, rounding_spread
+from oracle.references.store import ReferenceStore, decode_entry, rounding_result, twin_result, using
 from oracle.specs.sources import RandomSource
 from oracle.specs.spec import Arrays, Evaluation, LayerSpec, run_backward, run_forward
 from oracle.specs.tolerances import ROUNDING_FACTOR, ROUNDING_RUNS, UNIT_ROUNDOFF
@@ -445,3 +447,58 @@ def test_a_run_counts_only_where_its_square_is_finite():
     assert np.array_equal(first["v"], [4.0, 0.0, 0.0, 0.0, 0.0])
     second = rounding.add_squares(precise, first, [{"v": np.array([np.nan, 2.0, 0.0, np.nan, 2.0])}])
     assert np.array_equal(second["v"], [4.0, 0.0, 1.0, 0.0, 1.0])
+
+
+def rule_and_result(case: str, evaluator: str) -> tuple[RoundingRule, Evaluation, Evaluation]:
+    """A found case's rule (no store), a float32 result of it and the float32 twin's."""
+    inputs, upstream = cancelling_rnn_case(case)
+    result = impl_evaluation(RNN, inputs, upstream) if evaluator == "impl" else RNN.twin(inputs, upstream, "cpu")
+    return RoundingRule(RNN, inputs, upstream), result, RNN.twin(inputs, upstream, "cpu")
+
+
+@given(case=st.sampled_from(sorted(CANCELLING_RNN_CASES)), evaluator=st.sampled_from(["impl", "torch"]),
+       spreads=st.floats(0, 20), signs=st.integers(0, 15))
+def test_a_verdict_settled_on_the_first_stages_is_the_full_spread_s(case, evaluator, spreads, signs):
+    """grad h0 moved by ``spreads`` full rounding spreads (signs by element): settled on as few stages as pass,
+    the same verdict as with every run; where it fails, the very comparisons of the full spread."""
+    rule, result, twin = rule_and_result(case, evaluator)
+    full = rule.spread
+    sign = np.where([(signs >> bit) & 1 for bit in range(4)], -1.0, 1.0).astype(np.float32)
+    moved = result.grads["h0"] + (np.float32(spreads) * full.grads["h0"].astype(np.float32) * sign)
+    result = Evaluation(result.outputs, dict(result.grads, h0=moved))
+
+    def compare(spread: Evaluation) -> list:
+        return compare_evaluations(result, twin, spec_tolerance(RNN, "float32"), layer="rnn", reference="torch",
+                                   precise=rule.precise, spread=spread)
+
+    with using(ReferenceStore.off()):
+        settled, everything = rule.settle(compare), compare(full)
+    assert [c.passed for c in settled] == [c.passed for c in everything]
+    if all(c.passed for c in settled):
+        early = [c for c in settled if "a lower bound" in c.note]
+        assert all(re.search(rf"the first \d+ of its {ROUNDING_RUNS} perturbed runs", c.note) for c in early)
+    else:
+        assert settled == everything
+
+
+def test_a_store_keeps_the_stages_an_audit_made_and_a_built_one_changes_nothing(tmp_path):
+    """A verdict settled on the first stage keeps the plain run and that stage; one from a store holding every
+    stage (as ``references build`` fills it) is the same, note included."""
+    inputs, upstream = cancelling_rnn_case("impl-farther")
+    result = impl_evaluation(RNN, inputs, upstream)
+    with using(ReferenceStore.off()):
+        alone = twin_comparisons(RNN, inputs, upstream, result)
+    assert any("the first 4 of its 16 perturbed runs" in c.note for c in alone)
+    partial, built = (ReferenceStore.open(tmp_path / name) for name in ("partial", "built"))
+    with using(partial):
+        assert twin_comparisons(RNN, inputs, upstream, result) == alone
+    parts = sorted(decode_entry(path.read_bytes())[0]["key"]["part"][0]
+                   for path in (tmp_path / "partial").glob("*/*.ref")
+                   if decode_entry(path.read_bytes())[0]["key"]["kind"] == "rounding")
+    assert parts == ["plain", "runs through"]
+    with using(built):
+        rounding_result(RNN, inputs, upstream), twin_result(RNN, inputs, upstream)
+    built = ReferenceStore.open(tmp_path / "built")
+    with using(built):
+        assert twin_comparisons(RNN, inputs, upstream, result) == alone
+    assert built.hits and not built.misses

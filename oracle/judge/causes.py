@@ -156,9 +156,10 @@ def agrees(spec: LayerSpec, seen: Observed, expected: Evaluation) -> bool:
         return True
     if seen.rule is None or not seen.rule.needed(compared):
         return False
-    spread = seen.rule.spread  # the rounding spread of the correct computation at these inputs
-    compared = compare_evaluations(seen.user, expected, tolerance, layer=spec.name, reference="", check_dtype=False,
-                                   precise=expected, spread=spread)
+    # Against the rounding spread of the correct computation at these inputs.
+    compared = seen.rule.settle(lambda spread: compare_evaluations(seen.user, expected, tolerance, layer=spec.name,
+                                                                   reference="", check_dtype=False,
+                                                                   precise=expected, spread=spread))
     return all(comparison.passed for comparison in compared)
 
 

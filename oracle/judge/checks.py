@@ -5,13 +5,14 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from oracle.judge.compare import Comparison, compare_evaluations
-from oracle.judge.directional import FiniteDifferences, compare_directional, element_slice
+from oracle.judge.directional import DirectionalDerivatives, FiniteDifferences, compare_directional, element_slice
 from oracle.judge.localize import quantity_axes
-from oracle.references.store import rounding_result, twin_result
+from oracle.references.store import rounding_staged, twin_result
 from oracle.specs.sources import InputSource
 from oracle.specs.spec import (
     CALL_ERRORS,
@@ -25,6 +26,9 @@ from oracle.specs.spec import (
     run_forward,
 )
 from oracle.specs.tolerances import TOLERANCES, Tolerance, finite_difference_tolerance
+
+if TYPE_CHECKING:
+    from oracle.references.rounding import StagedSpread
 
 
 def spec_tolerance(spec: LayerSpec, row: str) -> Tolerance:
@@ -160,35 +164,62 @@ def against_twin(case: Case, device: str = "cpu") -> list[Comparison]:
 
 
 class RoundingRule:
-    """The float32 rounding rule's reference for one case (:mod:`oracle.specs.tolerances`), computed once, when needed.
+    """The float32 rounding rule's reference for one case (:mod:`oracle.specs.tolerances`), computed when needed.
 
     ``rule.needed(comparisons)`` says whether some float32 value fell outside
-    its tolerance row (a finite disagreement in a float32 case); ``rule.precise``
-    and ``rule.spread`` are then the twin's float64 result and each element's
-    rounding spread (:func:`oracle.references.rounding.rounding_spread`), run on first use
-    and kept in the reference store (:mod:`oracle.references.store`) for the case's other comparisons.
+    its tolerance row (a finite disagreement in a float32 case). ``rule.settle``
+    then judges the comparisons against the twin's float64 result and each
+    element's rounding spread (:func:`oracle.references.rounding.rounding_spread`),
+    with only as many of the spread's perturbed runs as the verdict needs:
+    the runs are made a stage at a time (:func:`oracle.references.store.rounding_staged`,
+    kept in the reference store for the case's other comparisons), and the spread of
+    the runs made so far is a lower bound of the full spread, so a value within
+    what the bound allows is within what the full spread allows.
     """
 
     def __init__(self, spec: LayerSpec, inputs: Arrays, upstream: Arrays) -> None:
         self._spec, self._inputs, self._upstream = spec, inputs, upstream
         self._float32 = float_dtype(inputs) == np.float32
-        self._result: tuple[Evaluation, Evaluation] | None = None
+        self._staged: StagedSpread | None = None
 
     def needed(self, comparisons: list[Comparison]) -> bool:
         return self._float32 and any(not c.passed and np.isfinite(c.max_abs) for c in comparisons)
 
-    def _computed(self) -> tuple[Evaluation, Evaluation]:
-        if self._result is None:
-            self._result = rounding_result(self._spec, self._inputs, self._upstream)
-        return self._result
+    def _spread_stages(self) -> StagedSpread:
+        if self._staged is None:
+            self._staged = rounding_staged(self._spec, self._inputs, self._upstream)
+        return self._staged
 
     @property
     def precise(self) -> Evaluation:
-        return self._computed()[0]
+        """The twin's float64 outputs and gradients."""
+        return self._spread_stages().precise
 
     @property
     def spread(self) -> Evaluation:
-        return self._computed()[1]
+        """Each element's rounding spread, all its runs made."""
+        return self._spread_stages().spread()
+
+    def settle(self, compare: Callable[[Evaluation], list[Comparison]]) -> list[Comparison]:
+        """``compare(spread)`` with the spread of the first stages, as many as it takes for every value to pass.
+
+        Each stage adds runs until a comparison's values all pass (and
+        then pass with the full spread too), or all the runs are made: a
+        comparison that fails, fails against the full spread, its evidence
+        the same as with every run made at once. A passing one accepted
+        against a partial spread says so in its note.
+        """
+        staged = self._spread_stages()
+        for count in range(1, len(staged.stages) + 1):
+            found = compare(staged.spread(count))
+            if count == len(staged.stages):
+                return found
+            if not any(not c.passed and np.isfinite(c.max_abs) for c in found):
+                runs = staged.stages[count - 1].stop
+                return [replace(c, note=f"{c.note} (the spread of the first {runs} of its {staged.runs} perturbed "
+                                        "runs: a lower bound, so the full spread allows at least as much)")
+                        if c.note else c for c in found]
+        raise AssertionError("a spread has at least one stage")
 
 
 def twin_comparisons(spec: LayerSpec, inputs: Arrays, upstream: Arrays, result: Evaluation, device: str = "cpu",
@@ -212,8 +243,9 @@ def twin_comparisons(spec: LayerSpec, inputs: Arrays, upstream: Arrays, result: 
     rule = RoundingRule(spec, inputs, upstream)
     if not rule.needed(comparisons):
         return comparisons
-    return compare_evaluations(result, expected, tolerance, layer=spec.name, reference=label,
-                               precise=view(rule.precise), spread=view(rule.spread), axes=axes)
+    return rule.settle(lambda spread: compare_evaluations(result, expected, tolerance, layer=spec.name,
+                                                          reference=label, precise=view(rule.precise),
+                                                          spread=view(spread), axes=axes))
 
 
 def against_finite_differences(case: Case, numeric: FiniteDifferences,
@@ -245,23 +277,31 @@ def against_finite_differences(case: Case, numeric: FiniteDifferences,
 
     found = compare(None)
     # The float32 rounding rule, against the float64 finite differences (see oracle.specs.tolerances).
-    comparisons = compare(rule.spread) if rule.needed(found) else found
+    comparisons = rule.settle(compare) if rule.needed(found) else found
     for name, reference in numeric.items():
         if isinstance(reference, np.ndarray) or name in elementwise:  # compared above
             continue
         grad = case.result.grads[name]
-        comparison = compare_directional(grad, reference, tolerance, layer=case.spec.name, quantity=f"grad {name}",
-                                         reference="finite_difference")
-        if rule.needed([comparison]):
-            comparison = compare_directional(grad, reference, tolerance, layer=case.spec.name,
-                                             quantity=f"grad {name}", reference="finite_difference",
-                                             spread=rule.spread.grads[name])
+        comparison = directional_comparison(case, name, reference, tolerance, rule)
         if not comparison.passed and np.isfinite(comparison.max_abs):
             text, where = element_slice(case.spec, case.inputs, case.upstream, name, grad, tolerance,
                                         None if suspects is None else suspects.get(name))
             comparison = replace(comparison, problem=f"{comparison.problem}; {text}", localization=where)
         comparisons.append(comparison)
     return comparisons
+
+
+def directional_comparison(case: Case, name: str, derivatives: DirectionalDerivatives, tolerance: Tolerance,
+                           rule: RoundingRule) -> Comparison:
+    """Compare the gradient ``name`` of ``case`` along ``derivatives``' directions, a float32 one under ``rule``."""
+
+    def compare(spread: Evaluation | None) -> list[Comparison]:
+        return [compare_directional(case.result.grads[name], derivatives, tolerance, layer=case.spec.name,
+                                    quantity=f"grad {name}", reference="finite_difference",
+                                    spread=None if spread is None else spread.grads[name])]
+
+    found = compare(None)
+    return (rule.settle(compare) if rule.needed(found) else found)[0]
 
 
 def failures_report(case: Case, comparisons: list[Comparison]) -> str:

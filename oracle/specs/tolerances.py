@@ -43,12 +43,15 @@ computation. The twin is run in float64 (the *precise* result) and again
 ``ROUNDING_RUNS`` times under Monte Carlo arithmetic (:mod:`oracle.references.rounding`:
 every operand and result of every operation perturbed by a random relative
 amount of at most float32's unit roundoff ``u``). The RMS deviation of those
-runs is each element's *rounding spread* ``s``. An element is accepted when::
+runs is each element's *rounding spread* ``s`` (a run's squared deviation
+counts as 0 where it is not finite). An element is accepted when::
 
     |actual - precise| <= atol + rtol * |precise| + ROUNDING_FACTOR * s
 
 (the float32 row's ``atol`` and ``rtol``), or when it is inside the row
-against the float32 twin.
+against the float32 twin. The runs are made only as far as the verdict needs
+them: the spread of the first runs, over ``ROUNDING_RUNS``, is a lower bound
+of ``s``, so a value it accepts, ``s`` accepts too (:mod:`oracle.references.rounding`).
 
 Why this is sound: IEEE-754 arithmetic computes each operation exactly on
 operands and a result perturbed by at most ``u`` (relative). Any correct
