@@ -233,6 +233,19 @@ def test_the_costs_of_one_target_are_listed_with_their_shares() -> None:
     assert "share" in format_costs(rows)
 
 
+def test_every_cost_names_functions_its_file_defines() -> None:
+    """A cost whose function was renamed or moved would read 0 s, silently."""
+    import ast
+
+    import oracle
+    from oracle.bench.audit_costs import COSTS
+
+    for cost, file, names in COSTS:
+        tree = ast.parse((Path(oracle.__file__).parent / file).read_text())
+        defined = {node.name for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
+        assert set(names) <= defined, (cost, file, set(names) - defined)
+
+
 def test_audit_timings_of_a_deeplearning_ai_notebook_detect_its_course() -> None:
     notebook = AuditRun("notebook, one case", ("dlai_rnn_cell", "affine"), 1, budget=60.0, course="dlai notebook")
     [row] = time_audits((notebook,))

@@ -488,7 +488,7 @@ def test_a_store_keeps_the_stages_an_audit_made_and_a_built_one_changes_nothing(
     result = impl_evaluation(RNN, inputs, upstream)
     with using(ReferenceStore.off()):
         alone = twin_comparisons(RNN, inputs, upstream, result)
-    assert any("the first 4 of its 16 perturbed runs" in c.note for c in alone)
+    assert any(f"the first {rounding.RUNS_PER_STAGE} of its {ROUNDING_RUNS} perturbed runs" in c.note for c in alone)
     partial, built = (ReferenceStore.open(tmp_path / name) for name in ("partial", "built"))
     with using(partial):
         assert twin_comparisons(RNN, inputs, upstream, result) == alone

@@ -28,8 +28,9 @@ What an entry is keyed by (:func:`entry_key`)
 - for the rounding spread, the rule's parameters (runs, unit roundoff, seed)
   and the part of it the entry holds: the plain run (with the draws it
   counted), or the sums of squared deviations of the runs up to a number
-  (:func:`rounding_staged`); for finite differences, the method's parameters (step, element-wise limit, directions and the state
-  of the generator that draws them, the source of the method).
+  (:func:`rounding_staged`); for finite differences, the method's parameters
+  (step, element-wise limit, directions and the state of the generator that
+  draws them, the source of the method).
 
 Entries on disk (:class:`ReferenceStore` with a folder)
 -------------------------------------------------------
@@ -696,7 +697,7 @@ def rounding_staged(spec: LayerSpec, inputs: Arrays, upstream: Arrays) -> Staged
     def part(name: str, value: Any) -> dict[str, Any] | None:
         return None if key is None else {**key, "part": [name, value]}
 
-    def plain() -> PerturbedRun:
+    def plain_from_store() -> PerturbedRun:
         def compute() -> tuple[Evaluation, ...]:
             run = plain_run(spec, inputs, upstream)
             return run.evaluation, _numbers(draws=run.draws, values=run.values, tensors=run.tensors)
@@ -704,7 +705,7 @@ def rounding_staged(spec: LayerSpec, inputs: Arrays, upstream: Arrays) -> Staged
         precise, counts = active().get(part("plain", 0), compute)
         return PerturbedRun(precise, **_read_numbers(counts))
 
-    def stage(plain: PerturbedRun, before: Stage | None, runs: range) -> Stage:
+    def stage_from_store(plain: PerturbedRun, before: Stage | None, runs: range) -> Stage:
         def compute() -> tuple[Evaluation, ...]:
             made = next_stage(spec, inputs, upstream, plain, before, runs)
             return made.squares, _numbers(runs=made.runs, position=made.position)
@@ -712,7 +713,7 @@ def rounding_staged(spec: LayerSpec, inputs: Arrays, upstream: Arrays) -> Staged
         squares, numbers = active().get(part("runs through", runs.stop), compute)
         return Stage(squares, **_read_numbers(numbers))
 
-    return StagedSpread(plain, stage)
+    return StagedSpread(plain_from_store, stage_from_store)
 
 
 def _numbers(**numbers: int) -> Evaluation:
