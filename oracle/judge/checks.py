@@ -163,6 +163,11 @@ def against_twin(case: Case, device: str = "cpu") -> list[Comparison]:
     return twin_comparisons(case.spec, case.inputs, case.upstream, case.result, device)
 
 
+def finite_disagreement(comparisons: list[Comparison]) -> bool:
+    """Whether a comparison failed on values it measured (finite errors): what a larger spread might accept."""
+    return any(not c.passed and np.isfinite(c.max_abs) for c in comparisons)
+
+
 class RoundingRule:
     """The float32 rounding rule's reference for one case (:mod:`oracle.specs.tolerances`), computed when needed.
 
@@ -183,7 +188,7 @@ class RoundingRule:
         self._staged: StagedSpread | None = None
 
     def needed(self, comparisons: list[Comparison]) -> bool:
-        return self._float32 and any(not c.passed and np.isfinite(c.max_abs) for c in comparisons)
+        return self._float32 and finite_disagreement(comparisons)
 
     def _spread_stages(self) -> StagedSpread:
         if self._staged is None:
@@ -214,7 +219,7 @@ class RoundingRule:
             found = compare(staged.spread(count))
             if count == len(staged.stages):
                 return found
-            if not any(not c.passed and np.isfinite(c.max_abs) for c in found):
+            if not finite_disagreement(found):
                 runs = staged.stages[count - 1].stop
                 return [replace(c, note=f"{c.note} (the spread of the first {runs} of its {staged.runs} perturbed "
                                         "runs: a lower bound, so the full spread allows at least as much)")
