@@ -450,7 +450,7 @@ def test_a_run_counts_only_where_its_square_is_finite():
 
 
 def rule_and_result(case: str, evaluator: str) -> tuple[RoundingRule, Evaluation, Evaluation]:
-    """A found case's rule (no store), a float32 result of it and the float32 twin's."""
+    """A found case's rule, a float32 result of it and the float32 twin's."""
     inputs, upstream = cancelling_rnn_case(case)
     result = impl_evaluation(RNN, inputs, upstream) if evaluator == "impl" else RNN.twin(inputs, upstream, "cpu")
     return RoundingRule(RNN, inputs, upstream), result, RNN.twin(inputs, upstream, "cpu")
