@@ -215,16 +215,19 @@ class RoundingRule:
         against a partial spread says so in its note.
         """
         staged = self._spread_stages()
-        for count in range(1, len(staged.stages) + 1):
+        for count in range(1, len(staged.stages)):
             found = compare(staged.spread(count))
-            if count == len(staged.stages):
-                return found
             if not finite_disagreement(found):
                 runs = staged.stages[count - 1].stop
                 return [replace(c, note=f"{c.note} (the spread of the first {runs} of its {staged.runs} perturbed "
                                         "runs: a lower bound, so the full spread allows at least as much)")
                         if c.note else c for c in found]
-        raise AssertionError("a spread has at least one stage")
+        return compare(staged.spread())
+
+    def judge(self, compare: Callable[[Evaluation | None], list[Comparison]]) -> list[Comparison]:
+        """``compare(None)`` (the tolerance rows alone), settled by the rule where it is needed (:meth:`settle`)."""
+        found = compare(None)
+        return self.settle(compare) if self.needed(found) else found
 
 
 def twin_comparisons(spec: LayerSpec, inputs: Arrays, upstream: Arrays, result: Evaluation, device: str = "cpu",
@@ -244,13 +247,14 @@ def twin_comparisons(spec: LayerSpec, inputs: Arrays, upstream: Arrays, result: 
     tolerance = spec_tolerance(spec, dtype.name)
     label = torch_name(device)
     axes = quantity_axes(spec, inputs)
-    comparisons = compare_evaluations(result, expected, tolerance, layer=spec.name, reference=label, axes=axes)
     rule = RoundingRule(spec, inputs, upstream)
-    if not rule.needed(comparisons):
-        return comparisons
-    return rule.settle(lambda spread: compare_evaluations(result, expected, tolerance, layer=spec.name,
-                                                          reference=label, precise=view(rule.precise),
-                                                          spread=view(spread), axes=axes))
+
+    def compare(spread: Evaluation | None) -> list[Comparison]:
+        return compare_evaluations(result, expected, tolerance, layer=spec.name, reference=label, axes=axes,
+                                   precise=None if spread is None else view(rule.precise),
+                                   spread=None if spread is None else view(spread))
+
+    return rule.judge(compare)
 
 
 def against_finite_differences(case: Case, numeric: FiniteDifferences,
@@ -280,9 +284,8 @@ def against_finite_differences(case: Case, numeric: FiniteDifferences,
                                    axes=quantity_axes(case.spec, case.inputs),
                                    precise=None if rounding is None else Evaluation({}, elementwise), spread=rounding)
 
-    found = compare(None)
     # The float32 rounding rule, against the float64 finite differences (see oracle.specs.tolerances).
-    comparisons = rule.settle(compare) if rule.needed(found) else found
+    comparisons = rule.judge(compare)
     for name, reference in numeric.items():
         if isinstance(reference, np.ndarray) or name in elementwise:  # compared above
             continue
@@ -305,8 +308,7 @@ def directional_comparison(case: Case, name: str, derivatives: DirectionalDeriva
                                     quantity=f"grad {name}", reference="finite_difference",
                                     spread=None if spread is None else spread.grads[name])]
 
-    found = compare(None)
-    return (rule.settle(compare) if rule.needed(found) else found)[0]
+    return rule.judge(compare)[0]
 
 
 def failures_report(case: Case, comparisons: list[Comparison]) -> str:
