@@ -334,10 +334,15 @@ def stages(runs: int = ROUNDING_RUNS) -> list[range]:
     return [range(first, min(first + RUNS_PER_STAGE, runs)) for first in range(0, runs, RUNS_PER_STAGE)]
 
 
+def float64_twin(spec: LayerSpec, inputs: Arrays, upstream: Arrays) -> Callable[[], Evaluation]:
+    """A function that runs the twin on the CPU on the case cast to float64 (cast once)."""
+    inputs64, upstream64 = as_float64(inputs), as_float64(upstream)
+    return lambda: spec.twin(inputs64, upstream64, "cpu")
+
+
 def plain_run(spec: LayerSpec, inputs: Arrays, upstream: Arrays) -> PerturbedRun:
     """The twin's plain float64 run on a case, counting what a perturbed run draws (``rng=None``)."""
-    inputs64, upstream64 = as_float64(inputs), as_float64(upstream)
-    return perturbed_run(lambda: spec.twin(inputs64, upstream64, "cpu"), None)
+    return perturbed_run(float64_twin(spec, inputs, upstream), None)
 
 
 def next_stage(spec: LayerSpec, inputs: Arrays, upstream: Arrays, plain: PerturbedRun, before: Stage | None,
@@ -352,11 +357,7 @@ def next_stage(spec: LayerSpec, inputs: Arrays, upstream: Arrays, plain: Perturb
     the caller set it, is each run's.
     """
     assert runs.start == (0 if before is None else before.runs), "stages follow one another"
-    inputs64, upstream64 = as_float64(inputs), as_float64(upstream)
-
-    def twin() -> Evaluation:
-        return spec.twin(inputs64, upstream64, "cpu")
-
+    twin = float64_twin(spec, inputs, upstream)
     start = 0 if before is None else before.position
     done: list[PerturbedRun] | None = None
     at_once = min(runs_at_once(plain), len(runs))
